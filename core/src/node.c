@@ -1,0 +1,366 @@
+/* node.c: the public node API: configuration, lifecycle, local writes,
+ * queries, and delivery of update events. The protocol is in gossip.c. */
+#include "node_int.h"
+#include "addr.h"
+#include "wire.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Defaults are the seed design's (protoactor port, see DESIGN.md). */
+#define DEFAULT_CLUSTER "default"
+#define DEFAULT_BIND "127.0.0.1:0"
+/* 500 ms: fast enough that a change seen by pull alone arrives within a
+ * second or two, slow enough that idle traffic stays a few datagrams/s. */
+#define DEFAULT_GOSSIP_INTERVAL_MS 500
+/* 2 s: tolerates a scheduler stall (protoactor-dotnet #2130) on busy hosts. */
+#define DEFAULT_GOSSIP_REQUEST_TIMEOUT_MS 2000
+/* 3: memberlist's and chitchat's value; log-time spread with little overlap. */
+#define DEFAULT_GOSSIP_FAN_OUT 3
+/* 50: protoactor's GossipMaxSend; bounds the work one datagram can cause. */
+#define DEFAULT_GOSSIP_MAX_SEND 50
+#define DEFAULT_HEARTBEAT_EXPIRATION_MS 10000
+/* 1400: memberlist's UDPBufferSize; below a 1500-byte Ethernet MTU after
+ * IP/UDP headers and tunnel overheads, so datagrams are never fragmented. */
+#define DEFAULT_MTU 1400
+/* 1 MiB: the largest value DESIGN.md promises. */
+#define DEFAULT_MAX_VALUE_SIZE (1024 * 1024)
+/* 576: the smallest datagram every IPv4 host must accept; 65507: UDP's limit. */
+#define MIN_MTU 576
+#define MAX_MTU 65507
+/* Worst-case bytes around one entry in a delta datagram: a header with the
+ * longest cluster name and sender id, the delta count, and a block header
+ * for the longest member id with an IPv6 address. */
+#define WORST_HEADER (RUMOR_WIRE_HEADER_FIXED + RUMOR_MAX_CLUSTER_LEN + RUMOR_MAX_ID_LEN)
+#define WORST_BLOCK_HEADER (1 + RUMOR_MAX_ID_LEN + 19 + 3 * 10 + 1 + 2)
+
+void rumor_config_init(rumor_config_t *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->cluster = DEFAULT_CLUSTER;
+  cfg->bind = DEFAULT_BIND;
+  cfg->gossip_interval_ms = DEFAULT_GOSSIP_INTERVAL_MS;
+  cfg->gossip_request_timeout_ms = DEFAULT_GOSSIP_REQUEST_TIMEOUT_MS;
+  cfg->gossip_fan_out = DEFAULT_GOSSIP_FAN_OUT;
+  cfg->gossip_max_send = DEFAULT_GOSSIP_MAX_SEND;
+  cfg->heartbeat_expiration_ms = DEFAULT_HEARTBEAT_EXPIRATION_MS;
+  cfg->mtu = DEFAULT_MTU;
+  cfg->max_value_size = DEFAULT_MAX_VALUE_SIZE;
+}
+
+static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
+  if (err != NULL) {
+    va_list ap;
+    err->code = code;
+    snprintf(err->field, sizeof(err->field), "%s", field);
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+static int check_name(const char *s, size_t max, const char *field, rumor_error_t *err) {
+  if (s == NULL) return fail(err, RUMOR_EINVAL, field, "is required");
+  size_t n = strlen(s);
+  if (n == 0 || n > max)
+    return fail(err, RUMOR_EINVAL, field, "must be 1 to %zu bytes long (got %zu)", max, n);
+  return 0;
+}
+
+static int check_range(uint64_t v, uint64_t lo, uint64_t hi, const char *field, rumor_error_t *err) {
+  if (v < lo || v > hi)
+    return fail(err, RUMOR_EINVAL, field, "must be between %llu and %llu (got %llu)",
+                (unsigned long long)lo, (unsigned long long)hi, (unsigned long long)v);
+  return 0;
+}
+
+int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
+  struct sockaddr_storage ss;
+  int rc;
+  if (c == NULL) return fail(err, RUMOR_EINVAL, "config", "is NULL");
+  if ((rc = check_name(c->id, RUMOR_MAX_ID_LEN, "id", err)) != 0) return rc;
+  if ((rc = check_name(c->cluster, RUMOR_MAX_CLUSTER_LEN, "cluster", err)) != 0) return rc;
+  if (c->bind == NULL || rumor_addr_parse(c->bind, &ss) != 0)
+    return fail(err, RUMOR_EINVAL, "bind", "'%s' is not host:port", c->bind ? c->bind : "(null)");
+  if (c->nseeds > 0 && c->seeds == NULL) return fail(err, RUMOR_EINVAL, "seeds", "is NULL");
+  for (size_t i = 0; i < c->nseeds; i++) {
+    char field[32];
+    snprintf(field, sizeof(field), "seeds[%zu]", i + 1);
+    if (c->seeds[i] == NULL || rumor_addr_parse(c->seeds[i], &ss) != 0)
+      return fail(err, RUMOR_EINVAL, field, "'%s' is not host:port",
+                  c->seeds[i] ? c->seeds[i] : "(null)");
+  }
+  /* An hour bounds every period: longer is a typo, not a configuration. */
+  if ((rc = check_range(c->gossip_interval_ms, 1, 3600000, "gossip_interval_ms", err)) != 0 ||
+      (rc = check_range(c->gossip_request_timeout_ms, 1, 3600000, "gossip_request_timeout_ms", err)) != 0 ||
+      (rc = check_range(c->gossip_fan_out, 1, 1024, "gossip_fan_out", err)) != 0 ||
+      (rc = check_range(c->gossip_max_send, 1, 65535, "gossip_max_send", err)) != 0 ||
+      (rc = check_range(c->heartbeat_expiration_ms, 0, 86400000, "heartbeat_expiration_ms", err)) != 0 ||
+      (rc = check_range(c->mtu, MIN_MTU, MAX_MTU, "mtu", err)) != 0 ||
+      (rc = check_range(c->max_value_size, 0, 64u * 1024 * 1024, "max_value_size", err)) != 0)
+    return rc;
+  return 0;
+}
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+static void node_free(rumor_node_t *n) {
+  for (size_t i = 0; i < n->nevents; i++) {
+    rumor__blob_unref(n->events[i].key);
+    rumor__blob_unref(n->events[i].value);
+  }
+  free(n->events);
+  rumor__store_free(&n->store);
+  free(n->id);
+  free(n->cluster);
+  free(n->bind);
+  free(n->seeds);
+  free(n->sendbuf);
+  free(n->cands);
+  free(n->marks);
+  free(n);
+}
+
+int rumor_node_new(uv_loop_t *loop, const rumor_config_t *cfg, rumor_node_t **out,
+                   rumor_error_t *err) {
+  if (loop == NULL) return fail(err, RUMOR_EINVAL, "loop", "is NULL");
+  return rumor__node_create(loop, cfg, rumor__io_uv_new, loop, out, err);
+}
+
+int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_factory make_io,
+                       void *io_arg, rumor_node_t **out, rumor_error_t *err) {
+  int rc;
+  if (out == NULL) return fail(err, RUMOR_EINVAL, "out", "is NULL");
+  if ((rc = rumor_config_check(cfg, err)) != 0) return rc;
+  rumor_node_t *n = calloc(1, sizeof(*n));
+  if (n == NULL) return fail(err, RUMOR_ENOMEM, "node", "out of memory");
+  n->loop = loop;
+  n->cfg = *cfg;
+  n->id = dup_str(cfg->id);
+  n->cluster = dup_str(cfg->cluster);
+  n->bind = dup_str(cfg->bind);
+  n->seeds = calloc(cfg->nseeds ? cfg->nseeds : 1, sizeof(*n->seeds));
+  n->sendbuf = malloc(cfg->mtu);
+  n->io = make_io(io_arg, n);
+  if (!n->id || !n->cluster || !n->bind || !n->seeds || !n->sendbuf || !n->io) {
+    if (n->io) n->io->ops->destroy(n->io, NULL);
+    node_free(n);
+    return fail(err, RUMOR_ENOMEM, "node", "out of memory");
+  }
+  n->cfg.id = n->id;
+  n->cfg.cluster = n->cluster;
+  n->cfg.bind = n->bind;
+  n->cfg.seeds = NULL; /* parsed into n->seeds; the strings are not kept */
+  n->id_len = strlen(n->id);
+  n->cluster_len = strlen(n->cluster);
+  rumor_addr_parse(n->bind, &n->bind_addr);
+  n->addr = n->bind_addr;
+  for (size_t i = 0; i < cfg->nseeds; i++) rumor_addr_parse(cfg->seeds[i], &n->seeds[n->nseeds++]);
+  n->max_entry_wire = cfg->mtu - WORST_HEADER - 2 - WORST_BLOCK_HEADER;
+
+  rumor__rng_seed(&n->rng, n->io->ops->seed(n->io));
+  /* The wall clock in microseconds: a process restarted under the same id
+   * gets a larger generation, so its old state is superseded everywhere. */
+  n->generation = cfg->generation ? cfg->generation : n->io->ops->wall_us(n->io);
+  rumor__store_init(&n->store, rumor__rng_next(&n->rng));
+  n->self = rumor__node_add_member(n, n->id, n->id_len);
+  if (n->self == NULL) {
+    n->io->ops->destroy(n->io, NULL);
+    node_free(n);
+    return fail(err, RUMOR_ENOMEM, "node", "out of memory");
+  }
+  n->self->generation = n->generation;
+  n->metrics.members_joined = 0; /* self is not a join */
+  *out = n;
+  return 0;
+}
+
+rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len) {
+  size_t need = n->store.count + 1;
+  if (need > n->cands_cap) {
+    size_t ncap = n->cands_cap ? n->cands_cap * 2 : 16;
+    while (ncap < need) ncap *= 2;
+    rumor_candidate *c = realloc(n->cands, ncap * sizeof(*c));
+    if (c == NULL) return NULL;
+    n->cands = c;
+    uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
+    if (mk == NULL) return NULL;
+    memset(mk + n->cands_cap, 0, (ncap - n->cands_cap) * sizeof(*mk));
+    n->marks = mk;
+    n->cands_cap = ncap;
+  }
+  rumor_member *m = rumor__store_add(&n->store, id, len);
+  if (m != NULL) n->metrics.members_joined++;
+  return m;
+}
+
+int rumor_node_start(rumor_node_t *n) {
+  if (n->state != NODE_NEW) return RUMOR_ESTATE;
+  int rc = n->io->ops->open(n->io, &n->bind_addr, &n->addr);
+  if (rc != 0) return rc;
+  n->self->addr = n->addr;
+  n->self->last_seen = n->io->ops->now(n->io);
+  n->state = NODE_RUNNING;
+  /* First round at once: joining should not wait a whole interval. */
+  rumor__gossip_round(n);
+  n->io->ops->arm(n->io, n->cfg.gossip_interval_ms);
+  return 0;
+}
+
+void rumor__node_timer(rumor_node_t *n) {
+  if (n->state != NODE_RUNNING) return;
+  rumor__gossip_round(n);
+  n->io->ops->arm(n->io, n->cfg.gossip_interval_ms);
+}
+
+void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
+                      size_t len) {
+  if (n->state != NODE_RUNNING) return;
+  rumor__gossip_recv(n, from, buf, len);
+  rumor__node_flush_events(n);
+}
+
+int rumor_node_stop(rumor_node_t *n) {
+  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
+  if (n->state == NODE_RUNNING) n->io->ops->shutdown(n->io);
+  if (n->state != NODE_STOPPED) n->state = NODE_STOPPED;
+  return 0;
+}
+
+static void node_io_done(rumor_io *io) {
+  rumor_node_t *n = io->node;
+  rumor_close_cb cb = n->close_cb;
+  void *arg = n->close_arg;
+  node_free(n);
+  if (cb) cb(NULL, arg);
+}
+
+void rumor_node_close(rumor_node_t *n, rumor_close_cb cb, void *arg) {
+  if (n == NULL || n->state == NODE_CLOSING) return;
+  if (n->state == NODE_RUNNING) n->io->ops->shutdown(n->io);
+  n->state = NODE_CLOSING;
+  n->close_cb = cb;
+  n->close_arg = arg;
+  n->on_update = NULL;
+  n->io->ops->destroy(n->io, node_io_done);
+}
+
+const char *rumor_node_id(const rumor_node_t *n) { return n->id; }
+uint64_t rumor_node_generation(const rumor_node_t *n) { return n->generation; }
+
+int rumor_node_address(const rumor_node_t *n, char *buf, size_t size) {
+  if (n->state == NODE_NEW) {
+    int w = snprintf(buf, size, "%s", n->bind);
+    return (w < 0 || (size_t)w >= size) ? RUMOR_EINVAL : 0;
+  }
+  return rumor_addr_format((const struct sockaddr *)&n->addr, buf, size);
+}
+
+int64_t rumor_node_set(rumor_node_t *n, const char *key, size_t key_len, const void *value,
+                       size_t value_len) {
+  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
+  if (key == NULL || key_len == 0 || (value == NULL && value_len > 0)) return RUMOR_EINVAL;
+  if (key_len > RUMOR_MAX_KEY_LEN || value_len > n->cfg.max_value_size) return RUMOR_ETOOBIG;
+  uint64_t seq = n->self->max_seq + 1;
+  /* Until values travel over TCP, an entry must fit one datagram. */
+  if (rumor__wire_entry_size(key_len, seq, value_len) > n->max_entry_wire) return RUMOR_ETOOBIG;
+  rumor_blob *v = rumor__blob_new(value, value_len);
+  if (v == NULL) return RUMOR_ENOMEM;
+  rumor_entry *e = rumor__store_put(n->self, key, key_len, seq, v, n->io->ops->now(n->io));
+  rumor__blob_unref(v);
+  if (e == NULL) return RUMOR_ENOMEM;
+  rumor__node_queue_event(n, n->self, e, 1);
+  rumor__node_flush_events(n);
+  return (int64_t)seq;
+}
+
+void rumor_node_on_update(rumor_node_t *n, rumor_update_cb cb, void *arg) {
+  n->on_update = cb;
+  n->on_update_arg = arg;
+}
+
+int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_entry *e, int local) {
+  if (n->on_update == NULL) return 0;
+  if (n->nevents == n->events_cap) {
+    size_t ncap = n->events_cap ? n->events_cap * 2 : 16;
+    rumor_event *ev = realloc(n->events, ncap * sizeof(*ev));
+    if (ev == NULL) return RUMOR_ENOMEM;
+    n->events = ev;
+    n->events_cap = ncap;
+  }
+  rumor_event *ev = &n->events[n->nevents++];
+  ev->member = m;
+  ev->key = rumor__blob_ref(e->key);
+  ev->value = rumor__blob_ref(e->value);
+  ev->seq = e->seq;
+  ev->generation = m->generation;
+  ev->local = local;
+  return 0;
+}
+
+/* Delivers queued events in order. Callbacks may write (queueing more
+ * events); the outermost flush delivers those too, in order, so no callback
+ * ever runs inside another one's delivery loop. */
+void rumor__node_flush_events(rumor_node_t *n) {
+  if (n->dispatching) return;
+  n->dispatching = 1;
+  for (size_t i = 0; i < n->nevents; i++) {
+    rumor_event ev = n->events[i];
+    if (n->on_update != NULL && n->state != NODE_CLOSING) {
+      rumor_update_t u;
+      u.member = (const char *)ev.member->id->data;
+      u.member_len = ev.member->id->len;
+      u.key = (const char *)ev.key->data;
+      u.key_len = ev.key->len;
+      u.value = ev.value->data;
+      u.value_len = ev.value->len;
+      u.seq = ev.seq;
+      u.generation = ev.generation;
+      u.local = ev.local;
+      n->metrics.updates++;
+      n->on_update(n, &u, n->on_update_arg);
+    }
+    rumor__blob_unref(ev.key);
+    rumor__blob_unref(ev.value);
+  }
+  n->nevents = 0;
+  n->dispatching = 0;
+}
+
+size_t rumor_node_member_count(const rumor_node_t *n) { return n->store.count; }
+
+int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *out) {
+  if (i >= n->store.count) return RUMOR_EINVAL;
+  const rumor_member *m = n->store.list[i];
+  memset(out, 0, sizeof(*out));
+  out->id = (const char *)m->id->data;
+  if (m->addr.ss_family != 0)
+    rumor_addr_format((const struct sockaddr *)&m->addr, out->address, sizeof(out->address));
+  out->generation = m->generation;
+  out->max_seq = m->max_seq;
+  out->last_seen_ms = m->last_seen;
+  out->nkeys = m->nentries;
+  out->status = RUMOR_MEMBER_ALIVE;
+  out->self = (m == n->self);
+  return 0;
+}
+
+int rumor_node_get(const rumor_node_t *n, const char *member, size_t member_len, const char *key,
+                   size_t key_len, const uint8_t **value, size_t *len, uint64_t *seq) {
+  const rumor_member *m = rumor__store_find(&n->store, member, member_len);
+  if (m == NULL) return RUMOR_EINVAL;
+  const rumor_entry *e = rumor__store_entry(m, key, key_len);
+  if (e == NULL) return RUMOR_EINVAL;
+  *value = e->value->data;
+  *len = e->value->len;
+  if (seq) *seq = e->seq;
+  return 0;
+}
+
+const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *n) { return &n->metrics; }

@@ -1,0 +1,141 @@
+/* wire.h: rumor's datagram format, version 1.
+ *
+ * Every datagram starts with the same header; integers marked (v) are
+ * unsigned LEB128 varints (at most 10 bytes), u16 is big-endian.
+ *
+ *   +------+------+-----+------+--------------+-------------+-------+------+
+ *   | 'R'  | 'M'  | ver | kind | cluster      | sender id   | gen   | addr |
+ *   | 0x52 | 0x4d | 1   | 1..3 | u8 len+bytes | u8 len+bytes| (v)   |      |
+ *   +------+------+-----+------+--------------+-------------+-------+------+
+ *   addr = u8 family (4 | 6), 4 or 16 address bytes, u16 port. An address of
+ *          0.0.0.0 / :: means "the source address of this datagram".
+ *
+ * Bodies (scuttlebutt reconciliation, three legs):
+ *   SYN    (1): digest               "here is what I have"
+ *   SYNACK (2): digest, delta        "here is what you lack, and what I have"
+ *   ACK    (3): delta                "here is what you lack"
+ *
+ *   digest = u8 flags (bit 0: complete, i.e. lists every member the sender
+ *            knows), u16 count, count * { id (u8 len), addr, gen (v), max_seq (v) }
+ *            gen 0 means "known by name only, no state yet".
+ *   delta  = u16 count, count * block
+ *   block  = id (u8 len), addr, gen (v, > 0), from_seq (v), max_seq (v),
+ *            u8 flags (bit 0: complete, i.e. every entry of the member with
+ *            from_seq < seq <= max_seq is in this block), u16 n,
+ *            n * entry, entries in strictly ascending seq, each
+ *            from_seq < seq <= max_seq
+ *   entry  = key (v len, 1..RUMOR_MAX_KEY_LEN bytes), seq (v),
+ *            u8 flags (reserved, 0), value (v len + bytes)
+ *
+ * Decoding is zero-copy and bounds-checked: rumor__wire_decode validates a
+ * whole datagram before anything is applied, so a truncated or garbage
+ * datagram is refused as a unit. Pointers in decoded structs point into the
+ * datagram buffer. */
+#ifndef RUMOR_WIRE_H
+#define RUMOR_WIRE_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define RUMOR_WIRE_VERSION 1
+/* Bytes of the header besides the two strings: magic, version, kind,
+ * two length bytes, a 10-byte varint and a 19-byte IPv6 address. */
+#define RUMOR_WIRE_HEADER_FIXED 35
+
+enum { RUMOR_MSG_SYN = 1, RUMOR_MSG_SYNACK = 2, RUMOR_MSG_ACK = 3 };
+
+/* Decode results. */
+#define RUMOR_WIRE_OK 0
+#define RUMOR_WIRE_EMALFORMED (-1)
+#define RUMOR_WIRE_EVERSION (-2)
+
+#define RUMOR_WIRE_COMPLETE 0x01
+
+typedef struct rumor_wire_reader {
+  const uint8_t *p, *end;
+} rumor_wire_reader;
+
+typedef struct rumor_wire_header {
+  uint8_t version, kind;
+  const char *cluster; size_t cluster_len;
+  const char *sender;  size_t sender_len;
+  uint64_t generation;
+  struct sockaddr_storage addr;
+} rumor_wire_header;
+
+typedef struct rumor_wire_msg {
+  rumor_wire_header h;
+  int has_digest, digest_complete;
+  uint16_t digest_count;
+  rumor_wire_reader digest; /* positioned at the first digest entry */
+  int has_delta;
+  uint16_t delta_count;
+  rumor_wire_reader delta;  /* positioned at the first block */
+} rumor_wire_msg;
+
+typedef struct rumor_wire_digest_entry {
+  const char *id; size_t id_len;
+  struct sockaddr_storage addr;
+  uint64_t generation, max_seq;
+} rumor_wire_digest_entry;
+
+typedef struct rumor_wire_block {
+  const char *id; size_t id_len;
+  struct sockaddr_storage addr;
+  uint64_t generation, from_seq, max_seq;
+  int complete;
+  uint16_t nentries;
+  rumor_wire_reader entries; /* positioned at the first entry */
+} rumor_wire_block;
+
+typedef struct rumor_wire_entry {
+  const char *key; size_t key_len;
+  uint64_t seq;
+  uint8_t flags;
+  const uint8_t *value; size_t value_len;
+} rumor_wire_entry;
+
+/* Validates the whole datagram and fills msg. Returns RUMOR_WIRE_OK,
+ * RUMOR_WIRE_EMALFORMED or RUMOR_WIRE_EVERSION. */
+int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *msg);
+
+/* Iterators over a validated message: return 1 and fill *out, or 0 at the end. */
+int rumor__wire_next_digest(rumor_wire_reader *r, rumor_wire_digest_entry *out);
+int rumor__wire_next_block(rumor_wire_reader *r, rumor_wire_block *out);
+int rumor__wire_next_entry(rumor_wire_reader *r, rumor_wire_entry *out);
+
+/* Encoding into a fixed buffer (the MTU). Every add either fits whole or
+ * leaves the buffer unchanged and returns -1, so callers can fill a datagram
+ * greedily. */
+typedef struct rumor_wire_writer {
+  uint8_t *buf;
+  size_t len, cap;
+  size_t section;   /* offset of the open section's u16 count */
+  uint16_t section_count;
+  size_t block_start; /* offset where the open block begins */
+  size_t block;     /* offset of the open block's flags byte */
+  uint16_t block_count;
+} rumor_wire_writer;
+
+int rumor__wire_begin(rumor_wire_writer *w, uint8_t *buf, size_t cap, uint8_t kind,
+                      const char *cluster, size_t cluster_len,
+                      const char *sender, size_t sender_len, uint64_t generation,
+                      const struct sockaddr_storage *addr);
+int rumor__wire_digest_begin(rumor_wire_writer *w);
+int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
+                           const struct sockaddr_storage *addr, uint64_t generation,
+                           uint64_t max_seq);
+void rumor__wire_digest_end(rumor_wire_writer *w, int complete);
+int rumor__wire_delta_begin(rumor_wire_writer *w);
+int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,
+                            const struct sockaddr_storage *addr, uint64_t generation,
+                            uint64_t from_seq, uint64_t max_seq);
+int rumor__wire_block_add(rumor_wire_writer *w, const char *key, size_t key_len,
+                          uint64_t seq, uint8_t flags, const uint8_t *value, size_t value_len);
+void rumor__wire_block_end(rumor_wire_writer *w, int complete);
+/* Removes the open block (e.g. one that ended up with no entries). */
+void rumor__wire_block_cancel(rumor_wire_writer *w);
+void rumor__wire_delta_end(rumor_wire_writer *w);
+/* Bytes an entry takes on the wire (for planning what fits). */
+size_t rumor__wire_entry_size(size_t key_len, uint64_t seq, size_t value_len);
+#endif

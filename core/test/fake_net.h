@@ -1,0 +1,183 @@
+/* fake_net.h: an in-memory network and a manual clock behind the I/O seam,
+ * for deterministic protocol tests. Nodes get addresses 10.0.0.N:7946;
+ * sent datagrams wait in a queue until the test delivers (or drops,
+ * duplicates, reorders) them. */
+#ifndef RUMOR_FAKE_NET_H
+#define RUMOR_FAKE_NET_H
+#include "check.h"
+#include "io.h"
+#include "node_int.h"
+#include <arpa/inet.h>
+
+#define NET_MAX_NODES 64
+#define NET_MAX_QUEUE 100000
+
+typedef struct net_datagram {
+  int from, to; /* node indices; to = -1 for an address no node has */
+  size_t len;
+  uint8_t *data;
+} net_datagram;
+
+typedef struct fake_net {
+  uint64_t now;
+  uint64_t seed;
+  int n;
+  rumor_node_t *nodes[NET_MAX_NODES];
+  struct fake_io *ios[NET_MAX_NODES];
+  net_datagram *queue;
+  size_t qlen;
+} fake_net;
+
+typedef struct fake_io {
+  rumor_io base;
+  fake_net *net;
+  int index;
+  int open;
+  uint64_t deadline; /* 0: timer not armed */
+} fake_io;
+
+static void net_addr(int i, struct sockaddr_storage *ss) {
+  struct sockaddr_in *a = (struct sockaddr_in *)(void *)ss;
+  memset(ss, 0, sizeof(*ss));
+  a->sin_family = AF_INET;
+  a->sin_port = htons(7946);
+  a->sin_addr.s_addr = htonl(0x0a000000u + (uint32_t)i + 1);
+}
+
+static int net_index_of(const struct sockaddr_storage *ss) {
+  const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ss;
+  if (ss->ss_family != AF_INET) return -1;
+  int i = (int)(ntohl(a->sin_addr.s_addr) - 0x0a000001u);
+  return (i >= 0 && i < NET_MAX_NODES) ? i : -1;
+}
+
+static uint64_t fio_now(rumor_io *io) { return ((fake_io *)io)->net->now; }
+static uint64_t fio_wall(rumor_io *io) { return 1700000000000000ull + ((fake_io *)io)->net->now * 1000; }
+static uint64_t fio_seed(rumor_io *io) { return ((fake_io *)io)->net->seed + (uint64_t)((fake_io *)io)->index; }
+
+static int fio_open(rumor_io *io, const struct sockaddr_storage *bind, struct sockaddr_storage *bound) {
+  fake_io *f = (fake_io *)io;
+  (void)bind;
+  net_addr(f->index, bound);
+  f->open = 1;
+  return 0;
+}
+
+static int fio_send(rumor_io *io, const struct sockaddr_storage *to, const uint8_t *buf, size_t len) {
+  fake_io *f = (fake_io *)io;
+  fake_net *net = f->net;
+  CHECK(net->qlen < NET_MAX_QUEUE);
+  net_datagram *d = &net->queue[net->qlen++];
+  d->from = f->index;
+  d->to = net_index_of(to);
+  d->len = len;
+  d->data = malloc(len);
+  memcpy(d->data, buf, len);
+  return 0;
+}
+
+static void fio_arm(rumor_io *io, uint64_t delay) { ((fake_io *)io)->deadline = ((fake_io *)io)->net->now + delay; }
+static void fio_shutdown(rumor_io *io) { ((fake_io *)io)->open = 0; ((fake_io *)io)->deadline = 0; }
+static void fio_destroy(rumor_io *io, void (*done)(rumor_io *)) {
+  fake_io *f = (fake_io *)io;
+  f->net->ios[f->index] = NULL;
+  f->net->nodes[f->index] = NULL;
+  if (done) done(io);
+  free(f);
+}
+
+static const rumor_io_ops fake_ops = {fio_now, fio_wall, fio_seed, fio_open, fio_send, fio_arm, fio_shutdown, fio_destroy};
+
+static rumor_io *fake_io_new(void *arg, rumor_node_t *node) {
+  fake_net *net = arg;
+  fake_io *f = calloc(1, sizeof(*f));
+  f->base.ops = &fake_ops;
+  f->base.node = node;
+  f->net = net;
+  f->index = net->n;
+  net->ios[net->n] = f;
+  return &f->base;
+}
+
+static void net_init(fake_net *net, uint64_t seed) {
+  memset(net, 0, sizeof(*net));
+  net->now = 1000;
+  net->seed = seed;
+  net->queue = calloc(NET_MAX_QUEUE, sizeof(net_datagram));
+}
+
+/* Adds a node; seed_index < 0 for none. cfg tweaks through the callback. */
+static rumor_node_t *net_add(fake_net *net, const char *id, int seed_index, const rumor_config_t *base) {
+  rumor_config_t cfg;
+  char seedbuf[32];
+  const char *seeds[1];
+  rumor_error_t err;
+  rumor_node_t *node = NULL;
+  if (base) cfg = *base; else rumor_config_init(&cfg);
+  cfg.id = id;
+  if (seed_index >= 0) {
+    snprintf(seedbuf, sizeof(seedbuf), "10.0.0.%d:7946", seed_index + 1);
+    seeds[0] = seedbuf;
+    cfg.seeds = seeds;
+    cfg.nseeds = 1;
+  }
+  CHECK_EQ(rumor__node_create(NULL, &cfg, fake_io_new, net, &node, &err), 0);
+  net->nodes[net->n++] = node;
+  return node;
+}
+
+static void net_drop_queue(fake_net *net) {
+  for (size_t i = 0; i < net->qlen; i++) free(net->queue[i].data);
+  net->qlen = 0;
+}
+
+/* Delivers everything queued, including replies they cause, until quiet. */
+static void net_deliver_all(fake_net *net) {
+  size_t head = 0;
+  while (head < net->qlen) {
+    net_datagram d = net->queue[head++];
+    if (d.to >= 0 && d.to < net->n && net->nodes[d.to] && net->ios[d.to]->open) {
+      struct sockaddr_storage from;
+      net_addr(d.from, &from);
+      rumor__node_recv(net->nodes[d.to], &from, d.data, d.len);
+    }
+    free(d.data);
+  }
+  net->qlen = 0;
+}
+
+/* Advances the clock by ms, firing timers in time order, delivering traffic
+ * instantly after each firing. */
+static void net_run(fake_net *net, uint64_t ms) {
+  uint64_t end = net->now + ms;
+  for (;;) {
+    uint64_t next = end;
+    int who = -1;
+    for (int i = 0; i < net->n; i++)
+      if (net->ios[i] && net->ios[i]->deadline && net->ios[i]->deadline <= next) {
+        next = net->ios[i]->deadline;
+        who = i;
+      }
+    net->now = next;
+    if (who < 0) break;
+    net->ios[who]->deadline = 0;
+    rumor__node_timer(net->nodes[who]);
+    net_deliver_all(net);
+  }
+}
+
+static void net_free(fake_net *net) {
+  net_drop_queue(net);
+  for (int i = 0; i < net->n; i++)
+    if (net->nodes[i]) rumor_node_close(net->nodes[i], NULL, NULL);
+  free(net->queue);
+}
+
+/* Does node hold member's key with this value? */
+static int holds(rumor_node_t *node, const char *member, const char *key, const char *value) {
+  const uint8_t *v;
+  size_t len;
+  if (rumor_node_get(node, member, strlen(member), key, strlen(key), &v, &len, NULL) != 0) return 0;
+  return len == strlen(value) && memcmp(v, value, len) == 0;
+}
+#endif
