@@ -36,7 +36,7 @@ typedef struct fake_io {
   uint64_t deadline; /* 0: timer not armed */
 } fake_io;
 
-static void net_addr(int i, struct sockaddr_storage *ss) {
+static inline void net_addr(int i, struct sockaddr_storage *ss) {
   struct sockaddr_in *a = (struct sockaddr_in *)(void *)ss;
   memset(ss, 0, sizeof(*ss));
   a->sin_family = AF_INET;
@@ -44,7 +44,7 @@ static void net_addr(int i, struct sockaddr_storage *ss) {
   a->sin_addr.s_addr = htonl(0x0a000000u + (uint32_t)i + 1);
 }
 
-static int net_index_of(const struct sockaddr_storage *ss) {
+static inline int net_index_of(const struct sockaddr_storage *ss) {
   const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ss;
   if (ss->ss_family != AF_INET) return -1;
   int i = (int)(ntohl(a->sin_addr.s_addr) - 0x0a000001u);
@@ -55,7 +55,7 @@ static uint64_t fio_now(rumor_io *io) { return ((fake_io *)io)->net->now; }
 static uint64_t fio_wall(rumor_io *io) { return 1700000000000000ull + ((fake_io *)io)->net->now * 1000; }
 static uint64_t fio_seed(rumor_io *io) { return ((fake_io *)io)->net->seed + (uint64_t)((fake_io *)io)->index; }
 
-static int fio_open(rumor_io *io, const struct sockaddr_storage *bind, struct sockaddr_storage *bound) {
+static inline int fio_open(rumor_io *io, const struct sockaddr_storage *bind, struct sockaddr_storage *bound) {
   fake_io *f = (fake_io *)io;
   (void)bind;
   net_addr(f->index, bound);
@@ -63,7 +63,7 @@ static int fio_open(rumor_io *io, const struct sockaddr_storage *bind, struct so
   return 0;
 }
 
-static int fio_send(rumor_io *io, const struct sockaddr_storage *to, const uint8_t *buf, size_t len) {
+static inline int fio_send(rumor_io *io, const struct sockaddr_storage *to, const uint8_t *buf, size_t len) {
   fake_io *f = (fake_io *)io;
   fake_net *net = f->net;
   CHECK(net->qlen < NET_MAX_QUEUE);
@@ -76,9 +76,9 @@ static int fio_send(rumor_io *io, const struct sockaddr_storage *to, const uint8
   return 0;
 }
 
-static void fio_arm(rumor_io *io, uint64_t delay) { ((fake_io *)io)->deadline = ((fake_io *)io)->net->now + delay; }
-static void fio_shutdown(rumor_io *io) { ((fake_io *)io)->open = 0; ((fake_io *)io)->deadline = 0; }
-static void fio_destroy(rumor_io *io, void (*done)(rumor_io *)) {
+static inline void fio_arm(rumor_io *io, uint64_t delay) { ((fake_io *)io)->deadline = ((fake_io *)io)->net->now + delay; }
+static inline void fio_shutdown(rumor_io *io) { ((fake_io *)io)->open = 0; ((fake_io *)io)->deadline = 0; }
+static inline void fio_destroy(rumor_io *io, void (*done)(rumor_io *)) {
   fake_io *f = (fake_io *)io;
   f->net->ios[f->index] = NULL;
   f->net->nodes[f->index] = NULL;
@@ -88,7 +88,7 @@ static void fio_destroy(rumor_io *io, void (*done)(rumor_io *)) {
 
 static const rumor_io_ops fake_ops = {fio_now, fio_wall, fio_seed, fio_open, fio_send, fio_arm, fio_shutdown, fio_destroy};
 
-static rumor_io *fake_io_new(void *arg, rumor_node_t *node) {
+static inline rumor_io *fake_io_new(void *arg, rumor_node_t *node) {
   fake_net *net = arg;
   fake_io *f = calloc(1, sizeof(*f));
   f->base.ops = &fake_ops;
@@ -99,7 +99,7 @@ static rumor_io *fake_io_new(void *arg, rumor_node_t *node) {
   return &f->base;
 }
 
-static void net_init(fake_net *net, uint64_t seed) {
+static inline void net_init(fake_net *net, uint64_t seed) {
   memset(net, 0, sizeof(*net));
   net->now = 1000;
   net->seed = seed;
@@ -107,7 +107,7 @@ static void net_init(fake_net *net, uint64_t seed) {
 }
 
 /* Adds a node; seed_index < 0 for none. cfg tweaks through the callback. */
-static rumor_node_t *net_add(fake_net *net, const char *id, int seed_index, const rumor_config_t *base) {
+static inline rumor_node_t *net_add(fake_net *net, const char *id, int seed_index, const rumor_config_t *base) {
   rumor_config_t cfg;
   char seedbuf[32];
   const char *seeds[1];
@@ -126,13 +126,13 @@ static rumor_node_t *net_add(fake_net *net, const char *id, int seed_index, cons
   return node;
 }
 
-static void net_drop_queue(fake_net *net) {
+static inline void net_drop_queue(fake_net *net) {
   for (size_t i = 0; i < net->qlen; i++) free(net->queue[i].data);
   net->qlen = 0;
 }
 
 /* Delivers everything queued, including replies they cause, until quiet. */
-static void net_deliver_all(fake_net *net) {
+static inline void net_deliver_all(fake_net *net) {
   size_t head = 0;
   while (head < net->qlen) {
     net_datagram d = net->queue[head++];
@@ -148,7 +148,7 @@ static void net_deliver_all(fake_net *net) {
 
 /* Advances the clock by ms, firing timers in time order, delivering traffic
  * instantly after each firing. */
-static void net_run(fake_net *net, uint64_t ms) {
+static inline void net_run(fake_net *net, uint64_t ms) {
   uint64_t end = net->now + ms;
   for (;;) {
     uint64_t next = end;
@@ -166,7 +166,7 @@ static void net_run(fake_net *net, uint64_t ms) {
   }
 }
 
-static void net_free(fake_net *net) {
+static inline void net_free(fake_net *net) {
   net_drop_queue(net);
   for (int i = 0; i < net->n; i++)
     if (net->nodes[i]) rumor_node_close(net->nodes[i], NULL, NULL);
@@ -174,7 +174,7 @@ static void net_free(fake_net *net) {
 }
 
 /* Does node hold member's key with this value? */
-static int holds(rumor_node_t *node, const char *member, const char *key, const char *value) {
+static inline int holds(rumor_node_t *node, const char *member, const char *key, const char *value) {
   const uint8_t *v;
   size_t len;
   if (rumor_node_get(node, member, strlen(member), key, strlen(key), &v, &len, NULL) != 0) return 0;
