@@ -170,7 +170,7 @@ typedef struct rumor_metrics {
   uint64_t deltas_stale;      /* delta chunks of an older generation */
   uint64_t entries_merged;    /* remote entries accepted */
   uint64_t entries_ignored;   /* remote entries we already had */
-  uint64_t updates;           /* update events fired, local and remote */
+  uint64_t updates;           /* entries accepted, local and remote (one event each) */
   uint64_t members_joined;    /* members learned */
   uint64_t generations_replaced; /* members restarted under the same id */
 } rumor_metrics_t;

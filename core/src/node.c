@@ -286,6 +286,7 @@ void rumor_node_on_update(rumor_node_t *n, rumor_update_cb cb, void *arg) {
 }
 
 int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_entry *e, int local) {
+  n->metrics.updates++;
   if (n->on_update == NULL) return 0;
   if (n->nevents == n->events_cap) {
     size_t ncap = n->events_cap ? n->events_cap * 2 : 16;
@@ -323,7 +324,6 @@ void rumor__node_flush_events(rumor_node_t *n) {
       u.seq = ev.seq;
       u.generation = ev.generation;
       u.local = ev.local;
-      n->metrics.updates++;
       n->on_update(n, &u, n->on_update_arg);
     }
     rumor__blob_unref(ev.key);
