@@ -1,0 +1,404 @@
+/* lnode.c: core.node(cfg) and the node userdata (start/stop/close, set/get,
+ * members, on_update, metrics) over rumor_node_t.
+ *
+ * The binding state of a node (lrumor_node_t) is malloc'd and handed to the
+ * core as the update-callback argument; it is freed from the close callback
+ * of rumor_node_close, so it outlives its userdata if the core still has a
+ * callback running when the userdata is collected.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rumor.h"
+#include "lrumor.h"
+
+typedef struct lrumor_node {
+  rumor_node_t *node;
+  lrumor_ctx_t *ctx;
+  int on_update;            /* registry ref */
+  uint64_t callback_errors; /* errors raised by this node's callbacks */
+  char where[RUMOR_MAX_ID_LEN + 32];
+} lrumor_node_t;
+
+typedef struct node_ud {
+  lrumor_node_t *n; /* NULL once closed */
+} node_ud_t;
+
+static lrumor_node_t *check_node(lua_State *L) {
+  node_ud_t *ud = (node_ud_t *)luaL_checkudata(L, 1, LRUMOR_NODE_MT);
+  if (ud->n == NULL)
+    luaL_error(L, "rumor: node is closed");
+  return ud->n;
+}
+
+static int fail_code(lua_State *L, int code) {
+  return lrumor_fail(L, rumor_err_name(code), rumor_strerror(code));
+}
+
+/* ---- core.node(cfg) ----------------------------------------------------- */
+
+/* Pushes cfg[name]; returns its string or NULL when absent. The value stays
+ * on the stack (and in the table) until the node is created. */
+static const char *opt_string(lua_State *L, const char *name) {
+  int t = lua_getfield(L, 1, name);
+  if (t == LUA_TNIL)
+    return NULL;
+  if (t != LUA_TSTRING)
+    luaL_error(L, "rumor: field '%s': expected a string, got %s", name, luaL_typename(L, -1));
+  return lua_tostring(L, -1);
+}
+
+static int opt_integer(lua_State *L, const char *name, lua_Integer max, lua_Integer *out) {
+  int isint = 0;
+  lua_Integer v;
+  if (lua_getfield(L, 1, name) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  v = lua_tointegerx(L, -1, &isint);
+  if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+    luaL_error(L, "rumor: field '%s': expected an integer, got %s", name, luaL_typename(L, -1));
+  if (v < 0 || v > max)
+    luaL_error(L, "rumor: field '%s': %I out of range", name, v);
+  lua_pop(L, 1);
+  *out = v;
+  return 1;
+}
+
+static void opt_u32(lua_State *L, const char *name, uint32_t *field) {
+  lua_Integer v;
+  if (opt_integer(L, name, (lua_Integer)UINT32_MAX, &v))
+    *field = (uint32_t)v;
+}
+
+/* Collects cfg.seeds into a userdata array (left on the stack, collected with
+ * it); the strings stay owned by the seeds table. */
+static void read_seeds(lua_State *L, rumor_config_t *cfg) {
+  lua_Integer i, n;
+  const char **seeds;
+  int t = lua_getfield(L, 1, "seeds");
+  if (t == LUA_TNIL)
+    return;
+  if (t != LUA_TTABLE)
+    luaL_error(L, "rumor: field 'seeds': expected an array of strings, got %s", luaL_typename(L, -1));
+  n = (lua_Integer)lua_rawlen(L, -1);
+  if (n == 0)
+    return;
+  seeds = (const char **)lua_newuserdatauv(L, (size_t)n * sizeof *seeds, 0);
+  for (i = 1; i <= n; i++) {
+    if (lua_rawgeti(L, -2, i) != LUA_TSTRING)
+      luaL_error(L, "rumor: field 'seeds': item %I is %s, expected a string", i, luaL_typename(L, -1));
+    seeds[i - 1] = lua_tostring(L, -1);
+    lua_pop(L, 1); /* still referenced by the seeds table */
+  }
+  cfg->seeds = seeds;
+  cfg->nseeds = (size_t)n;
+}
+
+int lrumor_node_new(lua_State *L) {
+  lrumor_ctx_t *ctx = lrumor_ctx(L);
+  rumor_config_t cfg;
+  rumor_error_t err;
+  node_ud_t *ud;
+  lrumor_node_t *n;
+  lua_Integer gen;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  luaL_checkstack(L, 16, NULL);
+  rumor_config_init(&cfg);
+  cfg.id = opt_string(L, "id");
+  if (opt_string(L, "cluster") != NULL)
+    cfg.cluster = lua_tostring(L, -1);
+  if (opt_string(L, "bind") != NULL)
+    cfg.bind = lua_tostring(L, -1);
+  read_seeds(L, &cfg);
+  opt_u32(L, "gossip_interval_ms", &cfg.gossip_interval_ms);
+  opt_u32(L, "gossip_request_timeout_ms", &cfg.gossip_request_timeout_ms);
+  opt_u32(L, "gossip_fan_out", &cfg.gossip_fan_out);
+  opt_u32(L, "gossip_max_send", &cfg.gossip_max_send);
+  opt_u32(L, "heartbeat_expiration_ms", &cfg.heartbeat_expiration_ms);
+  opt_u32(L, "mtu", &cfg.mtu);
+  opt_u32(L, "max_value_size", &cfg.max_value_size);
+  if (opt_integer(L, "generation", LUA_MAXINTEGER, &gen))
+    cfg.generation = (uint64_t)gen;
+
+  ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
+  ud->n = NULL;
+  luaL_setmetatable(L, LRUMOR_NODE_MT);
+  n = (lrumor_node_t *)calloc(1, sizeof *n);
+  if (n == NULL)
+    return luaL_error(L, "rumor: out of memory");
+  memset(&err, 0, sizeof err);
+  rc = rumor_node_new(&ctx->loop, &cfg, &n->node, &err);
+  if (rc != 0) {
+    free(n);
+    err.field[sizeof err.field - 1] = '\0';
+    err.message[sizeof err.message - 1] = '\0';
+    if (err.message[0] == '\0')
+      snprintf(err.message, sizeof err.message, "%s", rumor_strerror(rc));
+    if (err.field[0] != '\0')
+      return luaL_error(L, "rumor: field '%s': %s", err.field, err.message);
+    return luaL_error(L, "rumor: %s", err.message);
+  }
+  n->ctx = ctx;
+  n->on_update = LUA_NOREF;
+  snprintf(n->where, sizeof n->where, "on_update of node '%s'", rumor_node_id(n->node));
+  ud->n = n;
+  return 1;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void node_closed_cb(rumor_node_t *node, void *arg) {
+  (void)node;
+  free(arg);
+}
+
+static int node_m_close(lua_State *L) {
+  node_ud_t *ud = (node_ud_t *)luaL_checkudata(L, 1, LRUMOR_NODE_MT);
+  lrumor_node_t *n = ud->n;
+  lua_State *prev;
+  if (n == NULL)
+    return 0;
+  ud->n = NULL;
+  rumor_node_on_update(n->node, NULL, NULL);
+  lrumor_unref(L, &n->on_update);
+  prev = lrumor_enter(n->ctx, L);
+  rumor_node_close(n->node, node_closed_cb, n);
+  lrumor_leave(n->ctx, prev);
+  return 0;
+}
+
+static int node_m_start(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  lua_State *prev = lrumor_enter(n->ctx, L);
+  int rc = rumor_node_start(n->node);
+  lrumor_leave(n->ctx, prev);
+  if (rc != 0)
+    return fail_code(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int node_m_stop(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  lua_State *prev = lrumor_enter(n->ctx, L);
+  int rc = rumor_node_stop(n->node);
+  lrumor_leave(n->ctx, prev);
+  if (rc != 0 && rc != RUMOR_ESTATE)
+    return fail_code(L, rc);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int node_m_id(lua_State *L) {
+  lua_pushstring(L, rumor_node_id(check_node(L)->node));
+  return 1;
+}
+
+static int node_m_generation(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)rumor_node_generation(check_node(L)->node));
+  return 1;
+}
+
+static int node_m_address(lua_State *L) {
+  char buf[RUMOR_MAX_ADDR_STRLEN];
+  int rc = rumor_node_address(check_node(L)->node, buf, sizeof buf);
+  if (rc != 0)
+    return fail_code(L, rc);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+static int node_m_set(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  size_t klen, vlen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  const char *value = luaL_checklstring(L, 3, &vlen);
+  lua_State *prev = lrumor_enter(n->ctx, L);
+  int64_t seq = rumor_node_set(n->node, key, klen, value, vlen);
+  lrumor_leave(n->ctx, prev);
+  if (seq < 0)
+    return fail_code(L, (int)seq);
+  lua_pushinteger(L, (lua_Integer)seq);
+  return 1;
+}
+
+static int node_m_get(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  size_t klen, i, count, vlen;
+  const char *key = luaL_checklstring(L, 2, &klen);
+  const uint8_t *value;
+  uint64_t seq;
+  rumor_member_info_t info;
+  lua_newtable(L);
+  count = rumor_node_member_count(n->node);
+  for (i = 0; i < count; i++) {
+    if (rumor_node_member_at(n->node, i, &info) != 0 || info.id == NULL)
+      continue;
+    if (rumor_node_get(n->node, info.id, strlen(info.id), key, klen, &value, &vlen, &seq) != 0)
+      continue;
+    lua_pushlstring(L, (const char *)value, vlen);
+    lua_setfield(L, -2, info.id);
+  }
+  return 1;
+}
+
+static int node_m_get_entry(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  size_t mlen, klen, vlen;
+  const char *member = luaL_checklstring(L, 2, &mlen);
+  const char *key = luaL_checklstring(L, 3, &klen);
+  const uint8_t *value;
+  uint64_t seq;
+  if (rumor_node_get(n->node, member, mlen, key, klen, &value, &vlen, &seq) != 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, (const char *)value, vlen);
+  lua_pushinteger(L, (lua_Integer)seq);
+  return 2;
+}
+
+static int node_m_members(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  uint64_t now = uv_now(&n->ctx->loop);
+  size_t i, count = rumor_node_member_count(n->node);
+  lua_Integer slot = 0;
+  rumor_member_info_t info;
+  lua_createtable(L, (int)count, 0);
+  for (i = 0; i < count; i++) {
+    memset(&info, 0, sizeof info);
+    if (rumor_node_member_at(n->node, i, &info) != 0 || info.id == NULL)
+      continue;
+    info.address[sizeof info.address - 1] = '\0';
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, info.id);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, info.address);
+    lua_setfield(L, -2, "address");
+    lua_pushstring(L, "alive"); /* RUMOR_MEMBER_ALIVE is the only status */
+    lua_setfield(L, -2, "status");
+    lua_pushinteger(L, (lua_Integer)info.generation);
+    lua_setfield(L, -2, "generation");
+    lua_pushinteger(L, (lua_Integer)info.max_seq);
+    lua_setfield(L, -2, "max_seq");
+    lua_pushinteger(L, (lua_Integer)info.nkeys);
+    lua_setfield(L, -2, "keys");
+    lua_pushinteger(L, (lua_Integer)info.last_seen_ms);
+    lua_setfield(L, -2, "last_seen_ms");
+    lua_pushinteger(L, now > info.last_seen_ms ? (lua_Integer)(now - info.last_seen_ms) : 0);
+    lua_setfield(L, -2, "heartbeat_age_ms");
+    if (info.self) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "self");
+    }
+    lua_rawseti(L, -2, ++slot);
+  }
+  return 1;
+}
+
+/* ---- updates ------------------------------------------------------------ */
+
+static int push_update(lua_State *L, void *arg) {
+  const rumor_update_t *u = (const rumor_update_t *)arg;
+  lua_pushlstring(L, u->member, u->member_len);
+  lua_pushlstring(L, u->key, u->key_len);
+  lua_pushlstring(L, (const char *)u->value, u->value_len);
+  lua_pushinteger(L, (lua_Integer)u->seq);
+  lua_pushinteger(L, (lua_Integer)u->generation);
+  lua_pushboolean(L, u->local);
+  return 6;
+}
+
+static void update_cb(rumor_node_t *node, const rumor_update_t *u, void *arg) {
+  lrumor_node_t *n = (lrumor_node_t *)arg;
+  (void)node;
+  if (lrumor_invoke(n->ctx, n->on_update, push_update, (void *)u, n->where) != 0 &&
+      n->ctx->L != NULL)
+    n->callback_errors++;
+}
+
+static int node_m_on_update(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  if (!lua_isnoneornil(L, 2))
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+  lrumor_setref(L, &n->on_update, 2);
+  if (n->on_update == LUA_NOREF)
+    rumor_node_on_update(n->node, NULL, NULL);
+  else
+    rumor_node_on_update(n->node, update_cb, n);
+  return 0;
+}
+
+typedef struct metric_field {
+  const char *name;
+  size_t offset;
+} metric_field_t;
+
+#define METRIC(f) {#f, offsetof(rumor_metrics_t, f)}
+static const metric_field_t metric_fields[] = {
+  METRIC(rounds),
+  METRIC(datagrams_sent), METRIC(bytes_sent),
+  METRIC(datagrams_received), METRIC(bytes_received),
+  METRIC(send_errors),
+  METRIC(drops_malformed), METRIC(drops_version), METRIC(drops_cluster), METRIC(drops_self),
+  METRIC(deltas_gap), METRIC(deltas_stale),
+  METRIC(entries_merged), METRIC(entries_ignored),
+  METRIC(updates), METRIC(members_joined), METRIC(generations_replaced),
+};
+#undef METRIC
+
+static int node_m_metrics(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  const rumor_metrics_t *m = rumor_node_metrics(n->node);
+  size_t i, nf = sizeof metric_fields / sizeof metric_fields[0];
+  lua_createtable(L, 0, (int)nf + 1);
+  for (i = 0; i < nf; i++) {
+    uint64_t v = 0;
+    if (m != NULL)
+      memcpy(&v, (const char *)m + metric_fields[i].offset, sizeof v);
+    lua_pushinteger(L, (lua_Integer)v);
+    lua_setfield(L, -2, metric_fields[i].name);
+  }
+  lua_pushinteger(L, (lua_Integer)n->callback_errors);
+  lua_setfield(L, -2, "callback_errors");
+  return 1;
+}
+
+static int node_m_tostring(lua_State *L) {
+  node_ud_t *ud = (node_ud_t *)luaL_checkudata(L, 1, LRUMOR_NODE_MT);
+  if (ud->n == NULL)
+    lua_pushliteral(L, "rumor.node (closed)");
+  else
+    lua_pushfstring(L, "rumor.node (%s)", rumor_node_id(ud->n->node));
+  return 1;
+}
+
+static const luaL_Reg node_methods[] = {
+  {"start", node_m_start},
+  {"stop", node_m_stop},
+  {"close", node_m_close},
+  {"id", node_m_id},
+  {"generation", node_m_generation},
+  {"address", node_m_address},
+  {"set", node_m_set},
+  {"get", node_m_get},
+  {"get_entry", node_m_get_entry},
+  {"members", node_m_members},
+  {"on_update", node_m_on_update},
+  {"metrics", node_m_metrics},
+  {"__gc", node_m_close},
+  {"__close", node_m_close},
+  {"__tostring", node_m_tostring},
+  {NULL, NULL}
+};
+
+void lrumor_node_open(lua_State *L) {
+  lrumor_newclass(L, LRUMOR_NODE_MT, node_methods);
+}

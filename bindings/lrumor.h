@@ -1,0 +1,93 @@
+/* lrumor.h: internal declarations shared by the files of the Lua module
+ * rumor.core (the C files of bindings/). Not installed; the Lua-visible API is described
+ * in bindings/README.md.
+ *
+ * Ownership rules used throughout:
+ * - One lrumor_ctx_t per Lua state, a full userdata anchored in the registry
+ *   and passed to the module functions as upvalue 1. It owns the uv loop.
+ * - Every libuv handle lives in malloc'd memory that is freed only in its
+ *   close callback; the Lua userdata only points at it, so a collected
+ *   userdata never frees memory that libuv still uses.
+ * - Lua callbacks are registry refs, released when replaced or when their
+ *   object stops; an active object pins its own userdata with a ref.
+ */
+#ifndef LRUMOR_H
+#define LRUMOR_H
+
+#include <stdint.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <uv.h>
+
+#define LRUMOR_CTX_KEY    "rumor.core.context" /* registry key of the instance */
+#define LRUMOR_CTX_MT     "rumor.core.ctx"
+#define LRUMOR_NODE_MT    "rumor.core.node"
+#define LRUMOR_TIMER_MT   "rumor.core.timer"
+#define LRUMOR_PROCESS_MT "rumor.core.process"
+#define LRUMOR_READER_MT  "rumor.core.reader"
+
+typedef struct lrumor_ctx {
+  uv_loop_t loop;
+  lua_State *L;            /* thread on which callbacks run; NULL when none may run */
+  int running;             /* inside uv_run (core.run is not reentrant) */
+  int closed;              /* the loop has been torn down (__gc ran) */
+  int error_handler;       /* registry ref, LUA_NOREF for the default */
+  uint64_t callback_errors;
+} lrumor_ctx_t;
+
+/* Pushes the callback's arguments (the function is already pushed) and
+ * returns how many it pushed. Runs inside a protected call. */
+typedef int (*lrumor_push_fn)(lua_State *L, void *arg);
+
+/* lrumor.c */
+lrumor_ctx_t *lrumor_ctx(lua_State *L); /* from upvalue 1 */
+/* Calls the function behind registry ref fn on ctx->L with the arguments
+ * push() provides, protected and with a traceback. Returns 0, or -1 after an
+ * error was counted and reported (or when no Lua thread may run now). */
+int lrumor_invoke(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, void *arg,
+                  const char *where);
+/* Makes L the thread for callbacks fired synchronously by a core call made
+ * from a method; returns the previous one for lrumor_leave. */
+lua_State *lrumor_enter(lrumor_ctx_t *ctx, lua_State *L);
+void lrumor_leave(lrumor_ctx_t *ctx, lua_State *prev);
+/* Replaces *ref with the value at idx (nil or none clears it). */
+void lrumor_setref(lua_State *L, int *ref, int idx);
+void lrumor_unref(lua_State *L, int *ref);
+/* luv-style failure: pushes nil, "ENAME: message", "ENAME" and returns 3. */
+int lrumor_fail(lua_State *L, const char *name, const char *message);
+int lrumor_fail_uv(lua_State *L, int status);
+/* Creates metatable tname with methods (and __index to itself). */
+void lrumor_newclass(lua_State *L, const char *tname, const luaL_Reg *methods);
+
+/* ltimer.c */
+int lrumor_timer_new(lua_State *L);
+void lrumor_timer_open(lua_State *L);
+
+/* lnode.c */
+int lrumor_node_new(lua_State *L);
+void lrumor_node_open(lua_State *L);
+
+/* llines.c: line splitting, core.read_lines and core.write */
+typedef struct lrumor_lines {
+  char *buf;
+  size_t len, cap;
+} lrumor_lines_t;
+/* Called per complete line; returns nonzero to stop splitting (the owner
+ * was closed by the callback). */
+typedef int (*lrumor_line_fn)(void *owner, const char *line, size_t len);
+int lrumor_lines_feed(lrumor_lines_t *lb, const char *data, size_t len,
+                      lrumor_line_fn fn, void *owner);
+/* Delivers a pending partial line, if any. */
+int lrumor_lines_flush(lrumor_lines_t *lb, lrumor_line_fn fn, void *owner);
+void lrumor_lines_free(lrumor_lines_t *lb);
+void lrumor_alloc_cb(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+int lrumor_read_lines(lua_State *L);
+int lrumor_write(lua_State *L);
+void lrumor_reader_open(lua_State *L);
+
+/* lprocess.c */
+int lrumor_spawn(lua_State *L);
+void lrumor_process_open(lua_State *L);
+
+#endif /* LRUMOR_H */
