@@ -1,0 +1,146 @@
+-- rumor.config: checks the table given to rumor.new and fills in the defaults.
+--
+-- Types and unknown keys are checked here, ranges again in C (rumor_config_check).
+-- Every error reads "rumor.new: field 'NAME': reason" and is raised at the level the
+-- caller asks for, so it points at the user's call of rumor.new.
+
+local M = {}
+
+local UINT32_MAX = 0xffffffff
+
+M.defaults = {
+  cluster = "default",
+  bind = "127.0.0.1:0",
+  gossip_interval_ms = 500,
+  gossip_request_timeout_ms = 2000,
+  gossip_fan_out = 3,
+  gossip_max_send = 50,
+  heartbeat_expiration_ms = 10000,
+}
+
+-- Parses "host:port" or "[v6]:port". Returns host, port or nil, reason.
+function M.parse_address(s)
+  local host, port = s:match("^%[([^%]]+)%]:(%d+)$")
+  if not host then
+    host, port = s:match("^([^:%[%]]+):(%d+)$")
+  end
+  if not host then
+    return nil, "expected \"host:port\", got \"" .. s .. "\""
+  end
+  port = tonumber(port)
+  if port > 65535 then
+    return nil, "port out of range in \"" .. s .. "\""
+  end
+  return host, port
+end
+
+local function fail(name, reason, level)
+  error("rumor.new: field '" .. name .. "': " .. reason, level + 1)
+end
+
+-- Integers may arrive as integral floats (JSON decoders give floats).
+local function integer(name, v, level, min)
+  local i = math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v))
+  if not i then
+    fail(name, "expected an integer, got " .. (type(v) == "number" and tostring(v) or type(v)), level + 1)
+  end
+  if i < min then
+    fail(name, "must be >= " .. min .. ", got " .. i, level + 1)
+  end
+  return i
+end
+
+local function string_field(name, v, level)
+  if type(v) ~= "string" then
+    fail(name, "expected a string, got " .. type(v), level + 1)
+  end
+  if v == "" then
+    fail(name, "must not be empty", level + 1)
+  end
+  return v
+end
+
+local function address(name, v, level, need_port)
+  string_field(name, v, level + 1)
+  local host, port = M.parse_address(v)
+  if not host then
+    fail(name, port, level + 1)
+  end
+  if need_port and port == 0 then
+    fail(name, "port 0 in \"" .. v .. "\" cannot be joined", level + 1)
+  end
+  return v
+end
+
+local checks = {
+  id = string_field,
+  cluster = string_field,
+  bind = function(name, v, level) return address(name, v, level + 1, false) end,
+  seeds = function(name, v, level)
+    if type(v) ~= "table" then
+      fail(name, "expected an array of \"host:port\" strings, got " .. type(v), level + 1)
+    end
+    local n = #v
+    for k in pairs(v) do
+      if math.type(k) ~= "integer" or k < 1 or k > n then
+        fail(name, "expected an array, found key " .. tostring(k), level + 1)
+      end
+    end
+    local out = {}
+    for i = 1, n do
+      out[i] = address(name .. "[" .. i .. "]", v[i], level + 1, true)
+    end
+    return out
+  end,
+  generation = function(name, v, level) return integer(name, v, level + 1, 0) end,
+}
+
+for _, name in ipairs{ "gossip_interval_ms", "gossip_request_timeout_ms", "gossip_fan_out",
+                       "gossip_max_send", "heartbeat_expiration_ms", "mtu", "max_value_size" } do
+  checks[name] = function(_, v, level)
+    local i = integer(name, v, level + 1, 1)
+    if i > UINT32_MAX then
+      fail(name, "must be <= " .. UINT32_MAX .. ", got " .. i, level + 1)
+    end
+    return i
+  end
+end
+
+-- The names rumor.new accepts, sorted (for messages and docs).
+M.fields = {}
+for name in pairs(checks) do M.fields[#M.fields + 1] = name end
+table.sort(M.fields)
+
+-- Returns a new, checked table with the defaults filled in. `level` is the error
+-- level of the user's call as seen from the caller of check (1 = the caller itself).
+function M.check(cfg, level)
+  level = (level or 1) + 1
+  if type(cfg) ~= "table" then
+    error("rumor.new: expected a config table, got " .. type(cfg), level)
+  end
+  for k in pairs(cfg) do
+    if type(k) ~= "string" or not checks[k] then
+      error("rumor.new: field '" .. tostring(k) .. "': unknown field (known: "
+        .. table.concat(M.fields, ", ") .. ")", level)
+    end
+  end
+  if cfg.id == nil then
+    fail("id", "required (a non-empty string naming this member)", level)
+  end
+  local out = {}
+  for name, v in pairs(cfg) do
+    out[name] = checks[name](name, v, level)
+  end
+  for name, v in pairs(M.defaults) do
+    if out[name] == nil then out[name] = v end
+  end
+  if #out.id > 128 then
+    fail("id", "longer than 128 bytes", level)
+  end
+  if #out.cluster > 64 then
+    fail("cluster", "longer than 64 bytes", level)
+  end
+  return out
+end
+
+return M

@@ -1,0 +1,355 @@
+-- rumor: the Lua face of the gossip engine. Nodes, the loop (run, sleep, spawn, after)
+-- and error reporting, built on the C module rumor.core.
+
+local core = require("rumor.core")
+local config = require("rumor.config")
+
+local rumor = { version = "0.1.0" }
+
+---------------------------------------------------------------------------
+-- Error reporting. One handler receives every error raised in a callback, whether the
+-- core caught it (timers, processes) or this file did (subscribers, coroutines).
+
+local function default_handler(message, where)
+  io.stderr:write("rumor: error in ", tostring(where or "callback"), ": ", tostring(message), "\n")
+  io.stderr:flush()
+end
+
+local handler = default_handler
+local lua_errors = 0   -- errors caught here; the core counts its own
+local interrupted = false
+
+-- lua5.4 turns the first Ctrl-C into an "interrupted!" error at the next Lua
+-- instruction. Inside a callback the core would swallow it; remember it instead so
+-- that the loop drivers below raise it where the script can see it.
+local function dispatch(message, where)
+  if type(message) == "string" and message:find("interrupted!", 1, true) then
+    interrupted = true
+    return
+  end
+  handler(message, where)
+end
+core.set_error_handler(dispatch)
+
+local function report(message, where)
+  if not (type(message) == "string" and message:find("interrupted!", 1, true)) then
+    lua_errors = lua_errors + 1
+  end
+  dispatch(message, where)
+end
+
+local function check_interrupt()
+  if interrupted then
+    interrupted = false
+    error("interrupted!", 0)
+  end
+end
+
+-- fn(message, where) receives callback errors; nil restores the default (stderr).
+function rumor.set_error_handler(fn)
+  if fn ~= nil and type(fn) ~= "function" then
+    error("rumor.set_error_handler: expected a function or nil, got " .. type(fn), 2)
+  end
+  handler = fn or default_handler
+end
+
+-- Errors raised in callbacks so far, in this process.
+function rumor.callback_errors()
+  return core.callback_errors() + lua_errors
+end
+
+---------------------------------------------------------------------------
+-- The loop.
+
+function rumor.now()
+  return core.now()
+end
+
+-- Runs the loop until no work is left (no started node, timer or process).
+function rumor.run()
+  check_interrupt()
+  while core.run("once") do
+    check_interrupt()
+  end
+  check_interrupt()
+end
+
+-- Runs one iteration: waits for at least one event if any work is pending.
+-- Returns true while work is left.
+function rumor.run_once()
+  check_interrupt()
+  local more = core.run("once")
+  check_interrupt()
+  return more
+end
+
+local function milliseconds(fname, ms)
+  if type(ms) ~= "number" or ms ~= ms or ms < 0 then
+    error(fname .. ": argument 'ms' must be a number >= 0, got " .. tostring(ms), 3)
+  end
+  return math.tointeger(math.ceil(ms)) or error(fname .. ": argument 'ms' is too large", 3)
+end
+
+-- Coroutines started by rumor.spawn: only these are resumed by rumor's timers.
+local managed = setmetatable({}, { __mode = "k" })
+
+local function step(co, ...)
+  local ok, err = coroutine.resume(co, ...)
+  if coroutine.status(co) == "dead" then managed[co] = nil end
+  if not ok then
+    report(debug.traceback(co, tostring(err)), "spawn")
+  end
+end
+
+-- Starts fn(...) in a coroutine at once. Its errors are reported, never raised.
+function rumor.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    error("rumor.spawn: argument 'fn' must be a function, got " .. type(fn), 2)
+  end
+  local co = coroutine.create(fn)
+  managed[co] = true
+  step(co, ...)
+  return co
+end
+
+-- True when the running code is inside a coroutine started by rumor.spawn.
+function rumor.in_coroutine()
+  return managed[coroutine.running()] == true
+end
+
+-- Inside rumor.spawn: suspends this coroutine for ms while the loop runs on.
+-- Elsewhere: runs the loop until ms have passed (not allowed inside a callback).
+function rumor.sleep(ms)
+  ms = milliseconds("rumor.sleep", ms)
+  local co = coroutine.running()
+  if managed[co] then
+    core.timer(ms, 0, function() step(co) end)
+    coroutine.yield()
+    return
+  end
+  local done = false
+  local t = core.timer(ms, 0, function() done = true end)
+  local ok, err = pcall(function()
+    while not done do
+      core.run("once")
+      check_interrupt()
+    end
+  end)
+  if not ok then
+    t:stop()
+    if type(err) == "string" and err:find("reentrant", 1, true) then
+      error("rumor.sleep: cannot block inside a callback; call it from rumor.spawn", 2)
+    end
+    error(err, 0)
+  end
+end
+
+local Timer = {}
+Timer.__index = Timer
+
+-- Stops the timer if it has not fired yet; idempotent.
+function Timer:cancel()
+  local t = self._timer
+  if t then
+    self._timer = nil
+    t:stop()
+  end
+end
+
+-- Runs fn in a new coroutine (so it may sleep) after ms; returns a handle with :cancel().
+function rumor.after(ms, fn)
+  ms = milliseconds("rumor.after", ms)
+  if type(fn) ~= "function" then
+    error("rumor.after: argument 'fn' must be a function, got " .. type(fn), 2)
+  end
+  local h = setmetatable({}, Timer)
+  h._timer = core.timer(ms, 0, function()
+    h._timer = nil
+    rumor.spawn(fn)
+  end)
+  return h
+end
+
+-- Internal: lets rumor.process raise a pending Ctrl-C while it drives the loop.
+rumor._check_interrupt = check_interrupt
+
+---------------------------------------------------------------------------
+-- Nodes.
+
+local Node = {}
+Node.__index = Node
+Node.__name = "rumor.node"
+
+local function handle_of(self, method)
+  if getmetatable(self) ~= Node then
+    error("rumor: " .. method .. ": call it as node:" .. method .. "(...)", 3)
+  end
+  if self._closed then
+    error("rumor: " .. method .. ": node is closed", 3)
+  end
+  return self._core
+end
+
+-- Creates a node from a config table (see rumor.config). Nothing is sent before start.
+function rumor.new(cfg)
+  local checked = config.check(cfg, 2)
+  local ok, n = pcall(core.node, checked)
+  if not ok then
+    error((tostring(n):gsub("^rumor:", "rumor.new:")), 2)
+  end
+  -- Subscribers live in a table of their own so that the core's sink does not
+  -- keep the node object alive.
+  local subs = { list = {}, errors = 0, owner = setmetatable({}, { __mode = "v" }) }
+  local node = setmetatable({ _core = n, _subs = subs, _closed = false }, Node)
+  subs.owner.node = node
+  return node
+end
+
+-- Binds the socket, joins through the seeds, starts gossip. Returns the node.
+function Node:start()
+  local n = handle_of(self, "start")
+  local ok, err = n:start()
+  if not ok then
+    error("rumor: start: " .. tostring(err), 2)
+  end
+  return self
+end
+
+function Node:stop()
+  handle_of(self, "stop"):stop()
+end
+
+-- Stops and releases the node; later calls raise "node is closed". Idempotent.
+function Node:close()
+  if self._closed then return end
+  self._closed = true
+  self._subs.list = {}
+  self._core:close()
+end
+
+Node.__close = Node.close
+
+function Node:__gc()
+  if not self._closed then pcall(Node.close, self) end
+end
+
+function Node:__tostring()
+  if self._closed then return "rumor.node (closed)" end
+  return "rumor.node " .. self._core:id() .. " " .. self._core:address()
+end
+
+function Node:address() return handle_of(self, "address"):address() end
+function Node:id() return handle_of(self, "id"):id() end
+function Node:generation() return handle_of(self, "generation"):generation() end
+
+-- Publishes one of this node's own keys. Returns the new seq.
+function Node:set_state(key, value)
+  local n = handle_of(self, "set_state")
+  if type(key) ~= "string" then
+    error("rumor: set_state: argument 'key' must be a string, got " .. type(key), 2)
+  end
+  if type(value) ~= "string" then
+    error("rumor: set_state: argument 'value' must be a string, got " .. type(value), 2)
+  end
+  local seq, err = n:set(key, value)
+  if not seq then
+    error("rumor: set_state: " .. tostring(err), 2)
+  end
+  return seq
+end
+
+-- { [member_id] = value } over the members that hold key.
+function Node:get_state(key)
+  local n = handle_of(self, "get_state")
+  if type(key) ~= "string" then
+    error("rumor: get_state: argument 'key' must be a string, got " .. type(key), 2)
+  end
+  return n:get(key)
+end
+
+function Node:members()
+  return handle_of(self, "members"):members()
+end
+
+-- Core counters plus the errors of this node's update subscribers.
+function Node:metrics()
+  local m = handle_of(self, "metrics"):metrics()
+  m.subscriber_errors = self._subs.errors
+  m.callback_errors = (m.callback_errors or 0) + self._subs.errors
+  return m
+end
+
+local function sink_for(subs)
+  return function(member, key, value, seq, generation, is_local)
+    local list = subs.list   -- a snapshot: (un)subscribing replaces the list
+    local update
+    for i = 1, #list do
+      local s = list[i]
+      local p = s.prefix
+      if s.active and (p == nil or key:sub(1, #p) == p) then
+        update = update or {
+          member = member, key = key, value = value, seq = seq, generation = generation,
+          ["local"] = is_local == true or is_local == 1,
+        }
+        local ok, err = xpcall(s.fn, debug.traceback, update)
+        if not ok then
+          subs.errors = subs.errors + 1
+          report(err, "on_update")
+        end
+      end
+    end
+  end
+end
+
+local Subscription = {}
+Subscription.__index = Subscription
+
+-- Stops delivery to this subscriber; idempotent, safe inside its own callback.
+function Subscription:cancel()
+  if not self.active then return end
+  self.active = false
+  local subs = self._subs
+  local list = {}
+  for _, s in ipairs(subs.list) do
+    if s ~= self then list[#list + 1] = s end
+  end
+  subs.list = list
+  local node = subs.owner.node
+  if #list == 0 and node and not node._closed then
+    node._core:on_update(nil)
+  end
+end
+
+-- fn(update) runs for every accepted entry whose key starts with opts.prefix (all keys
+-- when none). update = {member, key, value, seq, generation, local}. Returns a handle
+-- with :cancel().
+function Node:on_update(fn, opts)
+  local n = handle_of(self, "on_update")
+  if type(fn) ~= "function" then
+    error("rumor: on_update: argument 'fn' must be a function, got " .. type(fn), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("rumor: on_update: argument 'opts' must be a table, got " .. type(opts), 2)
+  end
+  local prefix = opts and opts.prefix
+  if prefix ~= nil and type(prefix) ~= "string" then
+    error("rumor: on_update: option 'prefix' must be a string, got " .. type(prefix), 2)
+  end
+  for k in pairs(opts or {}) do
+    if k ~= "prefix" then
+      error("rumor: on_update: unknown option '" .. tostring(k) .. "'", 2)
+    end
+  end
+  local sub = setmetatable({ fn = fn, prefix = prefix ~= "" and prefix or nil,
+                             active = true, _subs = self._subs }, Subscription)
+  local list = { table.unpack(self._subs.list) }
+  list[#list + 1] = sub
+  if #self._subs.list == 0 then
+    n:on_update(sink_for(self._subs))
+  end
+  self._subs.list = list
+  return sub
+end
+
+rumor.Node = Node
+return rumor

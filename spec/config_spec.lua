@@ -1,0 +1,77 @@
+-- Specs of rumor.config: defaults, and errors that name the field and point at the caller.
+local config = require("rumor.config")
+
+local function err_of(cfg)
+  local ok, err = pcall(config.check, cfg)
+  assert.is_false(ok, "expected the config to be refused")
+  return err
+end
+
+describe("rumor.config", function()
+  it("fills in the seed's defaults", function()
+    local c = config.check{ id = "a" }
+    assert.same({
+      id = "a", cluster = "default", bind = "127.0.0.1:0",
+      gossip_interval_ms = 500, gossip_request_timeout_ms = 2000, gossip_fan_out = 3,
+      gossip_max_send = 50, heartbeat_expiration_ms = 10000,
+    }, c)
+  end)
+
+  it("keeps given values and does not change the caller's table", function()
+    local given = { id = "a", gossip_interval_ms = 40, seeds = { "127.0.0.1:7000" }, mtu = 1200 }
+    local c = config.check(given)
+    assert.equal(40, c.gossip_interval_ms)
+    assert.equal(1200, c.mtu)
+    assert.same({ "127.0.0.1:7000" }, c.seeds)
+    assert.is_nil(given.cluster)
+  end)
+
+  it("accepts integral floats (as JSON gives them) and makes them integers", function()
+    local c = config.check{ id = "a", gossip_fan_out = 4.0, generation = 7.0 }
+    assert.equal("integer", math.type(c.gossip_fan_out))
+    assert.equal(7, c.generation)
+  end)
+
+  it("requires an id", function()
+    assert.matches("rumor.new: field 'id': required", err_of{})
+    assert.matches("field 'id': must not be empty", err_of{ id = "" })
+    assert.matches("field 'id': longer than 128", err_of{ id = string.rep("x", 129) })
+  end)
+
+  it("refuses unknown fields by name", function()
+    assert.matches("field 'gossip_intervall_ms': unknown field", err_of{ id = "a", gossip_intervall_ms = 5 })
+  end)
+
+  it("refuses wrong types, naming the field and what it got", function()
+    assert.matches("field 'gossip_interval_ms': expected an integer, got string",
+      err_of{ id = "a", gossip_interval_ms = "fast" })
+    assert.matches("field 'gossip_fan_out': expected an integer, got 1.5",
+      err_of{ id = "a", gossip_fan_out = 1.5 })
+    assert.matches("field 'cluster': expected a string, got number", err_of{ id = "a", cluster = 5 })
+    assert.matches("field 'id': expected a string, got boolean", err_of{ id = true })
+  end)
+
+  it("refuses values out of range", function()
+    assert.matches("field 'gossip_interval_ms': must be >= 1, got 0", err_of{ id = "a", gossip_interval_ms = 0 })
+    assert.matches("field 'mtu': must be >= 1", err_of{ id = "a", mtu = -3 })
+    assert.matches("field 'generation': must be >= 0", err_of{ id = "a", generation = -1 })
+    assert.matches("field 'heartbeat_expiration_ms': must be <= 4294967295",
+      err_of{ id = "a", heartbeat_expiration_ms = 1 << 40 })
+  end)
+
+  it("checks seeds and bind as host:port", function()
+    assert.matches("field 'seeds': expected an array", err_of{ id = "a", seeds = "127.0.0.1:1" })
+    assert.matches("field 'seeds': expected an array, found key x", err_of{ id = "a", seeds = { x = "1.2.3.4:5" } })
+    assert.matches("field 'seeds%[2%]': expected \"host:port\"",
+      err_of{ id = "a", seeds = { "127.0.0.1:7000", "127.0.0.1" } })
+    assert.matches("field 'seeds%[1%]': port 0", err_of{ id = "a", seeds = { "127.0.0.1:0" } })
+    assert.matches("field 'bind': port out of range", err_of{ id = "a", bind = "127.0.0.1:70000" })
+    assert.same({ "[::1]:7000" }, config.check{ id = "a", seeds = { "[::1]:7000" } }.seeds)
+  end)
+
+  it("raises at the caller's line", function()
+    local ok, err = pcall(function() config.check({ id = "a", nope = 1 }) end)
+    assert.is_false(ok)
+    assert.matches("config_spec%.lua:%d+: rumor%.new: field 'nope'", err)
+  end)
+end)
