@@ -1,0 +1,67 @@
+# Makefile: a thin wrapper over CMake, busted and luarocks.
+#   make demo    three local agents converging, live (installs missing packages)
+#   make test    C tests (ctest), Lua specs (busted), luarocks install check
+#   make asan    the same C tests and Lua specs built with ASan + UBSan
+#   make fuzz    every libFuzzer target for FUZZ_SECONDS on a copy of the corpus
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
+          LUA_CPATH="$(CURDIR)/$(BUILD)/lua/?.so;;"
+
+.PHONY: all deps build test test-c test-lua test-rock demo asan fuzz corpus clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUMOR_LUA=ON >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build test-c test-lua test-rock
+
+test-c:
+	cd $(BUILD) && ctest --output-on-failure
+
+test-lua:
+	$(LUA_ENV) busted --cpath="$(BUILD)/lua/?.so"
+
+test-rock:
+	scripts/check-rock.sh
+
+demo: build
+	$(LUA_ENV) lua5.4 lua/bin/rumor demo
+
+# Lua itself is not instrumented, so the ASan runtime is preloaded into the
+# interpreter for the specs; leaks are checked in both runs.
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRUMOR_SANITIZE=ON -DRUMOR_LUA=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
+	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(ASAN_BUILD)/lua/?.so;;" \
+	  busted --cpath="$(ASAN_BUILD)/lua/?.so"
+
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DRUMOR_FUZZ=ON -DRUMOR_LUA=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	@set -e; for f in $(FUZZ_BUILD)/fuzz_*; do \
+	  work=$$(mktemp -d); \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work core/fuzz/corpus 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|ERROR|SUMMARY" ; \
+	  rm -rf "$$work"; \
+	done
+
+corpus:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DRUMOR_FUZZ=ON -DRUMOR_LUA=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) --target gen_corpus
+	$(FUZZ_BUILD)/gen_corpus core/fuzz/corpus
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,51 @@
+-- rumor-scm-1.rockspec: installs the rumor Lua package, the rumor.core C module
+-- (the C core compiled in, linked against the system's libuv) and the `rumor` command.
+--   luarocks --lua-version=5.4 make --tree T --deps-mode=none rockspec/rumor-scm-1.rockspec
+rockspec_format = "3.0"
+package = "rumor"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null", -- built from the working tree with `luarocks make`
+}
+description = {
+  summary = "A gossip engine with a C core on libuv, scripted in Lua",
+  detailed = [[
+rumor keeps a cluster's shared state in sync by gossip over UDP: every member
+publishes keys, reacts to updates, and writes cluster behaviour in Lua.]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.4",
+  "lua-cjson",
+}
+external_dependencies = {
+  LIBUV = { header = "uv.h", library = "uv" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["rumor"] = "lua/rumor/init.lua",
+    ["rumor.agent"] = "lua/rumor/agent.lua",
+    ["rumor.cli"] = "lua/rumor/cli.lua",
+    ["rumor.config"] = "lua/rumor/config.lua",
+    ["rumor.demo"] = "lua/rumor/demo.lua",
+    ["rumor.json"] = "lua/rumor/json.lua",
+    ["rumor.process"] = "lua/rumor/process.lua",
+    ["rumor.core"] = {
+      sources = {
+        "bindings/llines.c", "bindings/lnode.c", "bindings/lprocess.c", "bindings/lrumor.c",
+        "bindings/ltimer.c",
+        "core/src/addr.c", "core/src/blob.c", "core/src/error.c", "core/src/gossip.c",
+        "core/src/io_uv.c", "core/src/map.c", "core/src/node.c", "core/src/rng.c",
+        "core/src/store.c", "core/src/wire.c",
+      },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)" },
+      libdirs = { "$(LIBUV_LIBDIR)" },
+      libraries = { "uv" },
+    },
+  },
+  install = {
+    bin = { rumor = "lua/bin/rumor" },
+  },
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs the Debian packages rumor needs that are missing.
+#   scripts/install-deps.sh          build, demo and tests
+#   scripts/install-deps.sh --ci     also the sanitizer, fuzzing and leak-check tools
+# As root it runs apt-get; otherwise it prints the command to run and fails.
+set -euo pipefail
+
+packages=(cmake make gcc pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-cjson lua-busted luarocks)
+if [ "${1:-}" = "--ci" ]; then
+  packages+=(clang libclang-rt-dev valgrind)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "rumor: installing missing packages: ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+  echo "rumor: not root; run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
