@@ -70,16 +70,23 @@ static size_t block(uint8_t *buf, uint64_t gen, uint64_t from, uint64_t max, int
   return w.len;
 }
 
+/* A started node "b" alone on the network; *from is where crafted datagrams
+ * come from. */
+static rumor_node_t *lone_node(fake_net *net, uint64_t seed, struct sockaddr_storage *from) {
+  net_init(net, seed);
+  net_addr(9, from);
+  rumor_node_t *b = net_add(net, "b", -1, NULL);
+  CHECK_EQ(rumor_node_start(b), 0);
+  return b;
+}
+
 static void gaps_duplicates_and_order(void) {
   fake_net net;
   events ev = {0};
   uint8_t d1[1400], d2[1400];
   struct sockaddr_storage from;
-  net_init(&net, 2);
-  net_addr(9, &from);
-  rumor_node_t *b = net_add(&net, "b", -1, NULL);
+  rumor_node_t *b = lone_node(&net, 2, &from);
   rumor_node_on_update(b, record, &ev);
-  CHECK_EQ(rumor_node_start(b), 0);
   const rumor_metrics_t *mt = rumor_node_metrics(b);
   size_t l1 = block(d1, 7, 0, 3, 1, 1, 3); /* seqs 1..3 */
   size_t l2 = block(d2, 7, 3, 5, 1, 4, 2); /* seqs 4..5 */
@@ -115,10 +122,7 @@ static void generations(void) {
   fake_net net;
   uint8_t d[1400];
   struct sockaddr_storage from;
-  net_init(&net, 3);
-  net_addr(9, &from);
-  rumor_node_t *b = net_add(&net, "b", -1, NULL);
-  CHECK_EQ(rumor_node_start(b), 0);
+  rumor_node_t *b = lone_node(&net, 3, &from);
   const rumor_metrics_t *mt = rumor_node_metrics(b);
   rumor__node_recv(b, &from, d, block(d, 7, 0, 2, 1, 1, 2)); /* k1, k2 */
   CHECK(holds(b, "x", "k1", "v") && holds(b, "x", "k2", "v"));
@@ -141,10 +145,7 @@ static void refuses_bad_datagrams(void) {
   fake_net net;
   uint8_t d[1400];
   struct sockaddr_storage from;
-  net_init(&net, 4);
-  net_addr(9, &from);
-  rumor_node_t *b = net_add(&net, "b", -1, NULL);
-  CHECK_EQ(rumor_node_start(b), 0);
+  rumor_node_t *b = lone_node(&net, 4, &from);
   const rumor_metrics_t *mt = rumor_node_metrics(b);
   size_t len = block(d, 7, 0, 2, 1, 1, 2);
   rumor__node_recv(b, &from, d, len - 1);

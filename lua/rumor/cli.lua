@@ -63,19 +63,18 @@ function commands.run(argv)
   return 0
 end
 
-function commands.agent(argv)
-  local rest = table.move(argv, 2, #argv, 1, {})
-  local ok, code = xpcall(require("rumor.agent").main, debug.traceback, rest)
-  if not ok then return failed(code) end
-  return code
+-- Subcommands that are a module's main(args): args without the subcommand.
+local function module_command(module)
+  return function(argv)
+    local rest = table.move(argv, 2, #argv, 1, {})
+    local ok, code = xpcall(require(module).main, debug.traceback, rest)
+    if not ok then return failed(code) end
+    return code
+  end
 end
 
-function commands.demo(argv)
-  local rest = table.move(argv, 2, #argv, 1, {})
-  local ok, code = xpcall(require("rumor.demo").main, debug.traceback, rest)
-  if not ok then return failed(code) end
-  return code
-end
+commands.agent = module_command("rumor.agent")
+commands.demo = module_command("rumor.demo")
 
 function commands.version()
   io.stdout:write("rumor ", require("rumor").version, "\n")
