@@ -229,6 +229,14 @@ static int node_m_set(lua_State *L) {
   return 1;
 }
 
+static int node_m_value_limit(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  lua_Integer klen = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, klen >= 0, 2, "key length must not be negative");
+  lua_pushinteger(L, (lua_Integer)rumor_node_value_limit(n->node, (size_t)klen));
+  return 1;
+}
+
 static int node_m_get(lua_State *L) {
   lrumor_node_t *n = check_node(L);
   size_t klen, i, count, vlen;
@@ -388,6 +396,7 @@ static const luaL_Reg node_methods[] = {
   {"generation", node_m_generation},
   {"address", node_m_address},
   {"set", node_m_set},
+  {"value_limit", node_m_value_limit},
   {"get", node_m_get},
   {"get_entry", node_m_get_entry},
   {"members", node_m_members},

@@ -110,6 +110,11 @@ int rumor_node_address(const rumor_node_t *node, char *buf, size_t size);
 int64_t rumor_node_set(rumor_node_t *node, const char *key, size_t key_len,
                        const void *value, size_t value_len);
 
+/* The largest value rumor_node_set accepts under a key of key_len bytes:
+ * max_value_size, and, until values travel over TCP, what fits one datagram
+ * of the configured MTU. 0 for an empty or over-long key. */
+size_t rumor_node_value_limit(const rumor_node_t *node, size_t key_len);
+
 /* One accepted entry: a local write or a remote entry that was newer. */
 typedef struct rumor_update {
   const char *member;  size_t member_len;

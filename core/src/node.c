@@ -266,10 +266,9 @@ int64_t rumor_node_set(rumor_node_t *n, const char *key, size_t key_len, const v
                        size_t value_len) {
   if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
   if (key == NULL || key_len == 0 || (value == NULL && value_len > 0)) return RUMOR_EINVAL;
-  if (key_len > RUMOR_MAX_KEY_LEN || value_len > n->cfg.max_value_size) return RUMOR_ETOOBIG;
+  if (key_len > RUMOR_MAX_KEY_LEN || value_len > rumor_node_value_limit(n, key_len))
+    return RUMOR_ETOOBIG;
   uint64_t seq = n->self->max_seq + 1;
-  /* Until values travel over TCP, an entry must fit one datagram. */
-  if (rumor__wire_entry_size(key_len, seq, value_len) > n->max_entry_wire) return RUMOR_ETOOBIG;
   rumor_blob *v = rumor__blob_new(value, value_len);
   if (v == NULL) return RUMOR_ENOMEM;
   rumor_entry *e = rumor__store_put(n->self, key, key_len, seq, v, n->io->ops->now(n->io));
@@ -278,6 +277,17 @@ int64_t rumor_node_set(rumor_node_t *n, const char *key, size_t key_len, const v
   rumor__node_queue_event(n, n->self, e, 1);
   rumor__node_flush_events(n);
   return (int64_t)seq;
+}
+
+size_t rumor_node_value_limit(const rumor_node_t *n, size_t key_len) {
+  if (key_len == 0 || key_len > RUMOR_MAX_KEY_LEN) return 0;
+  /* Until values travel over TCP, an entry must fit one datagram; counted
+   * with the longest seq so the limit never changes as seq grows. */
+  size_t fixed = rumor__wire_entry_size(key_len, UINT64_MAX, 0);
+  if (fixed > n->max_entry_wire) return 0;
+  size_t v = n->max_entry_wire - fixed;
+  while (v > 0 && rumor__wire_entry_size(key_len, UINT64_MAX, v) > n->max_entry_wire) v--;
+  return v < n->cfg.max_value_size ? v : n->cfg.max_value_size;
 }
 
 void rumor_node_on_update(rumor_node_t *n, rumor_update_cb cb, void *arg) {

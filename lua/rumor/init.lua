@@ -251,8 +251,21 @@ function Node:set_state(key, value)
   if type(value) ~= "string" then
     error("rumor: set_state: argument 'value' must be a string, got " .. type(value), 2)
   end
-  local seq, err = n:set(key, value)
+  if key == "" then
+    error("rumor: set_state: argument 'key' must not be empty", 2)
+  end
+  local seq, err, code = n:set(key, value)
   if not seq then
+    if code == "ETOOBIG" then
+      local limit = n:value_limit(#key)
+      if limit == 0 then
+        err = ("ETOOBIG: key of %d bytes is too long"):format(#key)
+      else
+        err = ("ETOOBIG: value of %d bytes is over the limit of %d bytes for this key "
+          .. "(max_value_size, and one datagram at this mtu until large values go over TCP)")
+          :format(#value, limit)
+      end
+    end
     error("rumor: set_state: " .. tostring(err), 2)
   end
   return seq
