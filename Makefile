@@ -24,6 +24,9 @@ build: deps
 
 test: build test-c test-lua test-rock
 
+# The test steps need the build, also under make -j.
+test-c test-lua: build
+
 test-c:
 	cd $(BUILD) && ctest --output-on-failure
 

@@ -229,7 +229,7 @@ void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, cons
 int rumor_node_stop(rumor_node_t *n) {
   if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
   if (n->state == NODE_RUNNING) n->io->ops->shutdown(n->io);
-  if (n->state != NODE_STOPPED) n->state = NODE_STOPPED;
+  n->state = NODE_STOPPED;
   return 0;
 }
 
