@@ -34,6 +34,8 @@ extern "C" {
 #define RUMOR_ETOOBIG     (-20003) /* key or value over its configured limit */
 #define RUMOR_ENOMEM      (-20004) /* allocation failed */
 #define RUMOR_EADDR       (-20005) /* an address did not parse as host:port */
+/* Waiting operations end with libuv's UV_ETIMEDOUT (the deadline passed) or
+ * UV_ECANCELED (the node was stopped or closed first). */
 
 /* Returns a static, human-readable description of a rumor or libuv code. */
 const char *rumor_strerror(int code);
@@ -58,7 +60,9 @@ typedef struct rumor_config {
   uint32_t gossip_max_send;           /* default 50: entries per datagram at most */
   uint32_t heartbeat_expiration_ms;   /* default 10000 */
   uint32_t mtu;                       /* default 1400: largest datagram we send */
-  uint32_t max_value_size;            /* default: what fits one datagram (see rumor_config_init) */
+  uint32_t max_value_size;            /* default 1 MiB; larger than a datagram goes over TCP */
+  uint32_t tombstone_grace_ms;        /* default 3600000: deletes are forgotten this long after
+                                         each node accepted them */
   uint64_t generation;   /* 0: derived from the wall clock at start (each start is newer) */
 } rumor_config_t;
 
@@ -105,24 +109,57 @@ uint64_t rumor_node_generation(const rumor_node_t *node);
 int rumor_node_address(const rumor_node_t *node, char *buf, size_t size);
 
 /* Sets one of this node's own keys. The value is copied. Bumps the node's
- * sequence number and fires an update event for the local write.
- * Returns the new seq (> 0) or a negative error (ETOOBIG, EINVAL). */
+ * sequence number and fires an update event for the local write; when the
+ * node runs, the write is pushed to gossip_fan_out peers at once.
+ * Returns the new seq (> 0) or a negative error (ETOOBIG, EINVAL, ESTATE). */
 int64_t rumor_node_set(rumor_node_t *node, const char *key, size_t key_len,
                        const void *value, size_t value_len);
 
-/* The largest value rumor_node_set accepts under a key of key_len bytes:
- * max_value_size, and, until values travel over TCP, what fits one datagram
- * of the configured MTU. 0 for an empty or over-long key. */
-size_t rumor_node_value_limit(const rumor_node_t *node, size_t key_len);
+/* Deletes one of this node's own keys: writes a tombstone that propagates
+ * like a write and is purged tombstone_grace_ms after each node accepted it.
+ * Returns the new seq, 0 when the key holds no value (nothing to delete), or
+ * a negative error. */
+int64_t rumor_node_delete(rumor_node_t *node, const char *key, size_t key_len);
+
+/* Map state: entries filed under a state key, each versioned on its own, so
+ * a change ships only that entry. map_key is 1..RUMOR_MAX_KEY_LEN bytes.
+ * Same returns as rumor_node_set / rumor_node_delete. */
+int64_t rumor_node_map_set(rumor_node_t *node, const char *key, size_t key_len,
+                           const char *map_key, size_t map_key_len,
+                           const void *value, size_t value_len);
+int64_t rumor_node_map_remove(rumor_node_t *node, const char *key, size_t key_len,
+                              const char *map_key, size_t map_key_len);
+
+/* The largest value rumor_node_set (or rumor_node_map_set, with map_key_len
+ * > 0) accepts under these key lengths: max_value_size, and what one TCP
+ * frame of the transfer protocol holds. 0 for an empty or over-long key. */
+size_t rumor_node_value_limit(const rumor_node_t *node, size_t key_len, size_t map_key_len);
+
+/* Waits until every live member other than this node is known, from the
+ * digests it sends, to hold this node's state up to seq (of the current
+ * generation), then calls cb with status 0. After timeout_ms, cb gets
+ * UV_ETIMEDOUT and the ids of the members still missing; if the node stops
+ * or closes first, UV_ECANCELED. "Live" means a member that has published
+ * state (generation > 0) and has an address. The node polls the missing
+ * members while waiting. cb runs exactly once, never from inside this call;
+ * missing[] is valid only during cb. Returns 0 or a negative error (ESTATE
+ * when the node does not run, EINVAL for seq above the node's own). */
+typedef void (*rumor_await_cb)(rumor_node_t *node, int status, const char *const *missing,
+                               size_t nmissing, void *arg);
+int rumor_node_await(rumor_node_t *node, uint64_t seq, uint32_t timeout_ms, rumor_await_cb cb,
+                     void *arg);
 
 /* One accepted entry: a local write or a remote entry that was newer. */
 typedef struct rumor_update {
   const char *member;  size_t member_len;
   const char *key;     size_t key_len;
-  const uint8_t *value; size_t value_len;
+  const char *map_key; size_t map_key_len; /* NULL/0 for a plain key */
+  const uint8_t *value; size_t value_len;  /* empty when deleted */
   uint64_t seq;
   uint64_t generation;
   int local;           /* 1 for this node's own writes */
+  int deleted;         /* 1 for a delete (tombstone), or a value found gone
+                          when a peer's state was re-synchronised */
 } rumor_update_t;
 
 /* Called once per accepted entry, in seq order per member, after the
@@ -145,7 +182,8 @@ typedef struct rumor_member_info {
   uint64_t generation;
   uint64_t max_seq;       /* highest seq of this member we hold */
   uint64_t last_seen_ms;  /* loop time we last heard of it (new state or a datagram) */
-  size_t nkeys;
+  size_t nkeys;           /* live entries (plain and map) */
+  size_t ntombstones;     /* deletes not yet purged */
   rumor_member_status_t status;
   int self;
 } rumor_member_info_t;
@@ -155,11 +193,23 @@ size_t rumor_node_member_count(const rumor_node_t *node);
 int rumor_node_member_at(const rumor_node_t *node, size_t i, rumor_member_info_t *out);
 
 /* Looks up member's value of key. Returns 0 and sets value, len and seq, or
- * RUMOR_EINVAL when the member or key is unknown. *value points into the
- * store: valid until the next change to that member. */
+ * RUMOR_EINVAL when the member or key is unknown or deleted. *value points
+ * into the store: valid until the next change to that member. */
 int rumor_node_get(const rumor_node_t *node, const char *member, size_t member_len,
                    const char *key, size_t key_len,
                    const uint8_t **value, size_t *len, uint64_t *seq);
+
+/* Same for one map entry. */
+int rumor_node_map_get(const rumor_node_t *node, const char *member, size_t member_len,
+                       const char *key, size_t key_len, const char *map_key, size_t map_key_len,
+                       const uint8_t **value, size_t *len, uint64_t *seq);
+
+/* Calls cb for every live map key member holds under key, in no particular
+ * order. Returns 0, or RUMOR_EINVAL when the member is unknown. cb must not
+ * change the node. */
+typedef void (*rumor_map_key_cb)(const char *map_key, size_t len, void *arg);
+int rumor_node_map_keys(const rumor_node_t *node, const char *member, size_t member_len,
+                        const char *key, size_t key_len, rumor_map_key_cb cb, void *arg);
 
 /* Counters since the node was created. Never reset. */
 typedef struct rumor_metrics {
@@ -178,6 +228,15 @@ typedef struct rumor_metrics {
   uint64_t updates;           /* entries accepted, local and remote (one event each) */
   uint64_t members_joined;    /* members learned */
   uint64_t generations_replaced; /* members restarted under the same id */
+  uint64_t pushes_sent;       /* eager-push datagrams, our writes and forwards */
+  uint64_t pushes_forwarded;  /* pushes received with news, passed on */
+  uint64_t tombstones_purged; /* deletes forgotten after the grace period */
+  uint64_t resyncs_sent;      /* full states sent to a peer that missed purged deletes */
+  uint64_t entries_swept;     /* entries found gone in such a full state */
+  uint64_t tcp_transfers;     /* TCP transfers started (values too big for a datagram) */
+  uint64_t tcp_failures;      /* transfers that failed or timed out */
+  uint64_t frames_sent, frames_received;       /* TCP frames */
+  uint64_t tcp_bytes_sent, tcp_bytes_received; /* TCP frame payload bytes */
 } rumor_metrics_t;
 
 const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *node);

@@ -2,9 +2,12 @@
  *
  * Everything the engine needs from its environment goes through these
  * operations: the clock, the seed of its random generator, the datagram
- * socket and its single timer. io_uv.c implements them on libuv; a simulated
- * network and virtual clock can implement the same table, and the protocol
- * code (node.c, gossip.c) does not change.
+ * socket, reliable frame streams to peers, and a few one-shot timers.
+ * io_uv.c implements them on libuv; a simulated network and virtual clock
+ * can implement the same table, and the protocol code does not change.
+ *
+ * Streams carry frames: a 4-byte big-endian length, then that many bytes
+ * (one wire message, see wire.h). io implementations do the framing.
  *
  * Ownership: the node owns its io. destroy() releases it asynchronously and
  * calls done() when nothing of the io can call back into the node any more. */
@@ -16,17 +19,51 @@
 
 typedef struct rumor_io rumor_io;
 
+/* An outgoing stream of frames to one peer (TCP in io_uv). Opaque; owned by
+ * the io. */
+typedef struct rumor_stream rumor_stream;
+
+/* The node's one-shot timers. Each is armed and fires on its own. */
+enum {
+  RUMOR_TIMER_ROUND = 0, /* the gossip round */
+  RUMOR_TIMER_PUSH,      /* eager push of fresh local writes */
+  RUMOR_TIMER_AWAIT,     /* polls and deadlines of rumor_node_await */
+  RUMOR_TIMER_COUNT
+};
+
+/* Limits the io enforces on what it receives over streams. */
+typedef struct rumor_io_limits {
+  size_t max_frame;       /* largest frame payload accepted; longer closes the connection */
+  uint32_t timeout_ms;    /* connect, each write, and an idle inbound connection */
+  uint32_t max_inbound;   /* inbound connections open at once; more are refused */
+} rumor_io_limits;
+
 typedef struct rumor_io_ops {
   uint64_t (*now)(rumor_io *io);     /* monotonic milliseconds */
   uint64_t (*wall_us)(rumor_io *io); /* wall clock, microseconds since the epoch */
   uint64_t (*seed)(rumor_io *io);    /* 64 random bits for the node's generator */
-  /* Binds the datagram socket; writes the bound address. 0 or an error. */
-  int (*open)(rumor_io *io, const struct sockaddr_storage *bind, struct sockaddr_storage *bound);
+  /* Binds the datagram socket and a stream listener on the same port number;
+   * writes the bound address. 0 or an error. */
+  int (*open)(rumor_io *io, const struct sockaddr_storage *bind, struct sockaddr_storage *bound,
+              const rumor_io_limits *limits);
   /* Sends one datagram; the buffer may be reused as soon as it returns. */
   int (*send)(rumor_io *io, const struct sockaddr_storage *to, const uint8_t *buf, size_t len);
-  /* (Re)arms the node's one-shot timer; it calls rumor__node_timer. */
-  void (*arm)(rumor_io *io, uint64_t delay_ms);
-  /* Stops the timer and closes the socket: no callbacks after this. */
+  /* (Re)arms one of the node's one-shot timers; it calls rumor__node_timer. */
+  void (*arm)(rumor_io *io, int timer, uint64_t delay_ms);
+  /* Opens a stream to a peer's stream listener (connecting happens in the
+   * background). NULL when it cannot even start. */
+  rumor_stream *(*stream_open)(rumor_io *io, const struct sockaddr_storage *to);
+  /* Queues one frame; the io takes ownership of frame (malloc'd) and frees
+   * it. One write at a time: rumor__node_stream_done reports its end, with
+   * 0 once the frame is handed to the kernel, or an error (refused,
+   * reset, timed out after limits.timeout_ms). After an error the stream is
+   * dead: the node calls stream_close and nothing else on it. */
+  int (*stream_write)(rumor_io *io, rumor_stream *s, uint8_t *frame, size_t len);
+  /* Ends the stream after what was written is flushed, and frees it. No
+   * callback for it comes after this call. */
+  void (*stream_close)(rumor_io *io, rumor_stream *s);
+  /* Stops the timers, the socket and the listener, aborts streams: no
+   * callbacks after this. */
   void (*shutdown)(rumor_io *io);
   void (*destroy)(rumor_io *io, void (*done)(rumor_io *io));
 } rumor_io_ops;
@@ -39,7 +76,11 @@ struct rumor_io {
 /* Entry points for io implementations. */
 void rumor__node_recv(rumor_node_t *node, const struct sockaddr_storage *from,
                       const uint8_t *buf, size_t len);
-void rumor__node_timer(rumor_node_t *node);
+/* One whole frame received on an inbound stream (the length prefix removed). */
+void rumor__node_recv_frame(rumor_node_t *node, const struct sockaddr_storage *from,
+                            const uint8_t *buf, size_t len);
+void rumor__node_stream_done(rumor_node_t *node, rumor_stream *s, int status);
+void rumor__node_timer(rumor_node_t *node, int timer);
 
 /* Makes the io of a new node; arg is the factory's own (the loop for libuv). */
 typedef rumor_io *(*rumor_io_factory)(void *arg, rumor_node_t *node);
