@@ -35,7 +35,8 @@ build = {
       sources = {
         "bindings/llines.c", "bindings/lnode.c", "bindings/lprocess.c", "bindings/lrumor.c",
         "bindings/ltimer.c",
-        "core/src/addr.c", "core/src/blob.c", "core/src/error.c", "core/src/gossip.c",
+        "core/src/addr.c", "core/src/blob.c", "core/src/error.c", "core/src/frame.c",
+        "core/src/gossip.c",
         "core/src/io_uv.c", "core/src/map.c", "core/src/node.c", "core/src/rng.c",
         "core/src/store.c", "core/src/wire.c",
       },
