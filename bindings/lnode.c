@@ -233,7 +233,7 @@ static int node_m_value_limit(lua_State *L) {
   lrumor_node_t *n = check_node(L);
   lua_Integer klen = luaL_checkinteger(L, 2);
   luaL_argcheck(L, klen >= 0, 2, "key length must not be negative");
-  lua_pushinteger(L, (lua_Integer)rumor_node_value_limit(n->node, (size_t)klen));
+  lua_pushinteger(L, (lua_Integer)rumor_node_value_limit(n->node, (size_t)klen, 0));
   return 1;
 }
 
