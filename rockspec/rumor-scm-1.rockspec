@@ -35,9 +35,10 @@ build = {
       sources = {
         "bindings/llines.c", "bindings/lnode.c", "bindings/lprocess.c", "bindings/lrumor.c",
         "bindings/ltimer.c",
-        "core/src/addr.c", "core/src/blob.c", "core/src/error.c", "core/src/gossip.c",
-        "core/src/io_uv.c", "core/src/map.c", "core/src/node.c", "core/src/rng.c",
-        "core/src/store.c", "core/src/wire.c",
+        "core/src/addr.c", "core/src/await.c", "core/src/blob.c", "core/src/delta.c",
+        "core/src/error.c", "core/src/gossip.c", "core/src/io_uv.c", "core/src/map.c",
+        "core/src/node.c", "core/src/push.c", "core/src/rng.c", "core/src/store.c",
+        "core/src/transfer.c", "core/src/wire.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)" },

@@ -13,7 +13,7 @@ typedef struct io_uv {
   rumor_io base;
   uv_loop_t *loop;
   uv_udp_t udp;
-  uv_timer_t timer;
+  uv_timer_t timers[RUMOR_TIMER_COUNT];
   int udp_inited;   /* the handle exists and must be closed */
   int udp_open;     /* bound and receiving */
   int closing;      /* handles still to be closed */
@@ -65,8 +65,9 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
 }
 
 static int uvio_open(rumor_io *io, const struct sockaddr_storage *bind,
-                     struct sockaddr_storage *bound) {
+                     struct sockaddr_storage *bound, const rumor_io_limits *limits) {
   io_uv *u = (io_uv *)io;
+  (void)limits;
   int rc, len = sizeof(*bound);
   if ((rc = uv_udp_init(u->loop, &u->udp)) != 0) return rc;
   u->udp.data = u;
@@ -105,17 +106,37 @@ static int uvio_send(rumor_io *io, const struct sockaddr_storage *to, const uint
 
 static void on_timer(uv_timer_t *t) {
   io_uv *u = t->data;
-  rumor__node_timer(u->base.node);
+  rumor__node_timer(u->base.node, (int)(t - u->timers));
 }
 
-static void uvio_arm(rumor_io *io, uint64_t delay_ms) {
+static void uvio_arm(rumor_io *io, int timer, uint64_t delay_ms) {
   io_uv *u = (io_uv *)io;
-  uv_timer_start(&u->timer, on_timer, delay_ms, 0);
+  uv_timer_start(&u->timers[timer], on_timer, delay_ms, 0);
+}
+
+/* Streams: not yet (TCP lands separately); a transfer fails at once. */
+static rumor_stream *uvio_stream_open(rumor_io *io, const struct sockaddr_storage *to) {
+  (void)io;
+  (void)to;
+  return NULL;
+}
+
+static int uvio_stream_write(rumor_io *io, rumor_stream *s, uint8_t *frame, size_t len) {
+  (void)io;
+  (void)s;
+  (void)len;
+  free(frame);
+  return UV_ENOTSUP;
+}
+
+static void uvio_stream_close(rumor_io *io, rumor_stream *s) {
+  (void)io;
+  (void)s;
 }
 
 static void uvio_shutdown(rumor_io *io) {
   io_uv *u = (io_uv *)io;
-  uv_timer_stop(&u->timer);
+  for (int i = 0; i < RUMOR_TIMER_COUNT; i++) uv_timer_stop(&u->timers[i]);
   if (u->udp_open) uv_udp_recv_stop(&u->udp);
 }
 
@@ -129,9 +150,11 @@ static void on_closed(uv_handle_t *h) {
 static void uvio_destroy(rumor_io *io, void (*done)(rumor_io *io)) {
   io_uv *u = (io_uv *)io;
   u->done = done;
-  uv_timer_stop(&u->timer);
-  u->closing = 1;
-  uv_close((uv_handle_t *)&u->timer, on_closed);
+  u->closing = RUMOR_TIMER_COUNT;
+  for (int i = 0; i < RUMOR_TIMER_COUNT; i++) {
+    uv_timer_stop(&u->timers[i]);
+    uv_close((uv_handle_t *)&u->timers[i], on_closed);
+  }
   if (u->udp_inited) {
     u->closing++;
     u->udp_open = u->udp_inited = 0;
@@ -140,7 +163,8 @@ static void uvio_destroy(rumor_io *io, void (*done)(rumor_io *io)) {
 }
 
 static const rumor_io_ops uv_ops = {
-  uvio_now, uvio_wall_us, uvio_seed, uvio_open, uvio_send, uvio_arm, uvio_shutdown, uvio_destroy,
+  uvio_now, uvio_wall_us, uvio_seed, uvio_open, uvio_send, uvio_arm,
+  uvio_stream_open, uvio_stream_write, uvio_stream_close, uvio_shutdown, uvio_destroy,
 };
 
 rumor_io *rumor__io_uv_new(void *loop, rumor_node_t *node) {
@@ -149,10 +173,9 @@ rumor_io *rumor__io_uv_new(void *loop, rumor_node_t *node) {
   u->base.ops = &uv_ops;
   u->base.node = node;
   u->loop = loop;
-  if (uv_timer_init(loop, &u->timer) != 0) {
-    free(u);
-    return NULL;
+  for (int i = 0; i < RUMOR_TIMER_COUNT; i++) {
+    uv_timer_init(loop, &u->timers[i]); /* cannot fail: it only fills the handle */
+    u->timers[i].data = u;
   }
-  u->timer.data = u;
   return &u->base;
 }

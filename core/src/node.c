@@ -1,5 +1,6 @@
 /* node.c: the public node API: configuration, lifecycle, local writes,
- * queries, and delivery of update events. The protocol is in gossip.c. */
+ * queries, and delivery of update events. The protocol is in gossip.c,
+ * delta.c, push.c, transfer.c and await.c. */
 #include "node_int.h"
 #include "addr.h"
 #include "wire.h"
@@ -24,16 +25,19 @@
 /* 1400: memberlist's UDPBufferSize; below a 1500-byte Ethernet MTU after
  * IP/UDP headers and tunnel overheads, so datagrams are never fragmented. */
 #define DEFAULT_MTU 1400
-/* 1 MiB: the largest value DESIGN.md promises. */
+/* 1 MiB: the largest value DESIGN.md promises; bigger than a datagram
+ * travels over TCP. */
 #define DEFAULT_MAX_VALUE_SIZE (1024 * 1024)
+/* 1 hour: a delete must outlive any partition we expect gossip to heal on
+ * its own (chitchat uses 2 h); a node away longer gets a full resync. */
+#define DEFAULT_TOMBSTONE_GRACE_MS 3600000
+/* Inbound TCP connections at once: each may buffer one frame (up to
+ * max_value_size), so this bounds memory, and still lets every peer of a
+ * mid-size cluster deliver at the same time. */
+#define MAX_INBOUND_STREAMS 64
 /* 576: the smallest datagram every IPv4 host must accept; 65507: UDP's limit. */
 #define MIN_MTU 576
 #define MAX_MTU 65507
-/* Worst-case bytes around one entry in a delta datagram: a header with the
- * longest cluster name and sender id, the delta count, and a block header
- * for the longest member id with an IPv6 address. */
-#define WORST_HEADER (RUMOR_WIRE_HEADER_FIXED + RUMOR_MAX_CLUSTER_LEN + RUMOR_MAX_ID_LEN)
-#define WORST_BLOCK_HEADER (1 + RUMOR_MAX_ID_LEN + 19 + 3 * 10 + 1 + 2)
 
 void rumor_config_init(rumor_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -46,6 +50,7 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->heartbeat_expiration_ms = DEFAULT_HEARTBEAT_EXPIRATION_MS;
   cfg->mtu = DEFAULT_MTU;
   cfg->max_value_size = DEFAULT_MAX_VALUE_SIZE;
+  cfg->tombstone_grace_ms = DEFAULT_TOMBSTONE_GRACE_MS;
 }
 
 static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
@@ -98,7 +103,9 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->gossip_max_send, 1, 65535, "gossip_max_send", err)) != 0 ||
       (rc = check_range(c->heartbeat_expiration_ms, 0, 86400000, "heartbeat_expiration_ms", err)) != 0 ||
       (rc = check_range(c->mtu, MIN_MTU, MAX_MTU, "mtu", err)) != 0 ||
-      (rc = check_range(c->max_value_size, 0, 64u * 1024 * 1024, "max_value_size", err)) != 0)
+      (rc = check_range(c->max_value_size, 0, 64u * 1024 * 1024, "max_value_size", err)) != 0 ||
+      /* A week: longer keeps deletes around for no partition we could heal. */
+      (rc = check_range(c->tombstone_grace_ms, 1, 604800000, "tombstone_grace_ms", err)) != 0)
     return rc;
   return 0;
 }
@@ -112,7 +119,7 @@ static char *dup_str(const char *s) {
 
 static void node_free(rumor_node_t *n) {
   for (size_t i = 0; i < n->nevents; i++) {
-    rumor__blob_unref(n->events[i].key);
+    rumor__blob_unref(n->events[i].slot);
     rumor__blob_unref(n->events[i].value);
   }
   free(n->events);
@@ -123,6 +130,9 @@ static void node_free(rumor_node_t *n) {
   free(n->seeds);
   free(n->sendbuf);
   free(n->cands);
+  free(n->spill);
+  free(n->news);
+  free(n->picks);
   free(n->marks);
   free(n);
 }
@@ -162,7 +172,9 @@ int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_fact
   rumor_addr_parse(n->bind, &n->bind_addr);
   n->addr = n->bind_addr;
   for (size_t i = 0; i < cfg->nseeds; i++) rumor_addr_parse(cfg->seeds[i], &n->seeds[n->nseeds++]);
-  n->max_entry_wire = cfg->mtu - WORST_HEADER - 2 - WORST_BLOCK_HEADER;
+  n->udp_entry_max = cfg->mtu - RUMOR_WIRE_DELTA_OVERHEAD_MAX;
+  n->frame_max = RUMOR_WIRE_DELTA_OVERHEAD_MAX +
+                 rumor__wire_entry_size(RUMOR_WIRE_MAX_SLOT, UINT64_MAX, cfg->max_value_size);
 
   rumor__rng_seed(&n->rng, n->io->ops->seed(n->io));
   /* The wall clock in microseconds: a process restarted under the same id
@@ -186,9 +198,16 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
   if (need > n->cands_cap) {
     size_t ncap = n->cands_cap ? n->cands_cap * 2 : 16;
     while (ncap < need) ncap *= 2;
-    rumor_candidate *c = realloc(n->cands, ncap * sizeof(*c));
-    if (c == NULL) return NULL;
+    rumor_candidate *c;
+    if ((c = realloc(n->cands, ncap * sizeof(*c))) == NULL) return NULL;
     n->cands = c;
+    if ((c = realloc(n->spill, ncap * sizeof(*c))) == NULL) return NULL;
+    n->spill = c;
+    if ((c = realloc(n->news, ncap * sizeof(*c))) == NULL) return NULL;
+    n->news = c;
+    rumor_member **p = realloc(n->picks, ncap * sizeof(*p));
+    if (p == NULL) return NULL;
+    n->picks = p;
     uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
     if (mk == NULL) return NULL;
     memset(mk + n->cands_cap, 0, (ncap - n->cands_cap) * sizeof(*mk));
@@ -202,33 +221,83 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
 
 int rumor_node_start(rumor_node_t *n) {
   if (n->state != NODE_NEW) return RUMOR_ESTATE;
-  int rc = n->io->ops->open(n->io, &n->bind_addr, &n->addr);
+  rumor_io_limits limits = {n->frame_max, n->cfg.gossip_request_timeout_ms, MAX_INBOUND_STREAMS};
+  int rc = n->io->ops->open(n->io, &n->bind_addr, &n->addr, &limits);
   if (rc != 0) return rc;
   n->self->addr = n->addr;
   n->self->last_seen = n->io->ops->now(n->io);
+  n->pushed_seq = n->self->max_seq; /* nobody to push to before the first round */
   n->state = NODE_RUNNING;
   /* First round at once: joining should not wait a whole interval. */
   rumor__gossip_round(n);
-  n->io->ops->arm(n->io, n->cfg.gossip_interval_ms);
+  n->io->ops->arm(n->io, RUMOR_TIMER_ROUND, n->cfg.gossip_interval_ms);
   return 0;
 }
 
-void rumor__node_timer(rumor_node_t *n) {
+static void purge(rumor_node_t *n) {
+  uint64_t now = n->io->ops->now(n->io);
+  if (now < n->cfg.tombstone_grace_ms) return;
+  n->metrics.tombstones_purged += rumor__store_purge(&n->store, now - n->cfg.tombstone_grace_ms);
+}
+
+void rumor__node_timer(rumor_node_t *n, int timer) {
   if (n->state != NODE_RUNNING) return;
-  rumor__gossip_round(n);
-  n->io->ops->arm(n->io, n->cfg.gossip_interval_ms);
+  switch (timer) {
+  case RUMOR_TIMER_ROUND:
+    purge(n);
+    rumor__gossip_round(n);
+    n->io->ops->arm(n->io, RUMOR_TIMER_ROUND, n->cfg.gossip_interval_ms);
+    break;
+  case RUMOR_TIMER_PUSH:
+    rumor__push_local(n);
+    break;
+  case RUMOR_TIMER_AWAIT:
+    rumor__await_timer(n);
+    break;
+  default:
+    break;
+  }
+}
+
+/* After anything that may have changed state: deliver the events, then
+ * settle the waits the change completed. */
+static void after_change(rumor_node_t *n) {
+  rumor__node_flush_events(n);
+  if (n->awaits != NULL && n->state == NODE_RUNNING) rumor__await_check(n);
 }
 
 void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
-  rumor__gossip_recv(n, from, buf, len);
-  rumor__node_flush_events(n);
+  rumor__gossip_recv(n, from, buf, len, 0);
+  after_change(n);
+}
+
+void rumor__node_recv_frame(rumor_node_t *n, const struct sockaddr_storage *from,
+                            const uint8_t *buf, size_t len) {
+  if (n->state != NODE_RUNNING) return;
+  rumor__gossip_recv(n, from, buf, len, 1);
+  after_change(n);
+}
+
+void rumor__node_stream_done(rumor_node_t *n, rumor_stream *s, int status) {
+  rumor__transfer_done(n, s, status);
+}
+
+/* Ends what runs on the io before it shuts down: transfers, then waits
+ * (whose callbacks learn the node stopped). */
+static void wind_down(rumor_node_t *n) {
+  rumor__transfer_abort_all(n);
+  rumor__await_cancel_all(n);
 }
 
 int rumor_node_stop(rumor_node_t *n) {
   if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
-  if (n->state == NODE_RUNNING) n->io->ops->shutdown(n->io);
+  if (n->state == NODE_RUNNING) {
+    n->state = NODE_STOPPED;
+    wind_down(n);
+    n->io->ops->shutdown(n->io);
+  }
   n->state = NODE_STOPPED;
   return 0;
 }
@@ -243,8 +312,12 @@ static void node_io_done(rumor_io *io) {
 
 void rumor_node_close(rumor_node_t *n, rumor_close_cb cb, void *arg) {
   if (n == NULL || n->state == NODE_CLOSING) return;
-  if (n->state == NODE_RUNNING) n->io->ops->shutdown(n->io);
+  int running = n->state == NODE_RUNNING;
   n->state = NODE_CLOSING;
+  if (running) {
+    wind_down(n);
+    n->io->ops->shutdown(n->io);
+  }
   n->close_cb = cb;
   n->close_arg = arg;
   n->on_update = NULL;
@@ -262,32 +335,77 @@ int rumor_node_address(const rumor_node_t *n, char *buf, size_t size) {
   return rumor_addr_format((const struct sockaddr *)&n->addr, buf, size);
 }
 
-int64_t rumor_node_set(rumor_node_t *n, const char *key, size_t key_len, const void *value,
-                       size_t value_len) {
-  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
-  if (key == NULL || key_len == 0 || (value == NULL && value_len > 0)) return RUMOR_EINVAL;
-  if (key_len > RUMOR_MAX_KEY_LEN || value_len > rumor_node_value_limit(n, key_len))
-    return RUMOR_ETOOBIG;
+/* Files one of our own entries (value NULL: a tombstone) under slot. */
+static int64_t local_write(rumor_node_t *n, const uint8_t *slot, size_t slot_len,
+                           const void *value, size_t value_len, int del) {
   uint64_t seq = n->self->max_seq + 1;
-  rumor_blob *v = rumor__blob_new(value, value_len);
-  if (v == NULL) return RUMOR_ENOMEM;
-  rumor_entry *e = rumor__store_put(n->self, key, key_len, seq, v, n->io->ops->now(n->io));
+  rumor_blob *v = NULL;
+  if (!del && (v = rumor__blob_new(value, value_len)) == NULL) return RUMOR_ENOMEM;
+  rumor_entry *e = rumor__store_put(&n->store, n->self, (const char *)slot, slot_len, seq, v,
+                                    n->io->ops->now(n->io));
   rumor__blob_unref(v);
   if (e == NULL) return RUMOR_ENOMEM;
-  rumor__node_queue_event(n, n->self, e, 1);
-  rumor__node_flush_events(n);
+  rumor__node_queue_event(n, n->self, e->slot, e->value, seq, 1);
+  if (n->state == NODE_RUNNING && !n->push_armed) {
+    /* Writes made in this loop iteration go out together, right after it. */
+    n->push_armed = 1;
+    n->io->ops->arm(n->io, RUMOR_TIMER_PUSH, 0);
+  }
+  after_change(n);
   return (int64_t)seq;
 }
 
-size_t rumor_node_value_limit(const rumor_node_t *n, size_t key_len) {
-  if (key_len == 0 || key_len > RUMOR_MAX_KEY_LEN) return 0;
-  /* Until values travel over TCP, an entry must fit one datagram; counted
-   * with the longest seq so the limit never changes as seq grows. */
-  size_t fixed = rumor__wire_entry_size(key_len, UINT64_MAX, 0);
-  if (fixed > n->max_entry_wire) return 0;
-  size_t v = n->max_entry_wire - fixed;
-  while (v > 0 && rumor__wire_entry_size(key_len, UINT64_MAX, v) > n->max_entry_wire) v--;
-  return v < n->cfg.max_value_size ? v : n->cfg.max_value_size;
+static int64_t set_slot(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
+                        size_t map_key_len, const void *value, size_t value_len) {
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
+  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
+  if (key == NULL || key_len == 0 || (value == NULL && value_len > 0) ||
+      (map_key != NULL && map_key_len == 0))
+    return RUMOR_EINVAL;
+  if (key_len > RUMOR_MAX_KEY_LEN || map_key_len > RUMOR_MAX_KEY_LEN ||
+      value_len > rumor_node_value_limit(n, key_len, map_key_len))
+    return RUMOR_ETOOBIG;
+  size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
+  return local_write(n, slot, slot_len, value, value_len, 0);
+}
+
+static int64_t delete_slot(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
+                           size_t map_key_len) {
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
+  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
+  if (key == NULL || key_len == 0 || (map_key != NULL && map_key_len == 0)) return RUMOR_EINVAL;
+  if (key_len > RUMOR_MAX_KEY_LEN || map_key_len > RUMOR_MAX_KEY_LEN) return RUMOR_ETOOBIG;
+  size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
+  const rumor_entry *e = rumor__store_entry(n->self, (const char *)slot, slot_len);
+  if (e == NULL || e->value == NULL) return 0; /* nothing to delete */
+  return local_write(n, slot, slot_len, NULL, 0, 1);
+}
+
+int64_t rumor_node_set(rumor_node_t *n, const char *key, size_t key_len, const void *value,
+                       size_t value_len) {
+  return set_slot(n, key, key_len, NULL, 0, value, value_len);
+}
+
+int64_t rumor_node_delete(rumor_node_t *n, const char *key, size_t key_len) {
+  return delete_slot(n, key, key_len, NULL, 0);
+}
+
+int64_t rumor_node_map_set(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
+                           size_t map_key_len, const void *value, size_t value_len) {
+  if (map_key == NULL) return RUMOR_EINVAL;
+  return set_slot(n, key, key_len, map_key, map_key_len, value, value_len);
+}
+
+int64_t rumor_node_map_remove(rumor_node_t *n, const char *key, size_t key_len,
+                              const char *map_key, size_t map_key_len) {
+  if (map_key == NULL) return RUMOR_EINVAL;
+  return delete_slot(n, key, key_len, map_key, map_key_len);
+}
+
+size_t rumor_node_value_limit(const rumor_node_t *n, size_t key_len, size_t map_key_len) {
+  if (key_len == 0 || key_len > RUMOR_MAX_KEY_LEN || map_key_len > RUMOR_MAX_KEY_LEN) return 0;
+  /* Frames are sized so that the longest slot with max_value_size fits. */
+  return n->cfg.max_value_size;
 }
 
 void rumor_node_on_update(rumor_node_t *n, rumor_update_cb cb, void *arg) {
@@ -295,7 +413,8 @@ void rumor_node_on_update(rumor_node_t *n, rumor_update_cb cb, void *arg) {
   n->on_update_arg = arg;
 }
 
-int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_entry *e, int local) {
+int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_blob *slot, rumor_blob *value,
+                            uint64_t seq, int local) {
   n->metrics.updates++;
   if (n->on_update == NULL) return 0;
   if (n->nevents == n->events_cap) {
@@ -307,9 +426,9 @@ int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_entry *e, in
   }
   rumor_event *ev = &n->events[n->nevents++];
   ev->member = m;
-  ev->key = rumor__blob_ref(e->key);
-  ev->value = rumor__blob_ref(e->value);
-  ev->seq = e->seq;
+  ev->slot = rumor__blob_ref(slot);
+  ev->value = value ? rumor__blob_ref(value) : NULL;
+  ev->seq = seq;
   ev->generation = m->generation;
   ev->local = local;
   return 0;
@@ -323,20 +442,26 @@ void rumor__node_flush_events(rumor_node_t *n) {
   n->dispatching = 1;
   for (size_t i = 0; i < n->nevents; i++) {
     rumor_event ev = n->events[i];
-    if (n->on_update != NULL && n->state != NODE_CLOSING) {
+    rumor_slot_parts parts;
+    if (n->on_update != NULL && n->state != NODE_CLOSING &&
+        rumor__slot_parse((const char *)ev.slot->data, ev.slot->len, &parts) == 0) {
       rumor_update_t u;
+      memset(&u, 0, sizeof(u));
       u.member = (const char *)ev.member->id->data;
       u.member_len = ev.member->id->len;
-      u.key = (const char *)ev.key->data;
-      u.key_len = ev.key->len;
-      u.value = ev.value->data;
-      u.value_len = ev.value->len;
+      u.key = parts.key;
+      u.key_len = parts.key_len;
+      u.map_key = parts.map_key;
+      u.map_key_len = parts.map_key_len;
+      u.value = ev.value ? ev.value->data : (const uint8_t *)"";
+      u.value_len = ev.value ? ev.value->len : 0;
       u.seq = ev.seq;
       u.generation = ev.generation;
       u.local = ev.local;
+      u.deleted = ev.value == NULL;
       n->on_update(n, &u, n->on_update_arg);
     }
-    rumor__blob_unref(ev.key);
+    rumor__blob_unref(ev.slot);
     rumor__blob_unref(ev.value);
   }
   n->nevents = 0;
@@ -355,21 +480,52 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
   out->generation = m->generation;
   out->max_seq = m->max_seq;
   out->last_seen_ms = m->last_seen;
-  out->nkeys = m->nentries;
+  out->nkeys = m->nlive;
+  out->ntombstones = m->ntombstones;
   out->status = RUMOR_MEMBER_ALIVE;
   out->self = (m == n->self);
   return 0;
 }
 
-int rumor_node_get(const rumor_node_t *n, const char *member, size_t member_len, const char *key,
-                   size_t key_len, const uint8_t **value, size_t *len, uint64_t *seq) {
+static int get_slot(const rumor_node_t *n, const char *member, size_t member_len, const char *key,
+                    size_t key_len, const char *map_key, size_t map_key_len, const uint8_t **value,
+                    size_t *len, uint64_t *seq) {
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
+  size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
+  if (slot_len == 0) return RUMOR_EINVAL;
   const rumor_member *m = rumor__store_find(&n->store, member, member_len);
   if (m == NULL) return RUMOR_EINVAL;
-  const rumor_entry *e = rumor__store_entry(m, key, key_len);
-  if (e == NULL) return RUMOR_EINVAL;
+  const rumor_entry *e = rumor__store_entry(m, (const char *)slot, slot_len);
+  if (e == NULL || e->value == NULL) return RUMOR_EINVAL;
   *value = e->value->data;
   *len = e->value->len;
   if (seq) *seq = e->seq;
+  return 0;
+}
+
+int rumor_node_get(const rumor_node_t *n, const char *member, size_t member_len, const char *key,
+                   size_t key_len, const uint8_t **value, size_t *len, uint64_t *seq) {
+  return get_slot(n, member, member_len, key, key_len, NULL, 0, value, len, seq);
+}
+
+int rumor_node_map_get(const rumor_node_t *n, const char *member, size_t member_len,
+                       const char *key, size_t key_len, const char *map_key, size_t map_key_len,
+                       const uint8_t **value, size_t *len, uint64_t *seq) {
+  if (map_key == NULL) return RUMOR_EINVAL;
+  return get_slot(n, member, member_len, key, key_len, map_key, map_key_len, value, len, seq);
+}
+
+int rumor_node_map_keys(const rumor_node_t *n, const char *member, size_t member_len,
+                        const char *key, size_t key_len, rumor_map_key_cb cb, void *arg) {
+  const rumor_member *m = rumor__store_find(&n->store, member, member_len);
+  if (m == NULL || cb == NULL) return RUMOR_EINVAL;
+  for (const rumor_entry *e = m->head; e != NULL; e = e->next) {
+    rumor_slot_parts p;
+    if (e->value == NULL || rumor__slot_parse((const char *)e->slot->data, e->slot->len, &p) != 0)
+      continue;
+    if (p.map && p.key_len == key_len && memcmp(p.key, key, key_len) == 0)
+      cb(p.map_key, p.map_key_len, arg);
+  }
   return 0;
 }
 

@@ -1,11 +1,15 @@
-/* node_int.h: the node structure, shared by node.c (API and lifecycle) and
- * gossip.c (the protocol). Not part of the public API. */
+/* node_int.h: the node structure, shared by the files that implement a
+ * node: node.c (API and lifecycle), gossip.c (rounds and the three legs),
+ * delta.c (what a peer lacks: planning, writing, applying), push.c (eager
+ * push), transfer.c (TCP transfers) and await.c (rumor_node_await).
+ * Not part of the public API. */
 #ifndef RUMOR_NODE_INT_H
 #define RUMOR_NODE_INT_H
 #include "rumor.h"
 #include "io.h"
 #include "rng.h"
 #include "store.h"
+#include "wire.h"
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 
@@ -13,16 +17,21 @@ enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
  * references to the blobs so the store may change before it is delivered. */
 typedef struct rumor_event {
   rumor_member *member;
-  rumor_blob *key, *value;
+  rumor_blob *slot, *value; /* value NULL: deleted */
   uint64_t seq, generation;
   int local;
 } rumor_event;
 
-/* A member the next delta should carry, and from which seq on. */
+/* A member a delta should carry, from which seq on, and whether in full
+ * with stale entries swept (a resync). */
 typedef struct rumor_candidate {
   rumor_member *member;
   uint64_t from_seq;
+  int sweep;
 } rumor_candidate;
+
+typedef struct rumor_transfer rumor_transfer; /* transfer.c */
+typedef struct rumor_await rumor_await;       /* await.c */
 
 struct rumor_node {
   uv_loop_t *loop;
@@ -35,7 +44,8 @@ struct rumor_node {
   struct sockaddr_storage *seeds;
   size_t nseeds;
   uint64_t generation;
-  size_t max_entry_wire;   /* largest entry that fits any datagram we send */
+  size_t udp_entry_max;    /* largest entry that fits any datagram we send */
+  size_t frame_max;        /* largest stream frame we send or accept */
 
   rumor_rng rng;
   rumor_store store;
@@ -48,11 +58,24 @@ struct rumor_node {
   int dispatching;
 
   uint8_t *sendbuf;        /* cfg.mtu bytes */
-  rumor_candidate *cands;  /* scratch for delta planning */
+  /* Scratch, sized for every member (grown by rumor__node_add_member). */
+  rumor_candidate *cands;  /* delta planning */
+  rumor_candidate *spill;  /* what a datagram could not carry: goes by TCP */
+  rumor_candidate *news;   /* blocks of a push that brought news */
+  rumor_member **picks;    /* random peer choice */
   size_t cands_cap;
   uint64_t mark;           /* stamp for "seen in this digest" */
   uint64_t *marks;         /* per member index */
+  uint64_t sweep_stamp;    /* stamp for "listed in this block" */
   size_t digest_cursor;    /* where the next partial digest starts */
+
+  uint64_t pushed_seq;     /* our writes up to here have been pushed */
+  int push_armed;
+  rumor_transfer *transfers; /* outgoing TCP transfers */
+  size_t ntransfers;
+  rumor_await *awaits;     /* pending rumor_node_await calls */
+  uint64_t poll_delay;     /* gap between await polls, ms (backs off) */
+  uint64_t next_poll;      /* loop time of the next await poll */
 
   rumor_metrics_t metrics;
   rumor_close_cb close_cb;
@@ -62,10 +85,49 @@ struct rumor_node {
 /* gossip.c */
 void rumor__gossip_round(rumor_node_t *n);
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from,
-                        const uint8_t *buf, size_t len);
+                        const uint8_t *buf, size_t len, int via_stream);
+/* Sends a SYN to m (whose view of us comes back in its SYNACK). */
+void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m);
+/* Starts a message of kind in n->sendbuf (or another buffer). */
+int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, size_t cap,
+                        uint8_t kind);
+void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size_t len);
+/* A member we can send to: not us, an address known. */
+int rumor__gossip_reachable(const rumor_node_t *n, const rumor_member *m);
+/* Picks up to k random reachable members other than the two excluded
+ * (either may be NULL) into n->picks; returns how many. */
+size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
+                          const rumor_member *x2);
+
+/* delta.c */
+size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *peer);
+/* Writes cands greedily into w (a datagram). What can only go by TCP is
+ * copied to n->spill; returns how many. */
+size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_candidate *cands,
+                          size_t nc);
+/* Applies a validated delta. Blocks that brought news are listed in
+ * n->news; returns how many. */
+size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg);
+
+/* push.c */
+void rumor__push_local(rumor_node_t *n);
+void rumor__push_forward(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *from,
+                         size_t nnews);
+
+/* transfer.c */
+void rumor__transfer_start(rumor_node_t *n, rumor_member *peer, const rumor_candidate *cands,
+                           size_t nc);
+void rumor__transfer_done(rumor_node_t *n, rumor_stream *s, int status);
+void rumor__transfer_abort_all(rumor_node_t *n);
+
+/* await.c */
+void rumor__await_check(rumor_node_t *n);
+void rumor__await_timer(rumor_node_t *n);
+void rumor__await_cancel_all(rumor_node_t *n);
 
 /* node.c */
-int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_entry *e, int local);
+int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_blob *slot, rumor_blob *value,
+                            uint64_t seq, int local);
 void rumor__node_flush_events(rumor_node_t *n);
 /* Adds a member and grows per-member scratch; NULL when out of memory. */
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len);

@@ -10,27 +10,69 @@ int rumor__store_init(rumor_store *s, uint64_t seed) {
   return 0;
 }
 
+static void tomb_unlink(rumor_store *s, rumor_entry *e) {
+  if (e->tprev) e->tprev->tnext = e->tnext; else if (s->thead == e) s->thead = e->tnext;
+  if (e->tnext) e->tnext->tprev = e->tprev; else if (s->ttail == e) s->ttail = e->tprev;
+  e->tprev = e->tnext = NULL;
+}
+
+static void tomb_append(rumor_store *s, rumor_entry *e) {
+  e->tprev = s->ttail;
+  e->tnext = NULL;
+  if (s->ttail) s->ttail->tnext = e; else s->thead = e;
+  s->ttail = e;
+}
+
+static void list_unlink(rumor_member *m, rumor_entry *e) {
+  if (e->prev) e->prev->next = e->next; else m->head = e->next;
+  if (e->next) e->next->prev = e->prev; else m->tail = e->prev;
+  e->prev = e->next = NULL;
+}
+
+/* Inserts e in seq order, searching from the tail (where new entries go). */
+static void list_insert(rumor_member *m, rumor_entry *e) {
+  rumor_entry *after = m->tail;
+  while (after && after->seq > e->seq) after = after->prev;
+  e->prev = after;
+  e->next = after ? after->next : m->head;
+  if (e->next) e->next->prev = e; else m->tail = e;
+  if (after) after->next = e; else m->head = e;
+}
+
+/* Detaches e's value or tombstone from the counts and the FIFO. */
+static void entry_detach(rumor_store *s, rumor_entry *e) {
+  if (e->value == NULL) {
+    tomb_unlink(s, e);
+    e->member->ntombstones--;
+  } else {
+    e->member->nlive--;
+  }
+  rumor__blob_unref(e->value);
+  e->value = NULL;
+}
+
 static void entry_free(rumor_entry *e) {
-  rumor__blob_unref(e->key);
+  rumor__blob_unref(e->slot);
   rumor__blob_unref(e->value);
   free(e);
 }
 
-static void member_clear(rumor_member *m) {
+static void member_clear(rumor_store *s, rumor_member *m) {
   rumor_entry *e = m->head;
   while (e) {
     rumor_entry *next = e->next;
+    if (e->value == NULL) tomb_unlink(s, e);
     entry_free(e);
     e = next;
   }
   m->head = m->tail = NULL;
-  m->nentries = 0;
+  m->nlive = m->ntombstones = 0;
   rumor__map_free(&m->entries);
 }
 
 void rumor__store_free(rumor_store *s) {
   for (size_t i = 0; i < s->count; i++) {
-    member_clear(s->list[i]);
+    member_clear(s, s->list[i]);
     rumor__blob_unref(s->list[i]->id);
     free(s->list[i]);
   }
@@ -70,52 +112,53 @@ rumor_member *rumor__store_add(rumor_store *s, const char *id, size_t len) {
 }
 
 void rumor__store_reset(rumor_store *s, rumor_member *m, uint64_t gen) {
-  member_clear(m);
+  member_clear(s, m);
   rumor__map_init(&m->entries, s->seed ^ (uint64_t)m->index);
   m->generation = gen;
-  m->max_seq = 0;
+  m->max_seq = m->floor = m->held_self = 0;
 }
 
-rumor_entry *rumor__store_entry(const rumor_member *m, const char *key, size_t len) {
-  return rumor__map_get(&m->entries, key, len);
+rumor_entry *rumor__store_entry(const rumor_member *m, const char *slot, size_t len) {
+  return rumor__map_get(&m->entries, slot, len);
 }
 
-static void list_unlink(rumor_member *m, rumor_entry *e) {
-  if (e->prev) e->prev->next = e->next; else m->head = e->next;
-  if (e->next) e->next->prev = e->prev; else m->tail = e->prev;
-  e->prev = e->next = NULL;
-}
-
-static void list_append(rumor_member *m, rumor_entry *e) {
-  e->prev = m->tail;
-  e->next = NULL;
-  if (m->tail) m->tail->next = e; else m->head = e;
-  m->tail = e;
-}
-
-rumor_entry *rumor__store_put(rumor_member *m, const char *key, size_t len, uint64_t seq,
-                              rumor_blob *value, uint64_t now) {
-  rumor_entry *e = rumor__map_get(&m->entries, key, len);
+rumor_entry *rumor__store_put(rumor_store *s, rumor_member *m, const char *slot, size_t len,
+                              uint64_t seq, rumor_blob *value, uint64_t now) {
+  rumor_entry *e = rumor__map_get(&m->entries, slot, len);
   if (e == NULL) {
     e = calloc(1, sizeof(*e));
     if (e == NULL) return NULL;
-    e->key = rumor__blob_new(key, len);
-    if (e->key == NULL || rumor__map_put(&m->entries, (const char *)e->key->data, len, e) != 0) {
-      rumor__blob_unref(e->key);
+    e->slot = rumor__blob_new(slot, len);
+    if (e->slot == NULL || rumor__map_put(&m->entries, (const char *)e->slot->data, len, e) != 0) {
+      rumor__blob_unref(e->slot);
       free(e);
       return NULL;
     }
-    m->nentries++;
+    e->member = m;
   } else {
+    entry_detach(s, e);
     list_unlink(m, e);
-    rumor__blob_unref(e->value);
   }
-  e->value = rumor__blob_ref(value);
   e->seq = seq;
   e->local_ts = now;
-  list_append(m, e);
+  if (value != NULL) {
+    e->value = rumor__blob_ref(value);
+    m->nlive++;
+  } else {
+    tomb_append(s, e);
+    m->ntombstones++;
+  }
+  list_insert(m, e);
   if (seq > m->max_seq) m->max_seq = seq;
   return e;
+}
+
+void rumor__store_remove(rumor_store *s, rumor_entry *e) {
+  rumor_member *m = e->member;
+  entry_detach(s, e);
+  list_unlink(m, e);
+  rumor__map_del(&m->entries, (const char *)e->slot->data, e->slot->len);
+  entry_free(e);
 }
 
 rumor_entry *rumor__store_after(const rumor_member *m, uint64_t after) {
@@ -125,4 +168,15 @@ rumor_entry *rumor__store_after(const rumor_member *m, uint64_t after) {
     e = e->prev;
   }
   return first;
+}
+
+size_t rumor__store_purge(rumor_store *s, uint64_t cutoff) {
+  size_t n = 0;
+  while (s->thead && s->thead->local_ts <= cutoff) {
+    rumor_entry *e = s->thead;
+    if (e->seq > e->member->floor) e->member->floor = e->seq;
+    rumor__store_remove(s, e);
+    n++;
+  }
+  return n;
 }

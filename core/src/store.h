@@ -1,17 +1,23 @@
-/* store.h: what a node knows: every member and its key/value entries.
+/* store.h: what a node knows: every member and its entries.
  *
- * Each member owns its keys and numbers its writes with one sequence
- * counter (per generation). For every member the store keeps:
- *   - entries by key (a map) and the same entries in a list ordered by seq,
- *     so "everything newer than seq S" is a walk from the tail;
+ * Each member owns its entries and numbers its writes with one sequence
+ * counter (per generation). An entry is filed under a slot (a plain key or a
+ * map entry, see wire.h) and is a value or a tombstone (a delete). For every
+ * member the store keeps:
+ *   - entries by slot (a map) and the same entries in a list ordered by seq,
+ *     so "everything newer than seq S" is a walk back from the tail;
  *   - max_seq, a watermark: we hold every entry of that generation with
- *     seq <= max_seq that the owner still has. Deltas are only applied when
- *     they start at or below the watermark, so there are never gaps.
- * Invariant: every entry's seq <= max_seq, and the list is ascending; entries
- * accepted later always have seq > max_seq, so they go to the tail.
+ *     seq <= max_seq that the owner still has (or a newer one for the same
+ *     slot). Deltas are applied only when they start at or below the
+ *     watermark, so there are never gaps;
+ *   - floor: the highest seq of a tombstone this node has purged (or learned
+ *     was purged). A peer whose watermark is below it may hold values those
+ *     deletes removed, and is resynchronised in full.
+ * Tombstones also sit, store-wide, in a FIFO by the time they were accepted,
+ * so purging after the grace period pops from its head.
  *
  * Ownership: the store owns members and entries; entries hold one reference
- * to their key and value blobs. */
+ * to their slot and value blobs. */
 #ifndef RUMOR_STORE_H
 #define RUMOR_STORE_H
 #include "blob.h"
@@ -19,23 +25,30 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct rumor_member;
+
 typedef struct rumor_entry {
-  struct rumor_entry *prev, *next; /* the member's seq-ordered list */
-  rumor_blob *key;
-  rumor_blob *value;
+  struct rumor_entry *prev, *next;   /* the member's seq-ordered list */
+  struct rumor_entry *tprev, *tnext; /* the store's tombstone FIFO */
+  struct rumor_member *member;
+  rumor_blob *slot;
+  rumor_blob *value;  /* NULL for a tombstone */
   uint64_t seq;
-  uint64_t local_ts; /* our loop time when it was written or accepted */
+  uint64_t local_ts;  /* our loop time when it was written or accepted */
+  uint64_t stamp;     /* scratch mark for a sweep */
 } rumor_entry;
 
 typedef struct rumor_member {
-  rumor_blob *id;     /* NUL-terminated; shared with queued events */
+  rumor_blob *id;      /* NUL-terminated; shared with queued events */
   uint64_t generation; /* 0: known by name or address only, no state yet */
-  uint64_t max_seq;
+  uint64_t max_seq;    /* the watermark */
+  uint64_t floor;      /* highest purged tombstone seq */
+  uint64_t held_self;  /* the watermark of our own state this member reported */
   struct sockaddr_storage addr; /* ss_family 0 while unknown */
   uint64_t last_seen;  /* loop time of the last datagram or new entry */
-  rumor_map entries;   /* key -> rumor_entry */
+  rumor_map entries;   /* slot -> rumor_entry */
   rumor_entry *head, *tail;
-  size_t nentries;
+  size_t nlive, ntombstones;
   size_t index;        /* position in rumor_store.list */
 } rumor_member;
 
@@ -43,6 +56,7 @@ typedef struct rumor_store {
   rumor_map members;     /* id -> rumor_member */
   rumor_member **list;   /* list[0] is self */
   size_t count, cap;
+  rumor_entry *thead, *ttail; /* tombstones, oldest first */
   uint64_t seed;
 } rumor_store;
 
@@ -53,12 +67,20 @@ rumor_member *rumor__store_find(const rumor_store *s, const char *id, size_t len
 rumor_member *rumor__store_add(rumor_store *s, const char *id, size_t len);
 /* Drops all of m's entries and starts generation gen from seq 0. */
 void rumor__store_reset(rumor_store *s, rumor_member *m, uint64_t gen);
-rumor_entry *rumor__store_entry(const rumor_member *m, const char *key, size_t len);
-/* Writes key of m with seq (which must be > m->max_seq) and raises the
- * watermark to seq. Takes a new reference to value. The entry moves to the
- * tail. Returns the entry, or NULL when out of memory (store unchanged). */
-rumor_entry *rumor__store_put(rumor_member *m, const char *key, size_t len, uint64_t seq,
-                              rumor_blob *value, uint64_t now);
+rumor_entry *rumor__store_entry(const rumor_member *m, const char *slot, size_t len);
+/* Files an entry of m under slot with seq, replacing the slot's older entry.
+ * value NULL makes a tombstone; otherwise a new reference is taken. The
+ * entry goes to its place in seq order (the tail, unless a resync fills in
+ * below the watermark) and the watermark rises to seq if it was lower.
+ * The caller makes sure the slot holds nothing newer. Returns the entry, or
+ * NULL when out of memory (store unchanged). */
+rumor_entry *rumor__store_put(rumor_store *s, rumor_member *m, const char *slot, size_t len,
+                              uint64_t seq, rumor_blob *value, uint64_t now);
+/* Removes and frees one entry. */
+void rumor__store_remove(rumor_store *s, rumor_entry *e);
 /* First entry of m with seq > after (NULL if none). Walks from the tail. */
 rumor_entry *rumor__store_after(const rumor_member *m, uint64_t after);
+/* Purges tombstones accepted at or before cutoff (loop time), raising each
+ * member's floor. Returns how many. */
+size_t rumor__store_purge(rumor_store *s, uint64_t cutoff);
 #endif

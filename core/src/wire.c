@@ -1,4 +1,4 @@
-/* wire.c: encoding and bounds-checked decoding of rumor datagrams (format in
+/* wire.c: encoding and bounds-checked decoding of rumor messages (format in
  * wire.h). Every read checks the remaining length first; nothing is trusted. */
 #include "wire.h"
 #include "rumor.h"
@@ -85,17 +85,69 @@ int rumor__wire_next_digest(rumor_wire_reader *r, rumor_wire_digest_entry *e) {
   return 1;
 }
 
+/* ---- slots ---- */
+
+size_t rumor__slot_encode(uint8_t *buf, const char *key, size_t key_len, const char *map_key,
+                          size_t map_key_len) {
+  size_t n = 0;
+  if (key_len == 0 || key_len > RUMOR_MAX_KEY_LEN) return 0;
+  if (map_key == NULL) {
+    buf[n++] = RUMOR_SLOT_PLAIN;
+  } else {
+    if (map_key_len == 0 || map_key_len > RUMOR_MAX_KEY_LEN) return 0;
+    buf[n++] = RUMOR_SLOT_MAP;
+    for (size_t v = key_len; ; v >>= 7) {
+      buf[n++] = (uint8_t)((v >= 0x80 ? 0x80 : 0) | (v & 0x7f));
+      if (v < 0x80) break;
+    }
+  }
+  memcpy(buf + n, key, key_len);
+  n += key_len;
+  if (map_key != NULL) {
+    memcpy(buf + n, map_key, map_key_len);
+    n += map_key_len;
+  }
+  return n;
+}
+
+int rumor__slot_parse(const char *slot, size_t len, rumor_slot_parts *out) {
+  rumor_wire_reader r = {(const uint8_t *)slot, (const uint8_t *)slot + len};
+  uint8_t kind;
+  memset(out, 0, sizeof(*out));
+  if (rd_u8(&r, &kind) != 0) return -1;
+  if (kind == RUMOR_SLOT_PLAIN) {
+    size_t n = (size_t)(r.end - r.p);
+    if (n == 0 || n > RUMOR_MAX_KEY_LEN) return -1;
+    out->key = (const char *)r.p;
+    out->key_len = n;
+    return 0;
+  }
+  uint64_t klen;
+  const uint8_t *k;
+  if (kind != RUMOR_SLOT_MAP || rd_varint(&r, &klen) != 0 || klen == 0 ||
+      klen > RUMOR_MAX_KEY_LEN || rd_bytes(&r, (size_t)klen, &k) != 0)
+    return -1;
+  size_t mlen = (size_t)(r.end - r.p);
+  if (mlen == 0 || mlen > RUMOR_MAX_KEY_LEN) return -1;
+  out->map = 1;
+  out->key = (const char *)k;
+  out->key_len = (size_t)klen;
+  out->map_key = (const char *)r.p;
+  out->map_key_len = mlen;
+  return 0;
+}
+
 int rumor__wire_next_entry(rumor_wire_reader *r, rumor_wire_entry *e) {
   uint64_t klen, vlen;
   const uint8_t *k, *v;
   if (r->p >= r->end) return 0;
-  if (rd_varint(r, &klen) != 0 || klen == 0 || klen > RUMOR_MAX_KEY_LEN ||
+  if (rd_varint(r, &klen) != 0 || klen == 0 || klen > RUMOR_WIRE_MAX_SLOT ||
       rd_bytes(r, (size_t)klen, &k) != 0 || rd_varint(r, &e->seq) != 0 ||
       rd_u8(r, &e->flags) != 0 || rd_varint(r, &vlen) != 0 ||
       vlen > (uint64_t)(r->end - r->p) || rd_bytes(r, (size_t)vlen, &v) != 0)
     return -1;
-  e->key = (const char *)k;
-  e->key_len = (size_t)klen;
+  e->slot = (const char *)k;
+  e->slot_len = (size_t)klen;
   e->value = v;
   e->value_len = (size_t)vlen;
   return 1;
@@ -107,9 +159,12 @@ static int rd_block_header(rumor_wire_reader *r, rumor_wire_block *b) {
   uint8_t flags;
   if (rd_name(r, RUMOR_MAX_ID_LEN, &b->id, &b->id_len) != 0 || rd_addr(r, &b->addr) != 0 ||
       rd_varint(r, &b->generation) != 0 || rd_varint(r, &b->from_seq) != 0 ||
-      rd_varint(r, &b->max_seq) != 0 || rd_u8(r, &flags) != 0 || rd_u16(r, &b->nentries) != 0)
+      rd_varint(r, &b->max_seq) != 0 || rd_varint(r, &b->floor) != 0 || rd_u8(r, &flags) != 0 ||
+      rd_u16(r, &b->nentries) != 0)
     return -1;
-  b->complete = flags & RUMOR_WIRE_COMPLETE;
+  b->complete = (flags & RUMOR_WIRE_COMPLETE) != 0;
+  b->sweep = (flags & RUMOR_WIRE_SWEEP) != 0;
+  if (flags & ~(RUMOR_WIRE_COMPLETE | RUMOR_WIRE_SWEEP)) return -1;
   b->entries.p = r->p;
   b->entries.end = r->end;
   return 0;
@@ -130,11 +185,15 @@ static int check_block(rumor_wire_reader *r) {
   rumor_wire_block b;
   rumor_wire_entry e;
   if (rd_block_header(r, &b) != 0) return -1;
-  if (b.generation == 0 || b.from_seq > b.max_seq) return -1;
+  if (b.generation == 0 || b.from_seq > b.max_seq || b.floor > b.max_seq) return -1;
   uint64_t last = b.from_seq;
+  rumor_slot_parts parts;
   for (uint16_t i = 0; i < b.nentries; i++) {
     if (rumor__wire_next_entry(r, &e) != 1) return -1;
-    if (e.seq <= last || e.seq > b.max_seq || e.flags != 0) return -1;
+    if (e.seq <= last || e.seq > b.max_seq || (e.flags & ~RUMOR_WIRE_DELETED) != 0 ||
+        ((e.flags & RUMOR_WIRE_DELETED) && e.value_len != 0) ||
+        rumor__slot_parse(e.slot, e.slot_len, &parts) != 0)
+      return -1;
     last = e.seq;
   }
   return 0;
@@ -148,13 +207,14 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
     return RUMOR_WIRE_EMALFORMED;
   if (rd_u8(&r, &m->h.version) != 0) return RUMOR_WIRE_EMALFORMED;
   if (m->h.version != RUMOR_WIRE_VERSION) return RUMOR_WIRE_EVERSION;
-  if (rd_u8(&r, &m->h.kind) != 0 || m->h.kind < RUMOR_MSG_SYN || m->h.kind > RUMOR_MSG_ACK ||
+  if (rd_u8(&r, &m->h.kind) != 0 || m->h.kind < RUMOR_MSG_SYN || m->h.kind > RUMOR_MSG_PUSH ||
       rd_name(&r, RUMOR_MAX_CLUSTER_LEN, &m->h.cluster, &m->h.cluster_len) != 0 ||
       rd_name(&r, RUMOR_MAX_ID_LEN, &m->h.sender, &m->h.sender_len) != 0 ||
       rd_varint(&r, &m->h.generation) != 0 || m->h.generation == 0 || rd_addr(&r, &m->h.addr) != 0)
     return RUMOR_WIRE_EMALFORMED;
 
-  if (m->h.kind != RUMOR_MSG_ACK) {
+  if (m->h.kind == RUMOR_MSG_PUSH && rd_u8(&r, &m->hops) != 0) return RUMOR_WIRE_EMALFORMED;
+  if (m->h.kind == RUMOR_MSG_SYN || m->h.kind == RUMOR_MSG_SYNACK) {
     uint8_t flags;
     rumor_wire_digest_entry e;
     if (rd_u8(&r, &flags) != 0 || rd_u16(&r, &m->digest_count) != 0) return RUMOR_WIRE_EMALFORMED;
@@ -291,6 +351,12 @@ void rumor__wire_digest_end(rumor_wire_writer *w, int complete) {
   patch_u16(w, w->section, w->section_count);
 }
 
+int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops) {
+  if (!fits(w, 1)) return -1;
+  wr_u8(w, hops);
+  return 0;
+}
+
 int rumor__wire_delta_begin(rumor_wire_writer *w) {
   if (!fits(w, 2)) return -1;
   w->section = w->len;
@@ -301,9 +367,9 @@ int rumor__wire_delta_begin(rumor_wire_writer *w) {
 
 int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,
                             const struct sockaddr_storage *addr, uint64_t generation,
-                            uint64_t from_seq, uint64_t max_seq) {
+                            uint64_t from_seq, uint64_t max_seq, uint64_t floor) {
   size_t need = 1 + id_len + addr_size(addr) + varint_size(generation) + varint_size(from_seq) +
-                varint_size(max_seq) + 3;
+                varint_size(max_seq) + varint_size(floor) + 3;
   if (id_len == 0 || id_len > RUMOR_MAX_ID_LEN || w->section_count == UINT16_MAX || !fits(w, need))
     return -1;
   w->block_start = w->len;
@@ -313,6 +379,7 @@ int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,
   wr_varint(w, generation);
   wr_varint(w, from_seq);
   wr_varint(w, max_seq);
+  wr_varint(w, floor);
   w->block = w->len;
   wr_u8(w, 0);
   wr_u16(w, 0);
@@ -320,16 +387,16 @@ int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,
   return 0;
 }
 
-size_t rumor__wire_entry_size(size_t key_len, uint64_t seq, size_t value_len) {
-  return varint_size(key_len) + key_len + varint_size(seq) + 1 + varint_size(value_len) + value_len;
+size_t rumor__wire_entry_size(size_t slot_len, uint64_t seq, size_t value_len) {
+  return varint_size(slot_len) + slot_len + varint_size(seq) + 1 + varint_size(value_len) + value_len;
 }
 
-int rumor__wire_block_add(rumor_wire_writer *w, const char *key, size_t key_len, uint64_t seq,
+int rumor__wire_block_add(rumor_wire_writer *w, const char *slot, size_t slot_len, uint64_t seq,
                           uint8_t flags, const uint8_t *value, size_t value_len) {
-  if (w->block_count == UINT16_MAX || !fits(w, rumor__wire_entry_size(key_len, seq, value_len)))
+  if (w->block_count == UINT16_MAX || !fits(w, rumor__wire_entry_size(slot_len, seq, value_len)))
     return -1;
-  wr_varint(w, key_len);
-  wr_bytes(w, key, key_len);
+  wr_varint(w, slot_len);
+  wr_bytes(w, slot, slot_len);
   wr_varint(w, seq);
   wr_u8(w, flags);
   wr_varint(w, value_len);
@@ -338,8 +405,8 @@ int rumor__wire_block_add(rumor_wire_writer *w, const char *key, size_t key_len,
   return 0;
 }
 
-void rumor__wire_block_end(rumor_wire_writer *w, int complete) {
-  w->buf[w->block] = complete ? RUMOR_WIRE_COMPLETE : 0;
+void rumor__wire_block_end(rumor_wire_writer *w, uint8_t flags) {
+  w->buf[w->block] = flags;
   patch_u16(w, w->block + 1, w->block_count);
   w->section_count++;
 }

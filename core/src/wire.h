@@ -1,4 +1,4 @@
-/* wire.h: rumor's datagram format, version 1.
+/* wire.h: rumor's message format, version 1 (datagrams and stream frames).
  *
  * Every datagram starts with the same header; integers marked (v) are
  * unsigned LEB128 varints (at most 10 bytes), u16 is big-endian.
@@ -10,22 +10,34 @@
  *   addr = u8 family (4 | 6), 4 or 16 address bytes, u16 port. An address of
  *          0.0.0.0 / :: means "the source address of this datagram".
  *
- * Bodies (scuttlebutt reconciliation, three legs):
+ * Bodies (scuttlebutt reconciliation, three legs, and rumor mongering):
  *   SYN    (1): digest               "here is what I have"
  *   SYNACK (2): digest, delta        "here is what you lack, and what I have"
  *   ACK    (3): delta                "here is what you lack"
+ *   PUSH   (4): u8 hops, delta       "news: pass it on while hops > 0"
+ * Over a TCP stream (io.h) each frame is one ACK.
  *
  *   digest = u8 flags (bit 0: complete, i.e. lists every member the sender
  *            knows), u16 count, count * { id (u8 len), addr, gen (v), max_seq (v) }
  *            gen 0 means "known by name only, no state yet".
  *   delta  = u16 count, count * block
  *   block  = id (u8 len), addr, gen (v, > 0), from_seq (v), max_seq (v),
- *            u8 flags (bit 0: complete, i.e. every entry of the member with
- *            from_seq < seq <= max_seq is in this block), u16 n,
- *            n * entry, entries in strictly ascending seq, each
- *            from_seq < seq <= max_seq
- *   entry  = key (v len, 1..RUMOR_MAX_KEY_LEN bytes), seq (v),
- *            u8 flags (reserved, 0), value (v len + bytes)
+ *            floor (v, <= max_seq), u8 flags, u16 n, n * entry
+ *            Entries are in strictly ascending seq, from_seq < seq <= max_seq,
+ *            and are every entry the sender holds of the member with a seq
+ *            in (from_seq, last entry's seq]; with flag complete (bit 0), in
+ *            (from_seq, max_seq]. So anything the receiver holds in that
+ *            range that is not listed is gone at the sender (superseded, or
+ *            a delete already purged).
+ *            flag sweep (bit 1): the receiver should drop such entries; set
+ *            on a full resend (from_seq 0) to a peer that may have missed
+ *            deletes purged since, i.e. whose watermark is below floor, the
+ *            highest seq of a purged delete the sender knows of.
+ *   entry  = slot (v len + bytes), seq (v), u8 flags, value (v len + bytes)
+ *            slot  = 0x00, key              a plain key
+ *                  | 0x01, key len (v), key, map_key   a map entry
+ *            keys and map keys are 1..RUMOR_MAX_KEY_LEN bytes.
+ *            flags bit 0: deleted (a tombstone; the value is empty).
  *
  * Decoding is zero-copy and bounds-checked: rumor__wire_decode validates a
  * whole datagram before anything is applied, so a truncated or garbage
@@ -42,14 +54,22 @@
  * two length bytes, a 10-byte varint and a 19-byte IPv6 address. */
 #define RUMOR_WIRE_HEADER_FIXED 35
 
-enum { RUMOR_MSG_SYN = 1, RUMOR_MSG_SYNACK = 2, RUMOR_MSG_ACK = 3 };
+enum { RUMOR_MSG_SYN = 1, RUMOR_MSG_SYNACK = 2, RUMOR_MSG_ACK = 3, RUMOR_MSG_PUSH = 4 };
 
 /* Decode results. */
 #define RUMOR_WIRE_OK 0
 #define RUMOR_WIRE_EMALFORMED (-1)
 #define RUMOR_WIRE_EVERSION (-2)
 
-#define RUMOR_WIRE_COMPLETE 0x01
+#define RUMOR_WIRE_COMPLETE 0x01 /* digest and block flag */
+#define RUMOR_WIRE_SWEEP 0x02    /* block flag */
+#define RUMOR_WIRE_DELETED 0x01  /* entry flag */
+
+/* Slot kinds (first byte of an entry's slot). */
+#define RUMOR_SLOT_PLAIN 0x00
+#define RUMOR_SLOT_MAP 0x01
+/* Longest slot: kind, a 2-byte varint length, a key and a map key. */
+#define RUMOR_WIRE_MAX_SLOT (1 + 2 + 2 * RUMOR_MAX_KEY_LEN)
 
 typedef struct rumor_wire_reader {
   const uint8_t *p, *end;
@@ -65,6 +85,7 @@ typedef struct rumor_wire_header {
 
 typedef struct rumor_wire_msg {
   rumor_wire_header h;
+  uint8_t hops;             /* PUSH only */
   int has_digest, digest_complete;
   uint16_t digest_count;
   rumor_wire_reader digest; /* positioned at the first digest entry */
@@ -82,18 +103,32 @@ typedef struct rumor_wire_digest_entry {
 typedef struct rumor_wire_block {
   const char *id; size_t id_len;
   struct sockaddr_storage addr;
-  uint64_t generation, from_seq, max_seq;
-  int complete;
+  uint64_t generation, from_seq, max_seq, floor;
+  int complete, sweep;
   uint16_t nentries;
   rumor_wire_reader entries; /* positioned at the first entry */
 } rumor_wire_block;
 
 typedef struct rumor_wire_entry {
-  const char *key; size_t key_len;
+  const char *slot; size_t slot_len;
   uint64_t seq;
   uint8_t flags;
   const uint8_t *value; size_t value_len;
 } rumor_wire_entry;
+
+/* A slot split into its parts (pointers into the slot). */
+typedef struct rumor_slot_parts {
+  int map;
+  const char *key; size_t key_len;
+  const char *map_key; size_t map_key_len; /* NULL/0 for a plain key */
+} rumor_slot_parts;
+
+/* Encodes a slot into buf (>= RUMOR_WIRE_MAX_SLOT bytes); map_key NULL for a
+ * plain key. Returns its length, or 0 when a part is empty or too long. */
+size_t rumor__slot_encode(uint8_t *buf, const char *key, size_t key_len, const char *map_key,
+                          size_t map_key_len);
+/* Splits a slot; 0, or -1 when it is not a valid slot. */
+int rumor__slot_parse(const char *slot, size_t len, rumor_slot_parts *out);
 
 /* Validates the whole datagram and fills msg. Returns RUMOR_WIRE_OK,
  * RUMOR_WIRE_EMALFORMED or RUMOR_WIRE_EVERSION. */
@@ -127,15 +162,25 @@ int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
                            uint64_t max_seq);
 void rumor__wire_digest_end(rumor_wire_writer *w, int complete);
 int rumor__wire_delta_begin(rumor_wire_writer *w);
+/* Writes the hop count of a PUSH (right after the header). */
+int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops);
 int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,
                             const struct sockaddr_storage *addr, uint64_t generation,
-                            uint64_t from_seq, uint64_t max_seq);
-int rumor__wire_block_add(rumor_wire_writer *w, const char *key, size_t key_len,
+                            uint64_t from_seq, uint64_t max_seq, uint64_t floor);
+int rumor__wire_block_add(rumor_wire_writer *w, const char *slot, size_t slot_len,
                           uint64_t seq, uint8_t flags, const uint8_t *value, size_t value_len);
-void rumor__wire_block_end(rumor_wire_writer *w, int complete);
+/* flags: RUMOR_WIRE_COMPLETE and/or RUMOR_WIRE_SWEEP. */
+void rumor__wire_block_end(rumor_wire_writer *w, uint8_t flags);
 /* Removes the open block (e.g. one that ended up with no entries). */
 void rumor__wire_block_cancel(rumor_wire_writer *w);
 void rumor__wire_delta_end(rumor_wire_writer *w);
 /* Bytes an entry takes on the wire (for planning what fits). */
-size_t rumor__wire_entry_size(size_t key_len, uint64_t seq, size_t value_len);
+size_t rumor__wire_entry_size(size_t slot_len, uint64_t seq, size_t value_len);
+/* Most bytes a header can take: the longest cluster name and sender id. */
+#define RUMOR_WIRE_HEADER_MAX (RUMOR_WIRE_HEADER_FIXED + RUMOR_MAX_CLUSTER_LEN + RUMOR_MAX_ID_LEN)
+/* Most bytes a block header can take (longest id, IPv6, 10-byte varints). */
+#define RUMOR_WIRE_BLOCK_HEADER_MAX (1 + RUMOR_MAX_ID_LEN + 19 + 4 * 10 + 1 + 2)
+/* Most bytes around the entries of a one-block delta message: header, a
+ * PUSH's hop count, the delta count and a block header. */
+#define RUMOR_WIRE_DELTA_OVERHEAD_MAX (RUMOR_WIRE_HEADER_MAX + 1 + 2 + RUMOR_WIRE_BLOCK_HEADER_MAX)
 #endif

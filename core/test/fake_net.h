@@ -1,7 +1,8 @@
 /* fake_net.h: an in-memory network and a manual clock behind the I/O seam,
  * for deterministic protocol tests. Nodes get addresses 10.0.0.N:7946;
- * sent datagrams wait in a queue until the test delivers (or drops,
- * duplicates, reorders) them. */
+ * sent datagrams and stream frames wait in one queue until the test
+ * delivers (or drops, duplicates, reorders) them. A frame's write completes
+ * when it is delivered; a dropped frame fails its stream (like a timeout). */
 #ifndef RUMOR_FAKE_NET_H
 #define RUMOR_FAKE_NET_H
 #include "check.h"
@@ -11,11 +12,18 @@
 
 #define NET_MAX_NODES 64
 #define NET_MAX_QUEUE 100000
+#define NET_MAX_STREAMS 4096
+
+struct rumor_stream {
+  int from, to;
+  int closed; /* by its node: deliver nothing more, report nothing */
+};
 
 typedef struct net_datagram {
   int from, to; /* node indices; to = -1 for an address no node has */
   size_t len;
   uint8_t *data;
+  struct rumor_stream *stream; /* non-NULL: a frame on this stream */
 } net_datagram;
 
 typedef struct fake_net {
@@ -26,6 +34,10 @@ typedef struct fake_net {
   struct fake_io *ios[NET_MAX_NODES];
   net_datagram *queue;
   size_t qlen;
+  struct rumor_stream *streams; /* never reused, freed with the net */
+  size_t nstreams;
+  size_t frames_delivered;
+  int down[NET_MAX_NODES]; /* cut off: nothing to or from it arrives */
 } fake_net;
 
 typedef struct fake_io {
@@ -33,7 +45,7 @@ typedef struct fake_io {
   fake_net *net;
   int index;
   int open;
-  uint64_t deadline; /* 0: timer not armed */
+  uint64_t deadline[RUMOR_TIMER_COUNT]; /* 0: timer not armed */
 } fake_io;
 
 static inline void net_addr(int i, struct sockaddr_storage *ss) {
@@ -55,9 +67,11 @@ static uint64_t fio_now(rumor_io *io) { return ((fake_io *)io)->net->now; }
 static uint64_t fio_wall(rumor_io *io) { return 1700000000000000ull + ((fake_io *)io)->net->now * 1000; }
 static uint64_t fio_seed(rumor_io *io) { return ((fake_io *)io)->net->seed + (uint64_t)((fake_io *)io)->index; }
 
-static inline int fio_open(rumor_io *io, const struct sockaddr_storage *bind, struct sockaddr_storage *bound) {
+static inline int fio_open(rumor_io *io, const struct sockaddr_storage *bind, struct sockaddr_storage *bound,
+                           const rumor_io_limits *limits) {
   fake_io *f = (fake_io *)io;
   (void)bind;
+  (void)limits;
   net_addr(f->index, bound);
   f->open = 1;
   return 0;
@@ -72,12 +86,49 @@ static inline int fio_send(rumor_io *io, const struct sockaddr_storage *to, cons
   d->to = net_index_of(to);
   d->len = len;
   d->data = malloc(len);
+  d->stream = NULL;
   memcpy(d->data, buf, len);
   return 0;
 }
 
-static inline void fio_arm(rumor_io *io, uint64_t delay) { ((fake_io *)io)->deadline = ((fake_io *)io)->net->now + delay; }
-static inline void fio_shutdown(rumor_io *io) { ((fake_io *)io)->open = 0; ((fake_io *)io)->deadline = 0; }
+static inline void fio_arm(rumor_io *io, int timer, uint64_t delay) {
+  ((fake_io *)io)->deadline[timer] = ((fake_io *)io)->net->now + delay;
+}
+
+static inline rumor_stream *fio_stream_open(rumor_io *io, const struct sockaddr_storage *to) {
+  fake_io *f = (fake_io *)io;
+  fake_net *net = f->net;
+  CHECK(net->nstreams < NET_MAX_STREAMS);
+  struct rumor_stream *s = &net->streams[net->nstreams++];
+  s->from = f->index;
+  s->to = net_index_of(to);
+  s->closed = 0;
+  return s;
+}
+
+static inline int fio_stream_write(rumor_io *io, rumor_stream *s, uint8_t *frame, size_t len) {
+  fake_io *f = (fake_io *)io;
+  fake_net *net = f->net;
+  CHECK(net->qlen < NET_MAX_QUEUE);
+  net_datagram *d = &net->queue[net->qlen++];
+  d->from = f->index;
+  d->to = s->to;
+  d->len = len;
+  d->data = frame;
+  d->stream = s;
+  return 0;
+}
+
+static inline void fio_stream_close(rumor_io *io, rumor_stream *s) {
+  (void)io;
+  s->closed = 1;
+}
+
+static inline void fio_shutdown(rumor_io *io) {
+  fake_io *f = (fake_io *)io;
+  f->open = 0;
+  memset(f->deadline, 0, sizeof(f->deadline));
+}
 static inline void fio_destroy(rumor_io *io, void (*done)(rumor_io *)) {
   fake_io *f = (fake_io *)io;
   f->net->ios[f->index] = NULL;
@@ -86,7 +137,9 @@ static inline void fio_destroy(rumor_io *io, void (*done)(rumor_io *)) {
   free(f);
 }
 
-static const rumor_io_ops fake_ops = {fio_now, fio_wall, fio_seed, fio_open, fio_send, fio_arm, fio_shutdown, fio_destroy};
+static const rumor_io_ops fake_ops = {fio_now, fio_wall, fio_seed, fio_open, fio_send, fio_arm,
+                                      fio_stream_open, fio_stream_write, fio_stream_close,
+                                      fio_shutdown, fio_destroy};
 
 static inline rumor_io *fake_io_new(void *arg, rumor_node_t *node) {
   fake_net *net = arg;
@@ -104,6 +157,7 @@ static inline void net_init(fake_net *net, uint64_t seed) {
   net->now = 1000;
   net->seed = seed;
   net->queue = calloc(NET_MAX_QUEUE, sizeof(net_datagram));
+  net->streams = calloc(NET_MAX_STREAMS, sizeof(struct rumor_stream));
 }
 
 /* Adds a node; seed_index < 0 for none. cfg tweaks through the callback. */
@@ -126,9 +180,44 @@ static inline rumor_node_t *net_add(fake_net *net, const char *id, int seed_inde
   return node;
 }
 
+/* Reports the end of a frame's write to the node that wrote it. */
+static inline void net_stream_done(fake_net *net, net_datagram *d, int status) {
+  if (!d->stream->closed && net->nodes[d->from] && net->ios[d->from]->open)
+    rumor__node_stream_done(net->nodes[d->from], d->stream, status);
+}
+
+/* Drops everything queued; frames fail their streams (which may queue more:
+ * those are dropped too). */
 static inline void net_drop_queue(fake_net *net) {
-  for (size_t i = 0; i < net->qlen; i++) free(net->queue[i].data);
-  net->qlen = 0;
+  while (net->qlen > 0) {
+    size_t n = net->qlen;
+    net_datagram *batch = malloc(n * sizeof(*batch));
+    memcpy(batch, net->queue, n * sizeof(*batch));
+    net->qlen = 0;
+    for (size_t i = 0; i < n; i++) {
+      free(batch[i].data);
+      if (batch[i].stream) net_stream_done(net, &batch[i], UV_ETIMEDOUT);
+    }
+    free(batch);
+  }
+}
+
+/* Delivers one queued datagram or frame. */
+static inline void net_deliver(fake_net *net, net_datagram *d) {
+  int up = d->to >= 0 && d->to < net->n && net->nodes[d->to] && net->ios[d->to]->open &&
+           !net->down[d->to] && !net->down[d->from];
+  struct sockaddr_storage from;
+  net_addr(d->from, &from);
+  if (d->stream == NULL) {
+    if (up) rumor__node_recv(net->nodes[d->to], &from, d->data, d->len);
+  } else if (!d->stream->closed) {
+    if (up) {
+      rumor__node_recv_frame(net->nodes[d->to], &from, d->data, d->len);
+      net->frames_delivered++;
+    }
+    net_stream_done(net, d, up ? 0 : UV_ECONNREFUSED);
+  }
+  free(d->data);
 }
 
 /* Delivers everything queued, including replies they cause, until quiet. */
@@ -136,12 +225,7 @@ static inline void net_deliver_all(fake_net *net) {
   size_t head = 0;
   while (head < net->qlen) {
     net_datagram d = net->queue[head++];
-    if (d.to >= 0 && d.to < net->n && net->nodes[d.to] && net->ios[d.to]->open) {
-      struct sockaddr_storage from;
-      net_addr(d.from, &from);
-      rumor__node_recv(net->nodes[d.to], &from, d.data, d.len);
-    }
-    free(d.data);
+    net_deliver(net, &d);
   }
   net->qlen = 0;
 }
@@ -152,16 +236,18 @@ static inline void net_run(fake_net *net, uint64_t ms) {
   uint64_t end = net->now + ms;
   for (;;) {
     uint64_t next = end;
-    int who = -1;
+    int who = -1, which = 0;
     for (int i = 0; i < net->n; i++)
-      if (net->ios[i] && net->ios[i]->deadline && net->ios[i]->deadline <= next) {
-        next = net->ios[i]->deadline;
-        who = i;
-      }
+      for (int t = 0; net->ios[i] && t < RUMOR_TIMER_COUNT; t++)
+        if (net->ios[i]->deadline[t] && net->ios[i]->deadline[t] <= next) {
+          next = net->ios[i]->deadline[t];
+          who = i;
+          which = t;
+        }
     net->now = next;
     if (who < 0) break;
-    net->ios[who]->deadline = 0;
-    rumor__node_timer(net->nodes[who]);
+    net->ios[who]->deadline[which] = 0;
+    rumor__node_timer(net->nodes[who], which);
     net_deliver_all(net);
   }
 }
@@ -170,7 +256,9 @@ static inline void net_free(fake_net *net) {
   net_drop_queue(net);
   for (int i = 0; i < net->n; i++)
     if (net->nodes[i]) rumor_node_close(net->nodes[i], NULL, NULL);
+  net_drop_queue(net);
   free(net->queue);
+  free(net->streams);
 }
 
 /* Does node hold member's key with this value? */

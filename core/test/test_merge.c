@@ -59,13 +59,13 @@ static size_t block(uint8_t *buf, uint64_t gen, uint64_t from, uint64_t max, int
   net_addr(9, &addr);
   CHECK_EQ(rumor__wire_begin(&w, buf, 1400, RUMOR_MSG_ACK, "default", 7, "src", 3, 5, &addr), 0);
   CHECK_EQ(rumor__wire_delta_begin(&w), 0);
-  CHECK_EQ(rumor__wire_block_begin(&w, "x", 1, &addr, gen, from, max), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "x", 1, &addr, gen, from, max, 0), 0);
   for (int i = 0; i < count; i++) {
-    char key[8];
-    snprintf(key, sizeof(key), "k%llu", (unsigned long long)(first_seq + (uint64_t)i));
-    CHECK_EQ(rumor__wire_block_add(&w, key, strlen(key), first_seq + (uint64_t)i, 0, (const uint8_t *)"v", 1), 0);
+    char slot[8];
+    int n = snprintf(slot, sizeof(slot), "%ck%llu", 0, (unsigned long long)(first_seq + (uint64_t)i));
+    CHECK_EQ(rumor__wire_block_add(&w, slot, (size_t)n, first_seq + (uint64_t)i, 0, (const uint8_t *)"v", 1), 0);
   }
-  rumor__wire_block_end(&w, complete);
+  rumor__wire_block_end(&w, complete ? RUMOR_WIRE_COMPLETE : 0);
   rumor__wire_delta_end(&w);
   return w.len;
 }
@@ -219,12 +219,21 @@ static void join_through_one_seed(void) {
 
 static void limits_at_set(void) {
   fake_net net;
-  static char big[2000];
+  rumor_config_t cfg;
+  static char big[2000], key[RUMOR_MAX_KEY_LEN + 1];
   net_init(&net, 7);
-  rumor_node_t *a = net_add(&net, "a", -1, NULL);
+  rumor_config_init(&cfg);
+  cfg.max_value_size = 1999;
+  rumor_node_t *a = net_add(&net, "a", -1, &cfg);
+  CHECK_EQ(rumor_node_value_limit(a, 1, 0), 1999);
   CHECK_EQ(rumor_node_set(a, "k", 1, big, sizeof(big)), RUMOR_ETOOBIG);
+  CHECK_EQ(rumor_node_map_set(a, "k", 1, "m", 1, big, sizeof(big)), RUMOR_ETOOBIG);
   CHECK_EQ(rumor_node_set(a, "", 0, "v", 1), RUMOR_EINVAL);
-  CHECK(rumor_node_set(a, "k", 1, big, 500) > 0);
+  CHECK_EQ(rumor_node_set(a, key, sizeof(key), "v", 1), RUMOR_ETOOBIG);
+  CHECK_EQ(rumor_node_map_set(a, "k", 1, "", 0, "v", 1), RUMOR_EINVAL);
+  CHECK_EQ(rumor_node_map_set(a, "k", 1, key, sizeof(key), "v", 1), RUMOR_ETOOBIG);
+  CHECK(rumor_node_set(a, "k", 1, big, 1999) > 0); /* more than a datagram: fine */
+  CHECK_EQ(rumor_node_delete(a, "nothing", 7), 0);  /* nothing to delete */
   net_free(&net);
 }
 

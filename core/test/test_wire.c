@@ -1,5 +1,5 @@
-/* test_wire.c: the datagram codec: round trips, and refusal of truncated,
- * garbage, out-of-order and wrong-version datagrams. */
+/* test_wire.c: the message codec: round trips, slots, and refusal of
+ * truncated, garbage, out-of-order and wrong-version messages. */
 #include "check.h"
 #include "rng.h"
 #include "rumor.h"
@@ -16,12 +16,13 @@ static size_t make_synack(void) {
   CHECK_EQ(rumor__wire_digest_add(&w, "node-b", 6, &v6, 0, 0), 0);
   rumor__wire_digest_end(&w, 1);
   CHECK_EQ(rumor__wire_delta_begin(&w), 0);
-  CHECK_EQ(rumor__wire_block_begin(&w, "node-a", 6, &v4, 77, 2, 5), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, "color", 5, 3, 0, (const uint8_t *)"blue", 4), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, "empty", 5, 5, 0, NULL, 0), 0);
-  rumor__wire_block_end(&w, 1);
-  CHECK_EQ(rumor__wire_block_begin(&w, "node-c", 6, &v6, 9, 0, 1000), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, "k", 1, 999, 0, (const uint8_t *)"v", 1), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "node-a", 6, &v4, 77, 2, 5, 1), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0color", 6, 3, 0, (const uint8_t *)"blue", 4), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0empty", 6, 4, 0, NULL, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0gone", 5, 5, RUMOR_WIRE_DELETED, NULL, 0), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE | RUMOR_WIRE_SWEEP);
+  CHECK_EQ(rumor__wire_block_begin(&w, "node-c", 6, &v6, 9, 0, 1000, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\1\3svcweb", 8, 999, 0, (const uint8_t *)"v", 1), 0);
   rumor__wire_block_end(&w, 0);
   rumor__wire_delta_end(&w);
   return w.len;
@@ -50,16 +51,23 @@ static void round_trip(void) {
   CHECK_EQ(rumor__wire_next_digest(&m.digest, &d), 0);
   CHECK(m.has_delta && m.delta_count == 2);
   CHECK_EQ(rumor__wire_next_block(&m.delta, &b), 1);
-  CHECK(b.generation == 77 && b.from_seq == 2 && b.max_seq == 5 && b.complete && b.nentries == 2);
+  CHECK(b.generation == 77 && b.from_seq == 2 && b.max_seq == 5 && b.floor == 1);
+  CHECK(b.complete && b.sweep && b.nentries == 3);
   CHECK_EQ(rumor__wire_next_entry(&b.entries, &e), 1);
   CHECK(e.seq == 3 && e.value_len == 4 && memcmp(e.value, "blue", 4) == 0);
   CHECK_EQ(rumor__wire_next_entry(&b.entries, &e), 1);
-  CHECK(e.seq == 5 && e.value_len == 0 && e.key_len == 5);
+  CHECK(e.seq == 4 && e.value_len == 0 && e.slot_len == 6 && e.flags == 0);
+  CHECK_EQ(rumor__wire_next_entry(&b.entries, &e), 1);
+  CHECK(e.seq == 5 && e.flags == RUMOR_WIRE_DELETED);
   CHECK_EQ(rumor__wire_next_entry(&b.entries, &e), 0);
   CHECK_EQ(rumor__wire_next_block(&m.delta, &b), 1);
-  CHECK(b.generation == 9 && !b.complete && b.nentries == 1);
+  CHECK(b.generation == 9 && !b.complete && !b.sweep && b.nentries == 1);
   CHECK_EQ(rumor__wire_next_entry(&b.entries, &e), 1);
   CHECK(e.seq == 999);
+  rumor_slot_parts parts;
+  CHECK_EQ(rumor__slot_parse(e.slot, e.slot_len, &parts), 0);
+  CHECK(parts.map && parts.key_len == 3 && memcmp(parts.key, "svc", 3) == 0);
+  CHECK(parts.map_key_len == 3 && memcmp(parts.map_key, "web", 3) == 0);
   CHECK_EQ(rumor__wire_next_block(&m.delta, &b), 0);
 }
 
@@ -81,16 +89,22 @@ static void wrong_version(void) {
   CHECK_EQ(rumor__wire_decode(buf, len, &m), RUMOR_WIRE_EMALFORMED);
 }
 
-static size_t one_block(uint64_t gen, uint64_t from, uint64_t max, uint64_t s1, uint64_t s2) {
+static size_t one_block_ex(uint64_t gen, uint64_t from, uint64_t max, uint64_t floor, uint64_t s1,
+                           uint64_t s2, const char *slot2, size_t slot2_len, uint8_t flags2,
+                           size_t value2_len) {
   rumor_wire_writer w;
   CHECK_EQ(rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_ACK, "c", 1, "a", 1, 1, &v4), 0);
   CHECK_EQ(rumor__wire_delta_begin(&w), 0);
-  CHECK_EQ(rumor__wire_block_begin(&w, "x", 1, &v4, gen, from, max), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, "k1", 2, s1, 0, (const uint8_t *)"1", 1), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, "k2", 2, s2, 0, (const uint8_t *)"2", 1), 0);
-  rumor__wire_block_end(&w, 1);
+  CHECK_EQ(rumor__wire_block_begin(&w, "x", 1, &v4, gen, from, max, floor), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0k1", 3, s1, 0, (const uint8_t *)"1", 1), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, slot2, slot2_len, s2, flags2, (const uint8_t *)"22", value2_len), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
   rumor__wire_delta_end(&w);
   return w.len;
+}
+
+static size_t one_block(uint64_t gen, uint64_t from, uint64_t max, uint64_t s1, uint64_t s2) {
+  return one_block_ex(gen, from, max, 0, s1, s2, "\0k2", 3, 0, 1);
 }
 
 static void block_invariants(void) {
@@ -101,6 +115,61 @@ static void block_invariants(void) {
   CHECK_EQ(rumor__wire_decode(buf, one_block(1, 0, 3, 2, 4), &m), RUMOR_WIRE_EMALFORMED); /* over max */
   CHECK_EQ(rumor__wire_decode(buf, one_block(1, 3, 9, 3, 4), &m), RUMOR_WIRE_EMALFORMED); /* not above from */
   CHECK_EQ(rumor__wire_decode(buf, one_block(0, 0, 9, 3, 4), &m), RUMOR_WIRE_EMALFORMED); /* generation 0 */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 10, 3, 4, "\0k2", 3, 0, 1), &m),
+           RUMOR_WIRE_EMALFORMED); /* floor above max */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 9, 3, 4, "\0k2", 3, RUMOR_WIRE_DELETED, 0), &m),
+           RUMOR_WIRE_OK); /* a tombstone */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 0, 3, 4, "\0k2", 3, RUMOR_WIRE_DELETED, 1), &m),
+           RUMOR_WIRE_EMALFORMED); /* a tombstone with a value */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 0, 3, 4, "\0k2", 3, 0x04, 1), &m),
+           RUMOR_WIRE_EMALFORMED); /* unknown entry flag */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 0, 3, 4, "\2k2", 3, 0, 1), &m),
+           RUMOR_WIRE_EMALFORMED); /* unknown slot kind */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 0, 3, 4, "\0", 1, 0, 1), &m),
+           RUMOR_WIRE_EMALFORMED); /* empty key */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 0, 3, 4, "\1\3svc", 5, 0, 1), &m),
+           RUMOR_WIRE_EMALFORMED); /* map entry without a map key */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 0, 3, 4, "\1\5svc", 5, 0, 1), &m),
+           RUMOR_WIRE_EMALFORMED); /* map key length past the slot */
+  CHECK_EQ(rumor__wire_decode(buf, one_block_ex(1, 0, 9, 0, 3, 4, "\1\2svc", 5, 0, 1), &m),
+           RUMOR_WIRE_OK); /* key "sv", map key "c" */
+}
+
+static void slots_and_push(void) {
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
+  char key[RUMOR_MAX_KEY_LEN + 1];
+  rumor_slot_parts p;
+  memset(key, 'k', sizeof(key));
+  /* The longest slot fits the buffer and parses back. */
+  size_t n = rumor__slot_encode(slot, key, RUMOR_MAX_KEY_LEN, key, RUMOR_MAX_KEY_LEN);
+  CHECK_EQ(n, RUMOR_WIRE_MAX_SLOT);
+  CHECK_EQ(rumor__slot_parse((const char *)slot, n, &p), 0);
+  CHECK(p.map && p.key_len == RUMOR_MAX_KEY_LEN && p.map_key_len == RUMOR_MAX_KEY_LEN);
+  CHECK_EQ(rumor__slot_encode(slot, key, RUMOR_MAX_KEY_LEN + 1, NULL, 0), 0);
+  CHECK_EQ(rumor__slot_encode(slot, key, 1, key, 0), 0);
+  n = rumor__slot_encode(slot, "a", 1, NULL, 0);
+  CHECK_EQ(rumor__slot_parse((const char *)slot, n, &p), 0);
+  CHECK(!p.map && p.key_len == 1 && p.map_key == NULL);
+  /* A plain key and a map entry that spell the same bytes stay apart. */
+  uint8_t other[RUMOR_WIRE_MAX_SLOT];
+  size_t n1 = rumor__slot_encode(slot, "\1\1ab", 4, NULL, 0);
+  size_t n2 = rumor__slot_encode(other, "a", 1, "b", 1);
+  CHECK(n1 != n2 || memcmp(slot, other, n1) != 0);
+
+  rumor_wire_writer w;
+  rumor_wire_msg m;
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_PUSH, "c", 1, "a", 1, 1, &v4), 0);
+  CHECK_EQ(rumor__wire_push_begin(&w, 7), 0);
+  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "a", 1, &v4, 1, 4, 5, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0k", 2, 5, 0, (const uint8_t *)"v", 1), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  CHECK_EQ(rumor__wire_decode(buf, w.len, &m), RUMOR_WIRE_OK);
+  CHECK(m.h.kind == RUMOR_MSG_PUSH && m.hops == 7 && !m.has_digest && m.has_delta && m.delta_count == 1);
+  for (size_t cut = 0; cut < w.len; cut++) CHECK_EQ(rumor__wire_decode(buf, cut, &m), RUMOR_WIRE_EMALFORMED);
+  buf[3] = 5; /* no such kind */
+  CHECK_EQ(rumor__wire_decode(buf, w.len, &m), RUMOR_WIRE_EMALFORMED);
 }
 
 static void writer_all_or_nothing(void) {
@@ -108,12 +177,12 @@ static void writer_all_or_nothing(void) {
   uint8_t small[64], value[64] = {0};
   CHECK_EQ(rumor__wire_begin(&w, small, sizeof(small), RUMOR_MSG_ACK, "c", 1, "a", 1, 1, &v4), 0);
   CHECK_EQ(rumor__wire_delta_begin(&w), 0);
-  CHECK_EQ(rumor__wire_block_begin(&w, "x", 1, &v4, 1, 0, 9), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "x", 1, &v4, 1, 0, 9, 0), 0);
   size_t before = w.len;
-  CHECK_EQ(rumor__wire_block_add(&w, "k", 1, 1, 0, value, sizeof(value)), -1);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0k", 2, 1, 0, value, sizeof(value)), -1);
   CHECK_EQ(w.len, before);
-  CHECK_EQ(rumor__wire_block_add(&w, "k", 1, 1, 0, value, 4), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, "key-too-long-for-this", 21, 2, 0, value, 8), -1);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0k", 2, 1, 0, value, 4), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0key-too-long-for-this", 22, 2, 0, value, 8), -1);
   rumor__wire_block_end(&w, 0);
   rumor__wire_delta_end(&w);
   rumor_wire_msg m;
@@ -149,6 +218,7 @@ int main(void) {
   RUN(every_truncation_is_refused);
   RUN(wrong_version);
   RUN(block_invariants);
+  RUN(slots_and_push);
   RUN(writer_all_or_nothing);
   RUN(random_garbage);
   return 0;

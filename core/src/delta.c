@@ -1,0 +1,214 @@
+/* delta.c: what a peer lacks, and taking in what we lack.
+ *
+ * Planning reads a peer's digest (member -> generation, watermark) and lists
+ * the members it is behind on, from its watermark on. A peer whose
+ * watermark is below the floor of purged deletes is resynchronised: the
+ * member's whole state, flagged sweep, so it drops what those deletes
+ * removed (chitchat's reset, chitchat #121 and #155).
+ *
+ * Writing fills a datagram greedily, entries in ascending seq, so a cut-off
+ * delta always leaves the receiver a prefix without gaps. An entry too big
+ * for any datagram, or a resync that does not fit this one whole, is left
+ * to a TCP transfer (transfer.c).
+ *
+ * Applying checks, per block, that it continues what we hold (it starts at
+ * or below our watermark, or is a new generation from its start); a block
+ * that does not is refused and re-requested by the next digest. */
+#include "node_int.h"
+#include "addr.h"
+#include <string.h>
+
+static void add_cand(rumor_node_t *n, size_t *nc, rumor_member *m, uint64_t from, int sweep) {
+  n->cands[(*nc)++] = (rumor_candidate){m, from, sweep};
+}
+
+size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *peer) {
+  rumor_wire_reader r = msg->digest;
+  rumor_wire_digest_entry d;
+  size_t nc = 0;
+  uint64_t stamp = ++n->mark;
+  while (rumor__wire_next_digest(&r, &d) == 1) {
+    rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
+    if (m == NULL || n->marks[m->index] == stamp) continue; /* unknown, or listed twice */
+    n->marks[m->index] = stamp;
+    if (m->generation == 0 || m == peer) continue;
+    if (d.generation < m->generation)
+      add_cand(n, &nc, m, 0, 0);
+    else if (d.generation == m->generation && d.max_seq < m->max_seq)
+      add_cand(n, &nc, m, d.max_seq < m->floor ? 0 : d.max_seq, d.max_seq < m->floor);
+  }
+  if (msg->digest_complete) {
+    for (size_t i = 0; i < n->store.count; i++) {
+      rumor_member *m = n->store.list[i];
+      if (n->marks[i] != stamp && m->generation != 0 && m != peer) add_cand(n, &nc, m, 0, 0);
+    }
+  }
+  /* Our own state first (we are its only source of truth), then the rest
+   * shuffled so that no member starves behind a big one (chitchat #119). */
+  for (size_t i = 0; i < nc; i++) {
+    if (n->cands[i].member == n->self) {
+      rumor_candidate t = n->cands[0];
+      n->cands[0] = n->cands[i];
+      n->cands[i] = t;
+      break;
+    }
+  }
+  size_t first = (nc > 0 && n->cands[0].member == n->self) ? 1 : 0;
+  for (size_t i = nc; i > first + 1; i--) {
+    size_t j = first + (size_t)rumor__rng_below(&n->rng, i - first);
+    rumor_candidate t = n->cands[i - 1];
+    n->cands[i - 1] = n->cands[j];
+    n->cands[j] = t;
+  }
+  return nc;
+}
+
+static uint8_t entry_flags(const rumor_entry *e) { return e->value ? 0 : RUMOR_WIRE_DELETED; }
+
+static int add_entry(rumor_wire_writer *w, const rumor_entry *e) {
+  return rumor__wire_block_add(w, (const char *)e->slot->data, e->slot->len, e->seq,
+                               entry_flags(e), e->value ? e->value->data : NULL,
+                               e->value ? e->value->len : 0);
+}
+
+static size_t entry_wire_size(const rumor_entry *e) {
+  return rumor__wire_entry_size(e->slot->len, e->seq, e->value ? e->value->len : 0);
+}
+
+size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_candidate *cands,
+                          size_t nc) {
+  uint32_t budget = n->cfg.gossip_max_send;
+  size_t nspill = 0;
+  if (rumor__wire_delta_begin(w) != 0) return 0;
+  for (size_t i = 0; i < nc && budget > 0; i++) {
+    rumor_member *m = cands[i].member;
+    uint64_t from = cands[i].from_seq;
+    if (rumor__wire_block_begin(w, (const char *)m->id->data, m->id->len, &m->addr, m->generation,
+                                from, m->max_seq, m->floor) != 0)
+      break;
+    const rumor_entry *e = rumor__store_after(m, from);
+    uint32_t added = 0;
+    int too_big = 0;
+    for (; e != NULL && budget > 0; e = e->next) {
+      if (entry_wire_size(e) > n->udp_entry_max) {
+        too_big = 1;
+        break;
+      }
+      if (add_entry(w, e) != 0) break;
+      budget--;
+      added++;
+    }
+    if (cands[i].sweep && e != NULL) {
+      /* A resync must arrive whole to sweep; one that does not fit goes by TCP. */
+      rumor__wire_block_cancel(w);
+      n->spill[nspill++] = cands[i];
+      continue;
+    }
+    if (added == 0 && e != NULL) {
+      rumor__wire_block_cancel(w);
+    } else {
+      uint8_t flags = e == NULL ? RUMOR_WIRE_COMPLETE : 0;
+      if (cands[i].sweep) {
+        flags |= RUMOR_WIRE_SWEEP;
+        n->metrics.resyncs_sent++;
+      }
+      rumor__wire_block_end(w, flags);
+    }
+    if (too_big) {
+      n->spill[nspill++] = cands[i];
+      continue;
+    }
+    if (e != NULL) break; /* the datagram is full */
+  }
+  rumor__wire_delta_end(w);
+  return nspill;
+}
+
+/* Drops what member m no longer holds in (from, upto]: our entries in that
+ * range the block did not list (each listed one carries stamp). */
+static void sweep(rumor_node_t *n, rumor_member *m, uint64_t from, uint64_t upto, uint64_t stamp) {
+  rumor_entry *e = rumor__store_after(m, from);
+  while (e != NULL && e->seq <= upto) {
+    rumor_entry *next = e->next;
+    if (e->stamp != stamp) {
+      if (e->value != NULL) rumor__node_queue_event(n, m, e->slot, NULL, upto, 0);
+      rumor__store_remove(&n->store, e);
+      n->metrics.entries_swept++;
+    }
+    e = next;
+  }
+}
+
+/* Applies one block to m. Returns 1 if it brought anything new. */
+static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, uint64_t now) {
+  if (b->generation < m->generation) {
+    n->metrics.deltas_stale++;
+    return 0;
+  }
+  if (b->generation > m->generation) {
+    if (b->from_seq != 0) { /* a newer generation must arrive from its start */
+      n->metrics.deltas_gap++;
+      return 0;
+    }
+    if (m->generation != 0) n->metrics.generations_replaced++;
+    rumor__store_reset(&n->store, m, b->generation);
+  } else if (b->from_seq > m->max_seq) {
+    n->metrics.deltas_gap++;
+    return 0;
+  }
+  uint64_t stamp = ++n->sweep_stamp, last = b->from_seq;
+  int news = 0;
+  rumor_wire_entry e;
+  while (rumor__wire_next_entry(&b->entries, &e) == 1) {
+    last = e.seq;
+    rumor_entry *have = rumor__store_entry(m, e.slot, e.slot_len);
+    /* Ours is as new or newer; or it is old news we may have purged the
+     * delete of (at or below our floor), which must not come back. */
+    if ((have != NULL && have->seq >= e.seq) ||
+        (have == NULL && e.seq <= m->max_seq && e.seq <= m->floor)) {
+      if (have != NULL && have->seq == e.seq) have->stamp = stamp;
+      n->metrics.entries_ignored++;
+      continue;
+    }
+    rumor_blob *v = NULL;
+    if (!(e.flags & RUMOR_WIRE_DELETED) && (v = rumor__blob_new(e.value, e.value_len)) == NULL)
+      return news; /* out of memory: the watermark stays below what we lack */
+    rumor_entry *ent = rumor__store_put(&n->store, m, e.slot, e.slot_len, e.seq, v, now);
+    rumor__blob_unref(v);
+    if (ent == NULL) return news;
+    ent->stamp = stamp;
+    n->metrics.entries_merged++;
+    m->last_seen = now;
+    news = 1;
+    rumor__node_queue_event(n, m, ent->slot, ent->value, ent->seq, 0);
+  }
+  uint64_t upto = b->complete ? b->max_seq : last;
+  if (b->sweep) {
+    sweep(n, m, b->from_seq, upto, stamp);
+    if (b->complete && b->floor > m->floor) m->floor = b->floor;
+  }
+  if (b->complete && b->max_seq > m->max_seq) m->max_seq = b->max_seq;
+  return news;
+}
+
+size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg) {
+  rumor_wire_reader r = msg->delta;
+  rumor_wire_block b;
+  uint64_t now = n->io->ops->now(n->io);
+  size_t nnews = 0;
+  while (rumor__wire_next_block(&r, &b) == 1) {
+    if (b.id_len == n->id_len && memcmp(b.id, n->id, b.id_len) == 0) {
+      /* Only we write our keys. A newer generation of us means another
+       * process runs under our id. */
+      if (b.generation > n->generation) n->metrics.drops_self++;
+      continue;
+    }
+    rumor_member *m = rumor__store_find(&n->store, b.id, b.id_len);
+    if (m == NULL && (m = rumor__node_add_member(n, b.id, b.id_len)) == NULL) return nnews;
+    if (!rumor__gossip_reachable(n, m) && !rumor__addr_is_unspecified(&b.addr)) m->addr = b.addr;
+    uint64_t from = b.from_seq;
+    /* A member listed twice gets one slot: the news list is sized per member. */
+    if (apply_block(n, m, &b, now) && nnews < n->cands_cap) n->news[nnews++] = (rumor_candidate){m, from, 0};
+  }
+  return nnews;
+}

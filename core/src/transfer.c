@@ -1,0 +1,195 @@
+/* transfer.c: deltas too big for a datagram, sent over a TCP stream.
+ *
+ * When a reply could not carry some member's entries (one value bigger than
+ * a datagram, or a resync that must arrive whole), the node opens a stream
+ * to the peer's listener (the same port number as its UDP socket) and
+ * writes the rest as frames, each one ACK message (wire.h). Frames are made
+ * one at a time, when the previous one has been written, from the store as
+ * it is then, so memory stays at one frame per transfer. Each frame is
+ * applied on its own by the receiver, in order, exactly like a datagram.
+ *
+ * At most one transfer runs per peer, and a few in all; a peer still behind
+ * when they end is served by a later round. A transfer that fails or times
+ * out (gossip_request_timeout_ms, enforced by the io) is dropped; the next
+ * digest from that peer asks again. */
+#include "node_int.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* Transfers in flight at once: each holds one frame in memory and they
+ * share one link; more would only compete for the same bandwidth. */
+#define MAX_TRANSFERS 8
+/* Frames are filled up to 64 KiB (fewer writes, bounded memory), or hold
+ * one entry larger than that alone (up to n->frame_max). */
+#define FRAME_TARGET (64 * 1024)
+
+typedef struct transfer_item {
+  rumor_blob *id;       /* the member whose entries go */
+  uint64_t generation;  /* abandoned if the member restarts meanwhile */
+  uint64_t from_seq;    /* what the peer holds so far */
+  int sweep;
+} transfer_item;
+
+struct rumor_transfer {
+  rumor_transfer *next;
+  rumor_blob *peer;     /* the member we send to */
+  rumor_stream *stream;
+  transfer_item *items;
+  size_t nitems, pos;
+};
+
+static void transfer_free(rumor_transfer *t) {
+  for (size_t i = 0; i < t->nitems; i++) rumor__blob_unref(t->items[i].id);
+  rumor__blob_unref(t->peer);
+  free(t->items);
+  free(t);
+}
+
+static void unlink_transfer(rumor_node_t *n, rumor_transfer *t) {
+  for (rumor_transfer **p = &n->transfers; *p; p = &(*p)->next)
+    if (*p == t) {
+      *p = t->next;
+      n->ntransfers--;
+      return;
+    }
+}
+
+static void finish(rumor_node_t *n, rumor_transfer *t, int failed) {
+  if (failed) n->metrics.tcp_failures++;
+  unlink_transfer(n, t);
+  n->io->ops->stream_close(n->io, t->stream);
+  transfer_free(t);
+}
+
+/* Builds the next frame into a new buffer. Returns its length (0 when
+ * nothing is left to send, or out of memory: *out NULL). */
+static size_t next_frame(rumor_node_t *n, rumor_transfer *t, uint8_t **out) {
+  *out = NULL;
+  /* Skip items with nothing left (or whose member restarted). */
+  for (; t->pos < t->nitems; t->pos++) {
+    transfer_item *it = &t->items[t->pos];
+    rumor_member *m = rumor__store_find(&n->store, (const char *)it->id->data, it->id->len);
+    if (m != NULL && m->generation == it->generation && rumor__store_after(m, it->from_seq)) break;
+  }
+  if (t->pos == t->nitems) return 0;
+
+  transfer_item *it = &t->items[t->pos];
+  rumor_member *m = rumor__store_find(&n->store, (const char *)it->id->data, it->id->len);
+  const rumor_entry *e = rumor__store_after(m, it->from_seq);
+  size_t first = rumor__wire_entry_size(e->slot->len, e->seq, e->value ? e->value->len : 0);
+  size_t cap = first + RUMOR_WIRE_DELTA_OVERHEAD_MAX;
+  if (cap < FRAME_TARGET) cap = FRAME_TARGET;
+  if (cap > n->frame_max) cap = n->frame_max;
+  uint8_t *buf = malloc(cap);
+  if (buf == NULL) return 0;
+
+  rumor_wire_writer w;
+  if (rumor__gossip_begin(n, &w, buf, cap, RUMOR_MSG_ACK) != 0 || rumor__wire_delta_begin(&w) != 0) {
+    free(buf);
+    return 0;
+  }
+  /* Whole items while they fit, then a prefix of the one that does not. */
+  while (t->pos < t->nitems) {
+    it = &t->items[t->pos];
+    m = rumor__store_find(&n->store, (const char *)it->id->data, it->id->len);
+    e = m && m->generation == it->generation ? rumor__store_after(m, it->from_seq) : NULL;
+    if (e == NULL) {
+      t->pos++;
+      continue;
+    }
+    if (rumor__wire_block_begin(&w, (const char *)m->id->data, m->id->len, &m->addr, m->generation,
+                                it->from_seq, m->max_seq, m->floor) != 0)
+      break;
+    uint64_t last = it->from_seq;
+    for (; e != NULL; e = e->next) {
+      if (rumor__wire_block_add(&w, (const char *)e->slot->data, e->slot->len, e->seq,
+                                e->value ? 0 : RUMOR_WIRE_DELETED, e->value ? e->value->data : NULL,
+                                e->value ? e->value->len : 0) != 0)
+        break;
+      last = e->seq;
+    }
+    if (last == it->from_seq) {
+      rumor__wire_block_cancel(&w);
+      break;
+    }
+    uint8_t flags = (e == NULL ? RUMOR_WIRE_COMPLETE : 0) | (it->sweep ? RUMOR_WIRE_SWEEP : 0);
+    rumor__wire_block_end(&w, flags);
+    it->from_seq = last;
+    if (e != NULL) break;
+    t->pos++;
+  }
+  rumor__wire_delta_end(&w);
+  *out = buf;
+  return w.len;
+}
+
+/* Writes the next frame, or ends the transfer when all is sent. */
+static void pump(rumor_node_t *n, rumor_transfer *t) {
+  uint8_t *frame;
+  size_t len = next_frame(n, t, &frame);
+  if (frame == NULL) {
+    finish(n, t, t->pos < t->nitems); /* out of memory before the end is a failure */
+    return;
+  }
+  int rc = n->io->ops->stream_write(n->io, t->stream, frame, len);
+  if (rc != 0) {
+    finish(n, t, 1);
+    return;
+  }
+  n->metrics.frames_sent++;
+  n->metrics.tcp_bytes_sent += len;
+}
+
+void rumor__transfer_start(rumor_node_t *n, rumor_member *peer, const rumor_candidate *cands,
+                           size_t nc) {
+  if (n->state != NODE_RUNNING || n->ntransfers >= MAX_TRANSFERS ||
+      !rumor__gossip_reachable(n, peer))
+    return;
+  for (rumor_transfer *t = n->transfers; t; t = t->next)
+    if (t->peer == peer->id) return; /* one at a time per peer */
+  rumor_transfer *t = calloc(1, sizeof(*t));
+  if (t == NULL || (t->items = calloc(nc, sizeof(*t->items))) == NULL) {
+    free(t);
+    return;
+  }
+  for (size_t i = 0; i < nc; i++) {
+    rumor_member *m = cands[i].member;
+    t->items[i] = (transfer_item){rumor__blob_ref(m->id), m->generation, cands[i].from_seq,
+                                  cands[i].sweep};
+    if (cands[i].sweep) n->metrics.resyncs_sent++;
+  }
+  t->nitems = nc;
+  t->peer = rumor__blob_ref(peer->id);
+  t->stream = n->io->ops->stream_open(n->io, &peer->addr);
+  if (t->stream == NULL) {
+    n->metrics.tcp_failures++;
+    transfer_free(t);
+    return;
+  }
+  t->next = n->transfers;
+  n->transfers = t;
+  n->ntransfers++;
+  n->metrics.tcp_transfers++;
+  pump(n, t);
+}
+
+void rumor__transfer_done(rumor_node_t *n, rumor_stream *s, int status) {
+  rumor_transfer *t = n->transfers;
+  while (t && t->stream != s) t = t->next;
+  if (t == NULL) return;
+  if (status != 0 || n->state != NODE_RUNNING) {
+    finish(n, t, status != 0);
+    return;
+  }
+  pump(n, t);
+}
+
+void rumor__transfer_abort_all(rumor_node_t *n) {
+  while (n->transfers) {
+    rumor_transfer *t = n->transfers;
+    n->transfers = t->next;
+    n->io->ops->stream_close(n->io, t->stream);
+    transfer_free(t);
+  }
+  n->ntransfers = 0;
+}
