@@ -19,6 +19,10 @@ describe("state on a live cluster", function()
     for _, a in ipairs(procs.agents) do a:kill("SIGCONT") end -- a stopped one must hear "stop"
     local all_reaped = procs:close()
     assert.is_true(all_reaped, "some agent processes did not exit")
+    -- a clean exit also means no sanitizer report when the specs run under ASan
+    for _, a in ipairs(procs.agents) do
+      if not a.killed then assert.equal(0, a.exit_code, a:describe()) end
+    end
   end)
 
   local seed
@@ -130,6 +134,7 @@ describe("state on a live cluster", function()
     end)
     local old_generation = old.generation
 
+    old.killed = true
     old:kill("SIGKILL")
     assert.truthy(process.eventually(function() return not old:alive() end, DEADLINE_MS))
     local new = procs:agent(cfg("n2"), { name = "n2-restarted" })
