@@ -3,13 +3,14 @@
 -- N nodes in this process on loopback, all joined through node 1. Each repeat
 -- writes one value on a random node and waits until every other node's
 -- on_update fired. Prints one JSON line (DESIGN.md "Benchmarks"):
---   p50/p99/max_ms over all receivers and repeats, and per node the datagrams and bytes
---   sent while the write spread, minus the idle traffic of the same length (measured
---   first), i.e. what the update itself cost.
+--   p50/p99/max_ms over all receivers and repeats, and the datagrams and bytes sent
+--   while the write spread, minus the idle traffic of the same length (measured
+--   first), i.e. what the update itself cost: for the whole cluster (*_per_update)
+--   and per node (*_per_node).
 local rumor = require("rumor")
 local json = require("cjson")
 
-local opts = { nodes = 50, repeats = 5, interval = 500, ["value-size"] = 100 }
+local opts = { nodes = 50, repeats = 20, interval = 500, ["value-size"] = 100 }
 local i = 1
 while arg[i] do
   local name = arg[i]:match("^%-%-(.+)$")
@@ -30,13 +31,16 @@ for k = 1, N do
   nodes[k]:start()
 end
 
+-- Everything sent, datagrams and TCP frames alike.
 local function traffic()
-  local d, b = 0, 0
+  local d, b, p = 0, 0, 0
   for _, n in ipairs(nodes) do
     local m = n:metrics()
-    d, b = d + m.datagrams_sent, b + m.bytes_sent
+    d = d + m.datagrams_sent + (m.frames_sent or 0)
+    b = b + m.bytes_sent + (m.tcp_bytes_sent or 0)
+    p = p + (m.pushes_sent or 0)
   end
-  return d, b
+  return d, b, p
 end
 
 local function wait_until(pred, ms)
@@ -65,7 +69,7 @@ rumor.spawn(function()
   local d1, b1 = traffic()
   local idle_d, idle_b = (d1 - d0) / idle_ms, (b1 - b0) / idle_ms
 
-  local delays, cost_d, cost_b = {}, 0, 0
+  local delays, cost_d, cost_b, pushes = {}, 0, 0, 0
   local value = string.rep("x", opts["value-size"])
   for r = 1, opts.repeats do
     local got, t_start = 0, nil
@@ -79,20 +83,24 @@ rumor.spawn(function()
         end
       end, { prefix = key })
     end
-    local sd, sb = traffic()
+    local sd, sb, sp = traffic()
     t_start = rumor.now()
     nodes[math.random(N)]:set_state(key, value)
     assert(wait_until(function() return got == N - 1 end, 60000), "the write did not reach every node")
     local spent = math.max(rumor.now() - t_start, 1)
-    local ed, eb = traffic()
+    local ed, eb, ep = traffic()
     cost_d = cost_d + (ed - sd) - idle_d * spent
     cost_b = cost_b + (eb - sb) - idle_b * spent
+    pushes = pushes + (ep - sp)
     for _, s in ipairs(subs) do s:cancel() end
     rumor.sleep(opts.interval) -- let the round settle before the next repeat
   end
   table.sort(delays)
   local function pct(p) return delays[math.max(1, math.ceil(#delays * p))] end
   result.p50_ms, result.p99_ms, result.max_ms = pct(0.5), pct(0.99), delays[#delays]
+  result.datagrams_per_update = cost_d / opts.repeats
+  result.bytes_per_update = cost_b / opts.repeats
+  result.pushes_per_update = pushes / opts.repeats
   result.datagrams_per_node = cost_d / opts.repeats / N
   result.bytes_per_node = cost_b / opts.repeats / N
   result.idle_datagrams_per_node_s = idle_d * 1000 / N

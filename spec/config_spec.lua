@@ -32,6 +32,14 @@ describe("rumor.config", function()
     assert.equal(7, c.generation)
   end)
 
+  it("accepts tombstone_grace_ms as an integer >= 1 (the core's default applies when absent)", function()
+    assert.equal(1000, config.check{ id = "a", tombstone_grace_ms = 1000 }.tombstone_grace_ms)
+    assert.is_nil(config.check{ id = "a" }.tombstone_grace_ms)
+    assert.matches("field 'tombstone_grace_ms': must be >= 1, got 0", err_of{ id = "a", tombstone_grace_ms = 0 })
+    assert.matches("field 'tombstone_grace_ms': expected an integer, got string",
+      err_of{ id = "a", tombstone_grace_ms = "1h" })
+  end)
+
   it("requires an id", function()
     assert.matches("rumor.new: field 'id': required", err_of{})
     assert.matches("field 'id': must not be empty", err_of{ id = "" })

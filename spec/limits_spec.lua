@@ -1,27 +1,38 @@
--- set_state refuses what cannot travel, with a message that says why and how much.
+-- Writes refuse what cannot travel, with a message that says why and how much.
 local rumor = require("rumor")
 
-describe("set_state limits", function()
+describe("state limits", function()
   local node
   before_each(function() node = rumor.new{ id = "limits" } end)
   after_each(function() node:close() end)
 
-  it("takes a value up to the limit and names the limit past it", function()
+  it("takes a value up to max_value_size and names the limit past it", function()
+    local small = rumor.new{ id = "small", max_value_size = 1000 }
     local ok, err
     local limit
-    for size = 900, 1400 do -- find the edge by behaviour, not by formula
-      ok, err = pcall(node.set_state, node, "k", string.rep("x", size))
+    for size = 900, 1100 do -- find the edge by behaviour, not by formula
+      ok, err = pcall(small.set_state, small, "k", string.rep("x", size))
       if not ok then limit = size - 1 break end
     end
-    assert.truthy(limit, "no value was refused up to 1400 bytes at mtu 1400")
-    assert.matches("ETOOBIG: value of " .. (limit + 1) .. " bytes is over the limit of "
-      .. limit .. " bytes", err)
+    small:close()
+    assert.equal(1000, limit)
+    assert.matches("ETOOBIG: value of 1001 bytes is over the limit of 1000 bytes", err, 1, true)
   end)
 
-  it("grows the limit with the mtu", function()
-    local big = rumor.new{ id = "big", mtu = 9000 }
-    assert.is_true(big:set_state("k", string.rep("x", 5000)) > 0)
-    big:close()
+  it("takes values far larger than one datagram (they travel over TCP)", function()
+    local big = string.rep("0123456789abcdef", 200 * 64) -- 200 KiB
+    assert.is_true(node:set_state("k", big) > 0)
+    assert.equal(#big, #node:get_state("k").limits)
+    assert.is_true(node:set_map_state("m", "e", big) > 0)
+  end)
+
+  it("refuses a value over the default max_value_size of 1 MiB, naming the limit", function()
+    local ok, err = pcall(node.set_state, node, "k", string.rep("x", (1 << 20) + 1))
+    assert.is_false(ok)
+    assert.matches("ETOOBIG: value of 1048577 bytes is over the limit of %d+ bytes", err)
+    ok, err = pcall(node.set_map_state, node, "m", "e", string.rep("x", (1 << 20) + 1))
+    assert.is_false(ok)
+    assert.matches("set_map_state: ETOOBIG: value of 1048577 bytes is over the limit of %d+ bytes", err)
   end)
 
   it("refuses an empty key and an over-long key by name", function()
@@ -30,5 +41,8 @@ describe("set_state limits", function()
     local ok, err = pcall(node.set_state, node, string.rep("k", 1025), "v")
     assert.is_false(ok)
     assert.matches("key of 1025 bytes is too long", err)
+    ok, err = pcall(node.set_map_state, node, "m", string.rep("k", 1025), "v")
+    assert.is_false(ok)
+    assert.matches("map key of 1025 bytes is too long", err)
   end)
 end)

@@ -89,7 +89,7 @@ describe("a rumor node", function()
     local seq = node:set_state("k", "v")
     assert.equal(1, #got)
     assert.same({ member = "solo", key = "k", value = "v", seq = seq,
-                  generation = node:generation(), ["local"] = true }, got[1])
+                  generation = node:generation(), ["local"] = true, deleted = false }, got[1])
   end)
 
   it("filters updates by key prefix", function()

@@ -1,6 +1,7 @@
-/* gen_corpus.c: writes the seed corpus of valid datagrams (one of each kind,
- * IPv4 and IPv6, full and partial digests, multi-block deltas) into the
- * directory given as argv[1]. Run by `make corpus`; the output is checked in. */
+/* gen_corpus.c: writes the seed corpus of valid messages (one of each kind,
+ * IPv4 and IPv6, full and partial digests, multi-block deltas, tombstones,
+ * map entries, a resync) into the directory given as argv[1]. Run by
+ * `make corpus`; the output is checked in. */
 #include "rumor.h"
 #include "wire.h"
 #include <stdio.h>
@@ -34,23 +35,53 @@ int main(int argc, char **argv) {
   rumor__wire_digest_add(&w, "b", 1, &a6, 5, 3);
   rumor__wire_digest_end(&w, 0);
   rumor__wire_delta_begin(&w);
-  rumor__wire_block_begin(&w, "b", 1, &a6, 5, 0, 3);
-  rumor__wire_block_add(&w, "color", 5, 1, 0, (const uint8_t *)"blue", 4);
-  rumor__wire_block_add(&w, "size", 4, 3, 0, (const uint8_t *)"42", 2);
-  rumor__wire_block_end(&w, 1);
-  rumor__wire_block_begin(&w, "c", 1, &a4, 9, 4, 100);
-  rumor__wire_block_add(&w, "k", 1, 50, 0, (const uint8_t *)"", 0);
+  rumor__wire_block_begin(&w, "b", 1, &a6, 5, 0, 3, 0);
+  rumor__wire_block_add(&w, "\0color", 6, 1, 0, (const uint8_t *)"blue", 4);
+  rumor__wire_block_add(&w, "\0size", 5, 3, 0, (const uint8_t *)"42", 2);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_block_begin(&w, "c", 1, &a4, 9, 4, 100, 2);
+  rumor__wire_block_add(&w, "\0k", 2, 50, 0, (const uint8_t *)"", 0);
   rumor__wire_block_end(&w, 0);
   rumor__wire_delta_end(&w);
   save(argv[1], "synack", buf, w.len);
 
   rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_ACK, "default", 7, "a", 1, 1700000000000000ull, &a4);
   rumor__wire_delta_begin(&w);
-  rumor__wire_block_begin(&w, "a", 1, &a4, 1700000000000000ull, 10, 12);
-  rumor__wire_block_add(&w, "x", 1, 11, 0, (const uint8_t *)"1", 1);
-  rumor__wire_block_add(&w, "y", 1, 12, 0, (const uint8_t *)"2", 1);
-  rumor__wire_block_end(&w, 1);
+  rumor__wire_block_begin(&w, "a", 1, &a4, 1700000000000000ull, 10, 12, 0);
+  rumor__wire_block_add(&w, "\0x", 2, 11, 0, (const uint8_t *)"1", 1);
+  rumor__wire_block_add(&w, "\0y", 2, 12, 0, (const uint8_t *)"2", 1);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
   rumor__wire_delta_end(&w);
   save(argv[1], "ack", buf, w.len);
+
+  /* Map entries and tombstones, starting at 0 (what a fresh receiver takes). */
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_ACK, "default", 7, "a", 1, 1700000000000000ull, &a4);
+  rumor__wire_delta_begin(&w);
+  rumor__wire_block_begin(&w, "d", 1, &a4, 77, 0, 4, 0);
+  rumor__wire_block_add(&w, "\1\3svcweb", 8, 1, 0, (const uint8_t *)"10.0.0.1", 8);
+  rumor__wire_block_add(&w, "\1\3svcdb", 7, 2, RUMOR_WIRE_DELETED, NULL, 0);
+  rumor__wire_block_add(&w, "\0gone", 5, 4, RUMOR_WIRE_DELETED, NULL, 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  save(argv[1], "ack_map_tombstones", buf, w.len);
+
+  /* A resync: the whole state, sweeping what deletes purged up to 9 removed. */
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_ACK, "default", 7, "e", 1, 3, &a4);
+  rumor__wire_delta_begin(&w);
+  rumor__wire_block_begin(&w, "e", 1, &a4, 3, 0, 12, 9);
+  rumor__wire_block_add(&w, "\0kept", 5, 2, 0, (const uint8_t *)"1", 1);
+  rumor__wire_block_add(&w, "\0new", 4, 12, 0, (const uint8_t *)"2", 1);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE | RUMOR_WIRE_SWEEP);
+  rumor__wire_delta_end(&w);
+  save(argv[1], "ack_resync", buf, w.len);
+
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_PUSH, "default", 7, "f", 1, 8, &a6);
+  rumor__wire_push_begin(&w, 6);
+  rumor__wire_delta_begin(&w);
+  rumor__wire_block_begin(&w, "f", 1, &a6, 8, 0, 1, 0);
+  rumor__wire_block_add(&w, "\0news", 5, 1, 0, (const uint8_t *)"hot", 3);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  save(argv[1], "push", buf, w.len);
   return 0;
 }

@@ -139,11 +139,13 @@ size_t rumor_node_value_limit(const rumor_node_t *node, size_t key_len, size_t m
  * digests it sends, to hold this node's state up to seq (of the current
  * generation), then calls cb with status 0. After timeout_ms, cb gets
  * UV_ETIMEDOUT and the ids of the members still missing; if the node stops
- * or closes first, UV_ECANCELED. "Live" means a member that has published
- * state (generation > 0) and has an address. The node polls the missing
- * members while waiting. cb runs exactly once, never from inside this call;
- * missing[] is valid only during cb. Returns 0 or a negative error (ESTATE
- * when the node does not run, EINVAL for seq above the node's own). */
+ * or closes first, UV_ECANCELED, called from inside rumor_node_stop or
+ * rumor_node_close. "Live" means a member that has published state
+ * (generation > 0) and has an address. The node polls the missing members
+ * while waiting. cb runs exactly once, never from inside this call;
+ * missing[] holds NUL-terminated ids and is valid only during cb. Returns
+ * 0 or a negative error (ESTATE when the node does not run, EINVAL for seq
+ * above the node's own). */
 typedef void (*rumor_await_cb)(rumor_node_t *node, int status, const char *const *missing,
                                size_t nmissing, void *arg);
 int rumor_node_await(rumor_node_t *node, uint64_t seq, uint32_t timeout_ms, rumor_await_cb cb,

@@ -108,7 +108,10 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
       rumor__wire_block_cancel(w);
     } else {
       uint8_t flags = e == NULL ? RUMOR_WIRE_COMPLETE : 0;
-      if (cands[i].sweep) flags |= RUMOR_WIRE_SWEEP;
+      if (cands[i].sweep) {
+        flags |= RUMOR_WIRE_SWEEP;
+        n->metrics.resyncs_sent++;
+      }
       rumor__wire_block_end(w, flags);
     }
     if (too_big) {

@@ -37,6 +37,7 @@ typedef struct fake_net {
   struct rumor_stream *streams; /* never reused, freed with the net */
   size_t nstreams;
   size_t frames_delivered;
+  int down[NET_MAX_NODES]; /* cut off: nothing to or from it arrives */
 } fake_net;
 
 typedef struct fake_io {
@@ -203,7 +204,8 @@ static inline void net_drop_queue(fake_net *net) {
 
 /* Delivers one queued datagram or frame. */
 static inline void net_deliver(fake_net *net, net_datagram *d) {
-  int up = d->to >= 0 && d->to < net->n && net->nodes[d->to] && net->ios[d->to]->open;
+  int up = d->to >= 0 && d->to < net->n && net->nodes[d->to] && net->ios[d->to]->open &&
+           !net->down[d->to] && !net->down[d->from];
   struct sockaddr_storage from;
   net_addr(d->from, &from);
   if (d->stream == NULL) {

@@ -33,6 +33,14 @@ local function load_config(path)
   return cfg
 end
 
+-- A handler's result meaning "the reply comes later" (it emits the reply itself).
+local LATER = {}
+
+-- Strips the location and method prefixes from an error, for replies.
+local function reason(err)
+  return (tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""):gsub("^rumor: [%w_]+: ", ""))
+end
+
 -- Builds the command handlers of one agent around its node. `finish` ends the agent.
 local function handlers(node, finish)
   local function need_string(cmd, field)
@@ -49,6 +57,43 @@ local function handlers(node, finish)
     end,
     get = function(cmd)
       return { values = node:get_state(need_string(cmd, "key")) }
+    end,
+    delete = function(cmd)
+      return { seq = node:delete_state(need_string(cmd, "key")) }
+    end,
+    set_map = function(cmd)
+      local key, map_key = need_string(cmd, "key"), need_string(cmd, "map_key")
+      return { seq = node:set_map_state(key, map_key, need_string(cmd, "value")) }
+    end,
+    get_map = function(cmd)
+      return { values = node:get_map_state(need_string(cmd, "key"), need_string(cmd, "map_key")) }
+    end,
+    remove_map = function(cmd)
+      return { seq = node:remove_map_state(need_string(cmd, "key"), need_string(cmd, "map_key")) }
+    end,
+    map_keys = function(cmd)
+      local member = cmd.member
+      if member ~= nil then member = need_string(cmd, "member") end
+      return { keys = setmetatable(node:get_map_keys(need_string(cmd, "key"), member), json.array) }
+    end,
+    -- Replies when every live member holds the value, or on timeout / stop.
+    set_request = function(cmd)
+      local key, value = need_string(cmd, "key"), need_string(cmd, "value")
+      local opts = cmd.timeout_ms ~= nil and { timeout_ms = cmd.timeout_ms } or nil
+      rumor.spawn(function()
+        local reply = { reply = "set_request", id = cmd.id }
+        local ok, done, err, missing = pcall(node.set_state_request, node, key, value, opts)
+        if not ok then
+          reply.ok, reply.error = false, reason(done)
+        elseif done then
+          reply.ok = true
+        else
+          reply.ok, reply.error = false, err
+          if missing then reply.missing = setmetatable(missing, json.array) end
+        end
+        emit(reply)
+      end)
+      return LATER
     end,
     members = function()
       return { members = node:members() }
@@ -80,9 +125,10 @@ local function handle_line(commands, line)
     return
   end
   local ok, result, after = pcall(fn, cmd)
+  if ok and result == LATER then return end
   if not ok then
     reply.ok = false
-    reply.error = (tostring(result):gsub("^[^\n]-%.lua:%d+: ", ""):gsub("^rumor: [%w_]+: ", ""))
+    reply.error = reason(result)
   else
     reply.ok = true
     for k, v in pairs(result) do reply[k] = v end
@@ -128,7 +174,8 @@ function M.main(argv)
 
   node:on_update(function(u)
     emit{ event = "update", member = u.member, key = u.key, value = u.value, seq = u.seq,
-          generation = u.generation, ["local"] = u["local"] }
+          generation = u.generation, ["local"] = u["local"], deleted = u.deleted,
+          map_key = u.map_key }
   end)
 
   local done = false
@@ -137,8 +184,9 @@ function M.main(argv)
     if done then return end
     done = true
     if reader then reader:close() end
-    emit{ event = "stopped", id = node:id() }
-    node:close()
+    local id = node:id()
+    node:close()   -- pending set_request commands reply "cancelled" here
+    emit{ event = "stopped", id = id }
   end
   local commands = handlers(node, finish)
 

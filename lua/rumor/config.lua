@@ -96,7 +96,8 @@ local checks = {
 }
 
 for _, name in ipairs{ "gossip_interval_ms", "gossip_request_timeout_ms", "gossip_fan_out",
-                       "gossip_max_send", "heartbeat_expiration_ms", "mtu", "max_value_size" } do
+                       "gossip_max_send", "heartbeat_expiration_ms", "mtu", "max_value_size",
+                       "tombstone_grace_ms" } do
   checks[name] = function(_, v, level)
     local i = integer(name, v, level + 1, 1)
     if i > UINT32_MAX then

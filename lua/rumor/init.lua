@@ -200,7 +200,7 @@ function rumor.new(cfg)
   -- Subscribers live in a table of their own so that the core's sink does not
   -- keep the node object alive.
   local subs = { list = {}, errors = 0, owner = setmetatable({}, { __mode = "v" }) }
-  local node = setmetatable({ _core = n, _subs = subs, _closed = false }, Node)
+  local node = setmetatable({ _core = n, _subs = subs, _closed = false, _requests = {} }, Node)
   subs.owner.node = node
   return node
 end
@@ -212,25 +212,41 @@ function Node:start()
   if not ok then
     error("rumor: start: " .. tostring(err), 2)
   end
+  self._running = true
   return self
 end
 
+-- Stops gossip; a set_state_request still waiting returns nil, "cancelled".
 function Node:stop()
-  handle_of(self, "stop"):stop()
+  local n = handle_of(self, "stop")
+  self._running = false
+  n:stop()
 end
 
--- Stops and releases the node; later calls raise "node is closed". Idempotent.
-function Node:close()
+local function close(self, finalizing)
   if self._closed then return end
   self._closed = true
   self._subs.list = {}
-  self._core:close()
+  self._core:close()   -- drops pending awaits without calling them...
+  local pending = {}
+  for resolve in pairs(self._requests) do pending[#pending + 1] = resolve end
+  self._requests = {}
+  if finalizing then return end   -- (no coroutine is resumed from a finalizer)
+  for _, resolve in ipairs(pending) do   -- ...so the waiting requests end here
+    resolve(false, nil, "cancelled")
+  end
+end
+
+-- Stops and releases the node; later calls raise "node is closed". Idempotent.
+-- A set_state_request still waiting returns nil, "cancelled".
+function Node:close()
+  close(self, false)
 end
 
 Node.__close = Node.close
 
 function Node:__gc()
-  if not self._closed then pcall(Node.close, self) end
+  if not self._closed then pcall(close, self, true) end
 end
 
 function Node:__tostring()
@@ -242,42 +258,187 @@ function Node:address() return handle_of(self, "address"):address() end
 function Node:id() return handle_of(self, "id"):id() end
 function Node:generation() return handle_of(self, "generation"):generation() end
 
+-- Argument checks shared by the state methods. `level` is the caller's error level.
+local function need_string(method, name, v, level)
+  if type(v) ~= "string" then
+    error(("rumor: %s: argument '%s' must be a string, got %s"):format(method, name, type(v)), level + 1)
+  end
+  return v
+end
+
+local function need_key(method, name, v, level)
+  need_string(method, name, v, level + 1)
+  if v == "" then
+    error(("rumor: %s: argument '%s' must not be empty"):format(method, name), level + 1)
+  end
+  return v
+end
+
+-- Turns a failed write of the core into an error naming the limit that was hit.
+local function write_failed(n, method, err, code, key, map_key, value, level)
+  if code == "ETOOBIG" then
+    local limit = n:value_limit(#key, map_key and #map_key or 0)
+    if limit == 0 then
+      if map_key and #map_key > 1024 then
+        err = ("ETOOBIG: map key of %d bytes is too long"):format(#map_key)
+      else
+        err = ("ETOOBIG: key of %d bytes is too long"):format(#key)
+      end
+    elseif value and #value > limit then
+      err = ("ETOOBIG: value of %d bytes is over the limit of %d bytes for this key "
+        .. "(max_value_size, less the framing of one transfer)"):format(#value, limit)
+    end
+  end
+  error("rumor: " .. method .. ": " .. tostring(err), level + 1)
+end
+
+local function set_value(self, method, key, value, level)
+  local n = handle_of(self, method)
+  need_key(method, "key", key, level + 1)
+  need_string(method, "value", value, level + 1)
+  local seq, err, code = n:set(key, value)
+  if not seq then write_failed(n, method, err, code, key, nil, value, level + 1) end
+  return seq, n
+end
+
 -- Publishes one of this node's own keys. Returns the new seq.
 function Node:set_state(key, value)
-  local n = handle_of(self, "set_state")
-  if type(key) ~= "string" then
-    error("rumor: set_state: argument 'key' must be a string, got " .. type(key), 2)
-  end
-  if type(value) ~= "string" then
-    error("rumor: set_state: argument 'value' must be a string, got " .. type(value), 2)
-  end
-  if key == "" then
-    error("rumor: set_state: argument 'key' must not be empty", 2)
-  end
-  local seq, err, code = n:set(key, value)
-  if not seq then
-    if code == "ETOOBIG" then
-      local limit = n:value_limit(#key)
-      if limit == 0 then
-        err = ("ETOOBIG: key of %d bytes is too long"):format(#key)
-      else
-        err = ("ETOOBIG: value of %d bytes is over the limit of %d bytes for this key "
-          .. "(max_value_size, and one datagram at this mtu until large values go over TCP)")
-          :format(#value, limit)
-      end
-    end
-    error("rumor: set_state: " .. tostring(err), 2)
-  end
+  return (set_value(self, "set_state", key, value, 2))
+end
+
+-- Deletes one of this node's own keys: a tombstone that spreads like a write and is
+-- forgotten tombstone_grace_ms later. Returns the new seq, or 0 when there was no value.
+function Node:delete_state(key)
+  local n = handle_of(self, "delete_state")
+  need_key("delete_state", "key", key, 2)
+  local seq, err, code = n:delete(key)
+  if not seq then write_failed(n, "delete_state", err, code, key, nil, nil, 2) end
   return seq
 end
 
 -- { [member_id] = value } over the members that hold key.
 function Node:get_state(key)
   local n = handle_of(self, "get_state")
-  if type(key) ~= "string" then
-    error("rumor: get_state: argument 'key' must be a string, got " .. type(key), 2)
-  end
+  need_string("get_state", "key", key, 2)
   return n:get(key)
+end
+
+-- Map state: entries under one state key, each versioned (and shipped) on its own.
+function Node:set_map_state(state_key, map_key, value)
+  local n = handle_of(self, "set_map_state")
+  need_key("set_map_state", "state_key", state_key, 2)
+  need_key("set_map_state", "map_key", map_key, 2)
+  need_string("set_map_state", "value", value, 2)
+  local seq, err, code = n:map_set(state_key, map_key, value)
+  if not seq then write_failed(n, "set_map_state", err, code, state_key, map_key, value, 2) end
+  return seq
+end
+
+-- Removes one map entry (a tombstone, like delete_state). Returns the seq, or 0.
+function Node:remove_map_state(state_key, map_key)
+  local n = handle_of(self, "remove_map_state")
+  need_key("remove_map_state", "state_key", state_key, 2)
+  need_key("remove_map_state", "map_key", map_key, 2)
+  local seq, err, code = n:map_remove(state_key, map_key)
+  if not seq then write_failed(n, "remove_map_state", err, code, state_key, map_key, nil, 2) end
+  return seq
+end
+
+-- { [member_id] = value } over the members that hold this map entry.
+function Node:get_map_state(state_key, map_key)
+  local n = handle_of(self, "get_map_state")
+  need_string("get_map_state", "state_key", state_key, 2)
+  need_string("get_map_state", "map_key", map_key, 2)
+  return n:map_get(state_key, map_key)
+end
+
+-- Sorted map keys under state_key: of one member, or of all members together.
+function Node:get_map_keys(state_key, member_id)
+  local n = handle_of(self, "get_map_keys")
+  need_string("get_map_keys", "state_key", state_key, 2)
+  if member_id ~= nil then need_string("get_map_keys", "member_id", member_id, 2) end
+  return n:map_keys(state_key, member_id)
+end
+
+-- How long set_state_request waits by default: protoactor's cluster request timeout.
+local REQUEST_TIMEOUT_MS = 5000
+local UINT32_MAX = 0xffffffff
+
+local function request_options(opts, level)
+  if opts == nil then return REQUEST_TIMEOUT_MS end
+  if type(opts) ~= "table" then
+    error("rumor: set_state_request: argument 'opts' must be a table, got " .. type(opts), level + 1)
+  end
+  for k in pairs(opts) do
+    if k ~= "timeout_ms" then
+      error("rumor: set_state_request: unknown option '" .. tostring(k) .. "'", level + 1)
+    end
+  end
+  local t = opts.timeout_ms
+  if t == nil then return REQUEST_TIMEOUT_MS end
+  local i = math.type(t) == "integer" and t or (type(t) == "number" and math.tointeger(t))
+  if not i or i < 0 or i > UINT32_MAX then
+    error("rumor: set_state_request: option 'timeout_ms' must be an integer in 0.."
+      .. UINT32_MAX .. ", got " .. tostring(t), level + 1)
+  end
+  return i
+end
+
+-- Sets key like set_state, then waits until every live member holds it. Inside
+-- rumor.spawn the coroutine yields meanwhile; elsewhere the loop is driven here.
+-- Returns true, or nil, "timeout", {member_id, ...} (those still missing it), or
+-- nil, "cancelled" when the node stops or closes first.
+function Node:set_state_request(key, value, opts)
+  handle_of(self, "set_state_request")
+  need_key("set_state_request", "key", key, 2)
+  need_string("set_state_request", "value", value, 2)
+  local timeout = request_options(opts, 2)
+  if not self._running then
+    error("rumor: set_state_request: the node is not running (start it first)", 2)
+  end
+  local seq, n = set_value(self, "set_state_request", key, value, 2)
+  local co = coroutine.running()
+  local in_spawn = managed[co] == true
+  local result, waiting
+  local requests = self._requests
+  local function resolve(ok, missing, reason)
+    if result then return end
+    result = { ok = ok, missing = missing, reason = reason }
+    requests[resolve] = nil
+    if waiting then
+      waiting = false
+      step(co)
+    end
+  end
+  local ok, err = n:await(seq, timeout, resolve)
+  if not ok then
+    error("rumor: set_state_request: " .. tostring(err), 2)
+  end
+  requests[resolve] = true
+  if in_spawn then
+    while not result do
+      waiting = true
+      coroutine.yield()
+    end
+  else
+    local run_ok, run_err = pcall(function()
+      while not result do
+        if not core.run("once") and not result then
+          error("rumor: set_state_request: the loop ran out of work before the request ended", 0)
+        end
+        check_interrupt()
+      end
+    end)
+    if not run_ok then
+      if type(run_err) == "string" and run_err:find("reentrant", 1, true) then
+        error("rumor: set_state_request: cannot block inside a callback; call it from rumor.spawn", 2)
+      end
+      error(run_err, 0)
+    end
+  end
+  if result.ok then return true end
+  if result.reason == "timeout" then return nil, "timeout", result.missing end
+  return nil, result.reason or "cancelled"
 end
 
 function Node:members()
@@ -293,7 +454,7 @@ function Node:metrics()
 end
 
 local function sink_for(subs)
-  return function(member, key, value, seq, generation, is_local)
+  return function(member, key, value, seq, generation, is_local, deleted, map_key)
     local list = subs.list   -- a snapshot: (un)subscribing replaces the list
     local update
     for i = 1, #list do
@@ -303,6 +464,7 @@ local function sink_for(subs)
         update = update or {
           member = member, key = key, value = value, seq = seq, generation = generation,
           ["local"] = is_local == true or is_local == 1,
+          deleted = deleted == true, map_key = map_key,
         }
         local ok, err = xpcall(s.fn, debug.traceback, update)
         if not ok then
@@ -334,8 +496,9 @@ function Subscription:cancel()
 end
 
 -- fn(update) runs for every accepted entry whose key starts with opts.prefix (all keys
--- when none). update = {member, key, value, seq, generation, local}. Returns a handle
--- with :cancel().
+-- when none). update = {member, key, value, seq, generation, local, deleted, map_key}:
+-- value is nil when deleted, map_key nil for a plain key (the prefix applies to key).
+-- Returns a handle with :cancel().
 function Node:on_update(fn, opts)
   local n = handle_of(self, "on_update")
   if type(fn) ~= "function" then

@@ -4,7 +4,8 @@
 
 local cjson = require("cjson")
 
-local M = { null = cjson.null }
+-- A table with the metatable M.array is written as an array even when empty ([]).
+local M = { null = cjson.null, array = {} }
 
 local encode
 
@@ -17,6 +18,7 @@ local function by_rank(a, b)
 end
 
 local function is_array(t)
+  if getmetatable(t) == M.array then return true end
   local n = #t
   if n == 0 then return false end
   local count = 0

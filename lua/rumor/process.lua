@@ -179,7 +179,8 @@ function Agent:describe()
     #tail > 0 and (", stderr:\n  " .. table.concat(tail, "\n  ")) or "")
 end
 
--- Sends cmd and waits for its reply. Raises if none comes within timeout_ms.
+-- Sends cmd and waits for its reply. Raises if none comes within timeout_ms. Replies
+-- that come later (set_request answers when the request ends) are waited for alike.
 function Agent:call(cmd, timeout_ms)
   local id = self:send(cmd)
   local reply = M.eventually(function() return self.by_id[id] or (self.exited and "exit") end, timeout_ms)
@@ -195,6 +196,15 @@ function Agent:find(pred)
   for _, ev in ipairs(self.events) do
     if pred(ev) then return ev end
   end
+end
+
+-- Every event for which pred(event) holds, oldest first.
+function Agent:find_all(pred)
+  local found = {}
+  for _, ev in ipairs(self.events) do
+    if pred(ev) then found[#found + 1] = ev end
+  end
+  return found
 end
 
 -- The first update event of key (and value, when given) seen by this agent.
