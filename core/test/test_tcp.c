@@ -1,0 +1,146 @@
+/* test_tcp.c: values too big for a datagram, end to end through the real
+ * core on real loopback sockets: a 200 KiB value crosses by TCP frames and
+ * arrives byte for byte; a transfer to a port where nothing listens any
+ * more fails through the node (counted) instead of hanging. Nodes are
+ * closed and the loop run dry, so leak checkers see everything freed. */
+#include "check.h"
+#include "rumor.h"
+#include <signal.h>
+
+#define BIG (200 * 1024)
+
+typedef struct waiter {
+  rumor_node_t *a, *b;
+  const uint8_t *want;
+  int held;     /* B holds A's value */
+  int failed;   /* A counted a failed transfer */
+  int expired;
+  int closed;
+} waiter;
+
+static int b_holds(const waiter *w) {
+  const uint8_t *v;
+  size_t len;
+  if (rumor_node_get(w->b, "a", 1, "big", 3, &v, &len, NULL) != 0) return 0;
+  return len == BIG && memcmp(v, w->want, BIG) == 0;
+}
+
+static void poll_held(uv_timer_t *t) {
+  waiter *w = t->data;
+  if (b_holds(w)) {
+    w->held = 1;
+    uv_stop(t->loop);
+  }
+}
+
+static void poll_failed(uv_timer_t *t) {
+  waiter *w = t->data;
+  if (rumor_node_metrics(w->a)->tcp_failures > 0) {
+    w->failed = 1;
+    uv_stop(t->loop);
+  }
+}
+
+static void on_deadline(uv_timer_t *t) {
+  ((waiter *)t->data)->expired = 1;
+  uv_stop(t->loop);
+}
+
+static void close_timer(uv_handle_t *h) { (void)h; }
+static void on_closed(rumor_node_t *n, void *arg) { (void)n; ((waiter *)arg)->closed++; }
+
+static rumor_node_t *start_node(uv_loop_t *loop, const char *id, const char *seed) {
+  rumor_config_t cfg;
+  rumor_error_t err;
+  rumor_node_t *n;
+  rumor_config_init(&cfg); /* default mtu and max_value_size (1 MiB) */
+  cfg.id = id;
+  cfg.gossip_interval_ms = 100; /* quicker rounds; nothing below depends on timing */
+  if (seed != NULL) {
+    cfg.seeds = &seed;
+    cfg.nseeds = 1;
+  }
+  CHECK_EQ(rumor_node_new(loop, &cfg, &n, &err), 0);
+  CHECK_EQ(rumor_node_start(n), 0);
+  return n;
+}
+
+/* Runs the loop with poll every 10 ms until it stops the loop or 20 s pass
+ * (generous: CI machines are noisy). */
+static void run_polling(uv_loop_t *loop, waiter *w, uv_timer_cb poll) {
+  uv_timer_t p, d;
+  uv_timer_init(loop, &p);
+  uv_timer_init(loop, &d);
+  p.data = d.data = w;
+  uv_timer_start(&p, poll, 10, 10);
+  uv_timer_start(&d, on_deadline, 20000, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&p, close_timer);
+  uv_close((uv_handle_t *)&d, close_timer);
+  uv_run(loop, UV_RUN_NOWAIT); /* finish closing them before they leave scope */
+}
+
+static void close_all(uv_loop_t *loop, waiter *w, int n) {
+  if (w->a) rumor_node_close(w->a, on_closed, w);
+  if (w->b) rumor_node_close(w->b, on_closed, w);
+  uv_run(loop, UV_RUN_DEFAULT);
+  CHECK_EQ(w->closed, n);
+  CHECK_EQ(uv_loop_close(loop), 0); /* every handle closed */
+}
+
+static void test_big_value_crosses(void) {
+  uv_loop_t loop;
+  waiter w = {0};
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  uint8_t *value = malloc(BIG);
+  CHECK(value != NULL);
+  for (size_t i = 0; i < BIG; i++) value[i] = (uint8_t)(i * 7 + (i >> 9));
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  w.a = start_node(&loop, "a", NULL);
+  CHECK_EQ(rumor_node_address(w.a, addr, sizeof(addr)), 0);
+  w.b = start_node(&loop, "b", addr);
+  w.want = value;
+  CHECK(rumor_node_set(w.a, "big", 3, value, BIG) > 0);
+  run_polling(&loop, &w, poll_held);
+  CHECK(!w.expired);
+  CHECK(w.held);
+  CHECK(b_holds(&w)); /* byte for byte */
+  CHECK(rumor_node_metrics(w.a)->tcp_transfers >= 1);
+  CHECK(rumor_node_metrics(w.a)->tcp_bytes_sent >= BIG);
+  CHECK(rumor_node_metrics(w.b)->frames_received >= 1);
+  CHECK(rumor_node_metrics(w.b)->tcp_bytes_received >= BIG);
+  CHECK_EQ(rumor_node_metrics(w.b)->drops_malformed, 0);
+  close_all(&loop, &w, 2);
+  free(value);
+}
+
+/* B says hello to A and vanishes before A answers: A's transfer of the big
+ * value to B's port meets a closed port and must end as a counted failure. */
+static void test_transfer_to_closed_port(void) {
+  uv_loop_t loop;
+  waiter w = {0};
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  uint8_t *value = calloc(1, BIG);
+  CHECK(value != NULL);
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  w.a = start_node(&loop, "a", NULL);
+  CHECK(rumor_node_set(w.a, "big", 3, value, BIG) > 0);
+  CHECK_EQ(rumor_node_address(w.a, addr, sizeof(addr)), 0);
+  rumor_node_t *b = start_node(&loop, "b", addr);
+  CHECK(rumor_node_metrics(b)->datagrams_sent >= 1); /* its first round went out at start */
+  rumor_node_close(b, on_closed, &w);                /* its sockets close now */
+  run_polling(&loop, &w, poll_failed);
+  CHECK(!w.expired);
+  CHECK(w.failed);
+  CHECK(rumor_node_metrics(w.a)->tcp_transfers >= 1);
+  CHECK(rumor_node_metrics(w.a)->tcp_failures >= 1);
+  close_all(&loop, &w, 2);
+  free(value);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN); /* a peer hanging up must fail a write, not kill us */
+  RUN(test_big_value_crosses);
+  RUN(test_transfer_to_closed_port);
+  return 0;
+}
