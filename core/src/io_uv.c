@@ -6,8 +6,10 @@
  * Lifetimes. Every libuv handle the io creates is counted in nhandles from
  * its init to its close callback. destroy() closes all of them; the io is
  * freed, and done() called, when the count reaches zero, so no libuv
- * callback can ever reach freed memory. shutdown() sets `shut`: from then
- * on nothing calls into the node.
+ * callback can ever reach freed memory. shutdown() closes the UDP socket
+ * and the listener (both ports are free again at once, so a node can be
+ * restarted on them), closes inbound connections, aborts outgoing streams
+ * and sets `shut`: from then on nothing calls into the node.
  *
  * Outgoing streams (struct rumor_stream): a TCP handle and a timer.
  *   - stream_open starts the connect and the timer (limits.timeout_ms).
