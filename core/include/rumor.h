@@ -14,6 +14,10 @@
  *   change the node, as stated per function.
  * - A node is freed by rumor_node_close(); its memory is released from the
  *   loop once the socket and timers are closed, then close_cb runs.
+ * - Values too big for a datagram travel over TCP. A write to a peer that
+ *   reset the connection raises SIGPIPE, which libuv does not suppress on
+ *   Linux: a program embedding rumor must ignore it
+ *   (signal(SIGPIPE, SIG_IGN)), as the Lua module and the rumor command do.
  */
 #ifndef RUMOR_H
 #define RUMOR_H

@@ -33,9 +33,9 @@ enum {
 
 /* Limits the io enforces on what it receives over streams. */
 typedef struct rumor_io_limits {
-  size_t max_frame;       /* largest frame payload accepted; longer closes the connection */
-  uint32_t timeout_ms;    /* connect, each write, and an idle inbound connection */
-  uint32_t max_inbound;   /* inbound connections open at once; more are refused */
+  size_t max_frame;       /* largest frame payload accepted (> 0); longer closes the connection */
+  uint32_t timeout_ms;    /* (> 0) connect, each write, and an idle inbound connection */
+  uint32_t max_inbound;   /* inbound connections open at once; more are refused (0: none) */
 } rumor_io_limits;
 
 typedef struct rumor_io_ops {
@@ -54,10 +54,12 @@ typedef struct rumor_io_ops {
    * background). NULL when it cannot even start. */
   rumor_stream *(*stream_open)(rumor_io *io, const struct sockaddr_storage *to);
   /* Queues one frame; the io takes ownership of frame (malloc'd) and frees
-   * it. One write at a time: rumor__node_stream_done reports its end, with
-   * 0 once the frame is handed to the kernel, or an error (refused,
-   * reset, timed out after limits.timeout_ms). After an error the stream is
-   * dead: the node calls stream_close and nothing else on it. */
+   * it. One write at a time: rumor__node_stream_done reports its end, never
+   * from inside this call, with 0 once the frame is handed to the kernel
+   * (not a proof of receipt), or an error (refused, reset, timed out after
+   * limits.timeout_ms). After an error the stream is dead: the node calls
+   * stream_close and nothing else on it. A non-zero return means the frame
+   * was refused at once (and freed): no stream_done follows for it. */
   int (*stream_write)(rumor_io *io, rumor_stream *s, uint8_t *frame, size_t len);
   /* Ends the stream after what was written is flushed, and frees it. No
    * callback for it comes after this call. */
