@@ -681,7 +681,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(updates), METRIC(members_joined), METRIC(generations_replaced),
   METRIC(pushes_sent), METRIC(pushes_forwarded),
   METRIC(tombstones_purged), METRIC(resyncs_sent), METRIC(entries_swept),
-  METRIC(tcp_transfers), METRIC(tcp_failures),
+  METRIC(tcp_pulls), METRIC(tcp_transfers), METRIC(tcp_failures),
   METRIC(frames_sent), METRIC(frames_received),
   METRIC(tcp_bytes_sent), METRIC(tcp_bytes_received),
 };

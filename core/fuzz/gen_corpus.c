@@ -27,8 +27,16 @@ int main(int argc, char **argv) {
   rumor__wire_digest_begin(&w);
   rumor__wire_digest_add(&w, "a", 1, &a4, 1700000000000000ull, 12);
   rumor__wire_digest_add(&w, "b", 1, &a6, 0, 0);
-  rumor__wire_digest_end(&w, 1);
+  rumor__wire_digest_end(&w, RUMOR_WIRE_COMPLETE);
   save(argv[1], "syn", buf, w.len);
+
+  /* A pull: "send me the rest of c's state over TCP". */
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_SYN, "default", 7, "b", 1, 5, &a6);
+  rumor__wire_digest_begin(&w);
+  rumor__wire_digest_add(&w, "b", 1, &a6, 5, 3);
+  rumor__wire_digest_add(&w, "c", 1, &a4, 9, 40);
+  rumor__wire_digest_end(&w, RUMOR_WIRE_PULL);
+  save(argv[1], "syn_pull", buf, w.len);
 
   rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_SYNACK, "default", 7, "b", 1, 5, &a6);
   rumor__wire_digest_begin(&w);

@@ -239,7 +239,8 @@ typedef struct rumor_metrics {
   uint64_t tombstones_purged; /* deletes forgotten after the grace period */
   uint64_t resyncs_sent;      /* full states sent to a peer that missed purged deletes */
   uint64_t entries_swept;     /* entries found gone in such a full state */
-  uint64_t tcp_transfers;     /* TCP transfers started (values too big for a datagram) */
+  uint64_t tcp_pulls;         /* asked a peer for what its answer could not carry */
+  uint64_t tcp_transfers;     /* TCP transfers started (what a datagram cannot carry) */
   uint64_t tcp_failures;      /* transfers that failed or timed out */
   uint64_t frames_sent, frames_received;       /* TCP frames */
   uint64_t tcp_bytes_sent, tcp_bytes_received; /* TCP frame payload bytes */

@@ -7,9 +7,12 @@
  * removed (chitchat's reset, chitchat #121 and #155).
  *
  * Writing fills a datagram greedily, entries in ascending seq, so a cut-off
- * delta always leaves the receiver a prefix without gaps. An entry too big
- * for any datagram, or a resync that does not fit this one whole, is left
- * to a TCP transfer (transfer.c).
+ * delta always leaves the receiver a prefix without gaps. What does not fit
+ * (an entry too big for any datagram, a resync that cannot go whole, or
+ * simply too much) is announced by the cut block's max_seq; the receiver
+ * then pulls the rest from that one peer over TCP (transfer.c), so a big
+ * value crosses to each node about once, not from every peer that noticed
+ * the lag.
  *
  * Applying checks, per block, that it continues what we hold (it starts at
  * or below our watermark, or is a new generation from its start); a block
@@ -75,50 +78,63 @@ static size_t entry_wire_size(const rumor_entry *e) {
   return rumor__wire_entry_size(e->slot->len, e->seq, e->value ? e->value->len : 0);
 }
 
+/* Writes m's entries after from into an open block; stops at the end, at
+ * an entry too big for any datagram, when the datagram is full or when the
+ * budget runs out. Returns the first entry not written (NULL: all). */
+static const rumor_entry *write_entries(rumor_node_t *n, rumor_wire_writer *w,
+                                        const rumor_member *m, uint64_t from, uint32_t *budget,
+                                        size_t *written) {
+  const rumor_entry *e = rumor__store_after(m, from);
+  for (; e != NULL && *budget > 0; e = e->next) {
+    if (entry_wire_size(e) > n->udp_entry_max || add_entry(w, e) != 0) break;
+    (*budget)--;
+    (*written)++;
+  }
+  return e;
+}
+
 size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_candidate *cands,
-                          size_t nc) {
+                          size_t nc, size_t *written) {
   uint32_t budget = n->cfg.gossip_max_send;
   size_t nspill = 0;
+  int full = 0;
+  *written = 0;
   if (rumor__wire_delta_begin(w) != 0) return 0;
-  for (size_t i = 0; i < nc && budget > 0; i++) {
+  for (size_t i = 0; i < nc; i++) {
     rumor_member *m = cands[i].member;
     uint64_t from = cands[i].from_seq;
-    if (rumor__wire_block_begin(w, (const char *)m->id->data, m->id->len, &m->addr, m->generation,
-                                from, m->max_seq, m->floor) != 0)
-      break;
-    const rumor_entry *e = rumor__store_after(m, from);
-    uint32_t added = 0;
-    int too_big = 0;
-    for (; e != NULL && budget > 0; e = e->next) {
-      if (entry_wire_size(e) > n->udp_entry_max) {
-        too_big = 1;
-        break;
-      }
-      if (add_entry(w, e) != 0) break;
-      budget--;
-      added++;
-    }
-    if (cands[i].sweep && e != NULL) {
-      /* A resync must arrive whole to sweep; one that does not fit goes by TCP. */
-      rumor__wire_block_cancel(w);
+    if (full || budget == 0 ||
+        rumor__wire_block_begin(w, (const char *)m->id->data, m->id->len, &m->addr, m->generation,
+                                from, m->max_seq, m->floor) != 0) {
+      full = 1;
       n->spill[nspill++] = cands[i];
       continue;
     }
-    if (added == 0 && e != NULL) {
-      rumor__wire_block_cancel(w);
-    } else {
-      uint8_t flags = e == NULL ? RUMOR_WIRE_COMPLETE : 0;
+    size_t before = *written;
+    const rumor_entry *e = write_entries(n, w, m, from, &budget, written);
+    if (e == NULL) {
+      uint8_t flags = RUMOR_WIRE_COMPLETE;
       if (cands[i].sweep) {
         flags |= RUMOR_WIRE_SWEEP;
         n->metrics.resyncs_sent++;
       }
       rumor__wire_block_end(w, flags);
-    }
-    if (too_big) {
-      n->spill[nspill++] = cands[i];
       continue;
     }
-    if (e != NULL) break; /* the datagram is full */
+    /* Not all of it fits. The block stays, cut short (empty for a resync,
+     * which must arrive whole to sweep): its max_seq tells the peer there is
+     * more, and the peer pulls the rest over TCP. */
+    if (cands[i].sweep) {
+      rumor__wire_block_cancel(w);
+      budget += (uint32_t)(*written - before);
+      *written = before;
+      if (rumor__wire_block_begin(w, (const char *)m->id->data, m->id->len, &m->addr,
+                                  m->generation, from, m->max_seq, m->floor) != 0)
+        full = 1;
+    }
+    if (!full) rumor__wire_block_end(w, 0);
+    n->spill[nspill++] = cands[i];
+    if (entry_wire_size(e) <= n->udp_entry_max) full = 1; /* out of room, not just a big entry */
   }
   rumor__wire_delta_end(w);
   return nspill;
@@ -191,11 +207,16 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
   return news;
 }
 
-size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg) {
+size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_stream,
+                          size_t *npulls) {
   rumor_wire_reader r = msg->delta;
   rumor_wire_block b;
   uint64_t now = n->io->ops->now(n->io);
   size_t nnews = 0;
+  /* An answer to our digest that could not carry all the sender has: ask
+   * it for the rest over TCP (once per member until that times out). */
+  int may_pull = !via_stream && (msg->h.kind == RUMOR_MSG_SYNACK || msg->h.kind == RUMOR_MSG_ACK);
+  *npulls = 0;
   while (rumor__wire_next_block(&r, &b) == 1) {
     if (b.id_len == n->id_len && memcmp(b.id, n->id, b.id_len) == 0) {
       /* Only we write our keys. A newer generation of us means another
@@ -209,6 +230,13 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg) {
     uint64_t from = b.from_seq;
     /* A member listed twice gets one slot: the news list is sized per member. */
     if (apply_block(n, m, &b, now) && nnews < n->cands_cap) n->news[nnews++] = (rumor_candidate){m, from, 0};
+    if (m->generation != b.generation || m->max_seq >= b.max_seq) continue;
+    if (via_stream) {
+      m->pull_until = now + n->cfg.gossip_request_timeout_ms; /* a transfer is making progress */
+    } else if (may_pull && now >= m->pull_until && *npulls < n->cands_cap) {
+      m->pull_until = now + n->cfg.gossip_request_timeout_ms;
+      n->pulls[(*npulls)++] = m;
+    }
   }
   return nnews;
 }

@@ -7,7 +7,8 @@
  * initiator applies the delta and answers an ACK with what the receiver
  * lacks. Three legs, so one round trip moves state both ways (protoactor
  * never finished this, see protoactor-go #636). What a datagram cannot carry
- * (values too big for one) follows over TCP (transfer.c).
+ * the receiver pulls over TCP: a SYN flagged pull, answered by a transfer
+ * (delta.c, transfer.c).
  *
  * Digests put the sender first and then the addressee, so each side learns
  * at once how much of its own state the other holds (rumor_node_await).
@@ -77,7 +78,24 @@ static void write_digest(rumor_node_t *n, rumor_wire_writer *w, const rumor_memb
     if (m != to && digest_add(w, m) != 0) break;
   }
   n->digest_cursor = start + added;
-  rumor__wire_digest_end(w, added == others);
+  rumor__wire_digest_end(w, added == others ? RUMOR_WIRE_COMPLETE : 0);
+}
+
+/* Asks peer for the rest of what its answer could not carry: a SYN whose
+ * digest lists just those members, flagged pull, answered with a SYNACK
+ * and a TCP transfer. */
+static void send_pull(rumor_node_t *n, rumor_member *peer, size_t npulls) {
+  rumor_wire_writer w;
+  if (!rumor__gossip_reachable(n, peer) ||
+      rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_SYN) != 0 ||
+      rumor__wire_digest_begin(&w) != 0)
+    return;
+  digest_add(&w, n->self);
+  for (size_t i = 0; i < npulls; i++)
+    if (digest_add(&w, n->pulls[i]) != 0) n->pulls[i]->pull_until = 0; /* next time */
+  rumor__wire_digest_end(&w, RUMOR_WIRE_PULL);
+  rumor__gossip_send(n, &peer->addr, w.len);
+  n->metrics.tcp_pulls++;
 }
 
 static void send_syn_to(rumor_node_t *n, const struct sockaddr_storage *to, const rumor_member *m) {
@@ -123,7 +141,7 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
 }
 
 /* Answers with a delta of kind (SYNACK with our digest first, or ACK);
- * what does not fit a datagram follows by TCP. */
+ * what does not fit a datagram follows by TCP if the peer pulled it. */
 static void answer(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *peer,
                    const struct sockaddr_storage *to, uint8_t kind) {
   rumor_wire_writer w;
@@ -138,9 +156,9 @@ static void answer(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *pee
     write_digest(n, &w, peer);
     w.cap = cap;
   }
-  size_t nspill = rumor__delta_write(n, &w, n->cands, nc);
+  size_t written, nspill = rumor__delta_write(n, &w, n->cands, nc, &written);
   rumor__gossip_send(n, to, w.len);
-  if (nspill > 0) rumor__transfer_start(n, peer, n->spill, nspill);
+  if (nspill > 0 && msg->digest_pull) rumor__transfer_start(n, peer, n->spill, nspill);
 }
 
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
@@ -182,7 +200,9 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   peer->last_seen = n->io->ops->now(n->io);
 
   if (msg.has_digest) learn_from_digest(n, &msg, peer);
-  size_t nnews = msg.has_delta ? rumor__delta_apply(n, &msg) : 0;
+  size_t nnews = 0, npulls = 0;
+  if (msg.has_delta) nnews = rumor__delta_apply(n, &msg, via_stream, &npulls);
+  if (npulls > 0) send_pull(n, peer, npulls);
 
   if (msg.h.kind == RUMOR_MSG_SYN)
     answer(n, &msg, peer, from, RUMOR_MSG_SYNACK);

@@ -133,6 +133,7 @@ static void node_free(rumor_node_t *n) {
   free(n->spill);
   free(n->news);
   free(n->picks);
+  free(n->pulls);
   free(n->marks);
   free(n);
 }
@@ -208,6 +209,8 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
     rumor_member **p = realloc(n->picks, ncap * sizeof(*p));
     if (p == NULL) return NULL;
     n->picks = p;
+    if ((p = realloc(n->pulls, ncap * sizeof(*p))) == NULL) return NULL;
+    n->pulls = p;
     uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
     if (mk == NULL) return NULL;
     memset(mk + n->cands_cap, 0, (ncap - n->cands_cap) * sizeof(*mk));

@@ -63,6 +63,7 @@ struct rumor_node {
   rumor_candidate *spill;  /* what a datagram could not carry: goes by TCP */
   rumor_candidate *news;   /* blocks of a push that brought news */
   rumor_member **picks;    /* random peer choice */
+  rumor_member **pulls;    /* members to pull from a peer over TCP */
   size_t cands_cap;
   uint64_t mark;           /* stamp for "seen in this digest" */
   uint64_t *marks;         /* per member index */
@@ -101,13 +102,15 @@ size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
 
 /* delta.c */
 size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *peer);
-/* Writes cands greedily into w (a datagram). What can only go by TCP is
- * copied to n->spill; returns how many. */
+/* Writes cands greedily into w (a datagram); *written counts the entries.
+ * Candidates not written whole are copied to n->spill; returns how many. */
 size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_candidate *cands,
-                          size_t nc);
+                          size_t nc, size_t *written);
 /* Applies a validated delta. Blocks that brought news are listed in
- * n->news; returns how many. */
-size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg);
+ * n->news; returns how many. Members to pull from the sender over TCP go
+ * to n->pulls (*npulls of them). */
+size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_stream,
+                          size_t *npulls);
 
 /* push.c */
 void rumor__push_local(rumor_node_t *n);

@@ -30,9 +30,9 @@ static void send_push(rumor_node_t *n, const rumor_candidate *cands, size_t nc, 
   if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_PUSH) != 0 ||
       rumor__wire_push_begin(&w, hops) != 0)
     return;
-  size_t header = w.len;
-  rumor__delta_write(n, &w, cands, nc); /* too big for a datagram: left to anti-entropy */
-  if (w.len <= header + 2) return;      /* no block made it in */
+  size_t written;
+  rumor__delta_write(n, &w, cands, nc, &written); /* what does not fit: left to anti-entropy */
+  if (written == 0) return;
   for (size_t i = 0; i < k; i++) {
     rumor__gossip_send(n, &n->picks[i]->addr, w.len);
     n->metrics.pushes_sent++;

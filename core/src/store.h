@@ -46,6 +46,7 @@ typedef struct rumor_member {
   uint64_t held_self;  /* the watermark of our own state this member reported */
   struct sockaddr_storage addr; /* ss_family 0 while unknown */
   uint64_t last_seen;  /* loop time of the last datagram or new entry */
+  uint64_t pull_until; /* loop time until which a TCP pull of it is under way */
   rumor_map entries;   /* slot -> rumor_entry */
   rumor_entry *head, *tail;
   size_t nlive, ntombstones;

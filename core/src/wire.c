@@ -219,7 +219,11 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
     rumor_wire_digest_entry e;
     if (rd_u8(&r, &flags) != 0 || rd_u16(&r, &m->digest_count) != 0) return RUMOR_WIRE_EMALFORMED;
     m->has_digest = 1;
-    m->digest_complete = flags & RUMOR_WIRE_COMPLETE;
+    m->digest_complete = (flags & RUMOR_WIRE_COMPLETE) != 0;
+    m->digest_pull = (flags & RUMOR_WIRE_PULL) != 0;
+    if ((flags & ~(RUMOR_WIRE_COMPLETE | RUMOR_WIRE_PULL)) != 0 ||
+        (m->digest_pull && m->h.kind != RUMOR_MSG_SYN))
+      return RUMOR_WIRE_EMALFORMED;
     m->digest.p = r.p;
     m->digest.end = r.end;
     for (uint16_t i = 0; i < m->digest_count; i++)
@@ -346,8 +350,8 @@ int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
   return 0;
 }
 
-void rumor__wire_digest_end(rumor_wire_writer *w, int complete) {
-  w->buf[w->section - 1] = complete ? RUMOR_WIRE_COMPLETE : 0;
+void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags) {
+  w->buf[w->section - 1] = flags;
   patch_u16(w, w->section, w->section_count);
 }
 

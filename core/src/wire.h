@@ -17,8 +17,10 @@
  *   PUSH   (4): u8 hops, delta       "news: pass it on while hops > 0"
  * Over a TCP stream (io.h) each frame is one ACK.
  *
- *   digest = u8 flags (bit 0: complete, i.e. lists every member the sender
- *            knows), u16 count, count * { id (u8 len), addr, gen (v), max_seq (v) }
+ *   digest = u8 flags, u16 count, count * { id (u8 len), addr, gen (v), max_seq (v) }
+ *            flag complete (bit 0): lists every member the sender knows.
+ *            flag pull (bit 1, SYN only): "send what does not fit your
+ *            answer over TCP"; the sender lists the members it lacks.
  *            gen 0 means "known by name only, no state yet".
  *   delta  = u16 count, count * block
  *   block  = id (u8 len), addr, gen (v, > 0), from_seq (v), max_seq (v),
@@ -62,6 +64,7 @@ enum { RUMOR_MSG_SYN = 1, RUMOR_MSG_SYNACK = 2, RUMOR_MSG_ACK = 3, RUMOR_MSG_PUS
 #define RUMOR_WIRE_EVERSION (-2)
 
 #define RUMOR_WIRE_COMPLETE 0x01 /* digest and block flag */
+#define RUMOR_WIRE_PULL 0x02     /* digest flag */
 #define RUMOR_WIRE_SWEEP 0x02    /* block flag */
 #define RUMOR_WIRE_DELETED 0x01  /* entry flag */
 
@@ -86,7 +89,7 @@ typedef struct rumor_wire_header {
 typedef struct rumor_wire_msg {
   rumor_wire_header h;
   uint8_t hops;             /* PUSH only */
-  int has_digest, digest_complete;
+  int has_digest, digest_complete, digest_pull;
   uint16_t digest_count;
   rumor_wire_reader digest; /* positioned at the first digest entry */
   int has_delta;
@@ -160,7 +163,8 @@ int rumor__wire_digest_begin(rumor_wire_writer *w);
 int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
                            const struct sockaddr_storage *addr, uint64_t generation,
                            uint64_t max_seq);
-void rumor__wire_digest_end(rumor_wire_writer *w, int complete);
+/* flags: RUMOR_WIRE_COMPLETE and/or RUMOR_WIRE_PULL. */
+void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags);
 int rumor__wire_delta_begin(rumor_wire_writer *w);
 /* Writes the hop count of a PUSH (right after the header). */
 int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops);

@@ -293,6 +293,8 @@ static void big_values_go_by_frames(void) {
     CHECK(len == sizeof(big) && memcmp(v, big, len) == 0);
     CHECK(holds(n, "a", "small", "before") && holds(n, "a", "small2", "after"));
     CHECK_EQ(rumor_node_metrics(n)->deltas_gap, 0);
+    /* Pulled from one peer at a time: the value crossed to it once. */
+    CHECK(rumor_node_metrics(n)->tcp_bytes_received < 2 * sizeof(big));
   }
   CHECK(net.frames_delivered > 0);
   uint64_t transfers = 0;

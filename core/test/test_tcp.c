@@ -1,10 +1,12 @@
 /* test_tcp.c: values too big for a datagram, end to end through the real
  * core on real loopback sockets: a 200 KiB value crosses by TCP frames and
- * arrives byte for byte; a transfer to a port where nothing listens any
- * more fails through the node (counted) instead of hanging. Nodes are
+ * arrives byte for byte (pulled by the node that lacks it); a transfer to
+ * a port where nothing listens fails through the node (counted) instead of
+ * hanging. Nodes are
  * closed and the loop run dry, so leak checkers see everything freed. */
 #include "check.h"
 #include "rumor.h"
+#include "wire.h"
 #include <signal.h>
 
 #define BIG (200 * 1024)
@@ -114,27 +116,46 @@ static void test_big_value_crosses(void) {
   free(value);
 }
 
-/* B says hello to A and vanishes before A answers: A's transfer of the big
- * value to B's port meets a closed port and must end as a counted failure. */
+static void udp_closed(uv_handle_t *h) { (void)h; }
+
+/* "b" is a bare UDP socket with nothing listening for TCP behind it. It
+ * asks A to pull A's state (a SYN flagged pull, saying it holds nothing of
+ * a): A's transfer meets a closed port and must end as a counted failure. */
 static void test_transfer_to_closed_port(void) {
   uv_loop_t loop;
+  uv_udp_t udp;
   waiter w = {0};
   char addr[RUMOR_MAX_ADDR_STRLEN];
-  uint8_t *value = calloc(1, BIG);
+  struct sockaddr_storage a_addr, b_addr, any;
+  int len = sizeof(b_addr);
+  uint8_t *value = calloc(1, BIG), buf[512];
   CHECK(value != NULL);
   CHECK_EQ(uv_loop_init(&loop), 0);
   w.a = start_node(&loop, "a", NULL);
   CHECK(rumor_node_set(w.a, "big", 3, value, BIG) > 0);
   CHECK_EQ(rumor_node_address(w.a, addr, sizeof(addr)), 0);
-  rumor_node_t *b = start_node(&loop, "b", addr);
-  CHECK(rumor_node_metrics(b)->datagrams_sent >= 1); /* its first round went out at start */
-  rumor_node_close(b, on_closed, &w);                /* its sockets close now */
+  CHECK_EQ(rumor_addr_parse(addr, &a_addr), 0);
+  CHECK_EQ(rumor_addr_parse("127.0.0.1:0", &any), 0);
+  CHECK_EQ(uv_udp_init(&loop, &udp), 0);
+  CHECK_EQ(uv_udp_bind(&udp, (const struct sockaddr *)&any, 0), 0);
+  CHECK_EQ(uv_udp_getsockname(&udp, (struct sockaddr *)&b_addr, &len), 0);
+
+  rumor_wire_writer wr;
+  CHECK_EQ(rumor__wire_begin(&wr, buf, sizeof(buf), RUMOR_MSG_SYN, "default", 7, "b", 1, 1, &b_addr), 0);
+  CHECK_EQ(rumor__wire_digest_begin(&wr), 0);
+  CHECK_EQ(rumor__wire_digest_add(&wr, "b", 1, &b_addr, 1, 0), 0);
+  CHECK_EQ(rumor__wire_digest_add(&wr, "a", 1, &a_addr, 0, 0), 0);
+  rumor__wire_digest_end(&wr, RUMOR_WIRE_PULL);
+  uv_buf_t b = uv_buf_init((char *)buf, (unsigned)wr.len);
+  CHECK_EQ(uv_udp_try_send(&udp, &b, 1, (const struct sockaddr *)&a_addr), (int)wr.len);
+
   run_polling(&loop, &w, poll_failed);
   CHECK(!w.expired);
   CHECK(w.failed);
   CHECK(rumor_node_metrics(w.a)->tcp_transfers >= 1);
   CHECK(rumor_node_metrics(w.a)->tcp_failures >= 1);
-  close_all(&loop, &w, 2);
+  uv_close((uv_handle_t *)&udp, udp_closed);
+  close_all(&loop, &w, 1);
   free(value);
 }
 
