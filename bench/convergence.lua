@@ -98,6 +98,10 @@ rumor.spawn(function()
   table.sort(delays)
   local function pct(p) return delays[math.max(1, math.ceil(#delays * p))] end
   result.p50_ms, result.p99_ms, result.max_ms = pct(0.5), pct(0.99), delays[#delays]
+  -- The share of deliveries that did not wait for an anti-entropy round (the push's reach).
+  local quick = 0
+  for _, d in ipairs(delays) do if d <= 10 then quick = quick + 1 end end
+  result.share_within_10ms = quick / #delays
   result.datagrams_per_update = cost_d / opts.repeats
   result.bytes_per_update = cost_b / opts.repeats
   result.pushes_per_update = pushes / opts.repeats
