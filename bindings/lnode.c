@@ -677,7 +677,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(send_errors),
   METRIC(drops_malformed), METRIC(drops_version), METRIC(drops_cluster), METRIC(drops_self),
   METRIC(deltas_gap), METRIC(deltas_stale),
-  METRIC(entries_merged), METRIC(entries_ignored),
+  METRIC(entries_merged), METRIC(entries_ignored), METRIC(entries_too_big),
   METRIC(updates), METRIC(members_joined), METRIC(generations_replaced),
   METRIC(pushes_sent), METRIC(pushes_forwarded),
   METRIC(tombstones_purged), METRIC(resyncs_sent), METRIC(entries_swept),

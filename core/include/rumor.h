@@ -231,6 +231,7 @@ typedef struct rumor_metrics {
   uint64_t deltas_stale;      /* delta chunks of an older generation */
   uint64_t entries_merged;    /* remote entries accepted */
   uint64_t entries_ignored;   /* remote entries we already had */
+  uint64_t entries_too_big;   /* remote values over our max_value_size, refused */
   uint64_t updates;           /* entries accepted, local and remote (one event each) */
   uint64_t members_joined;    /* members learned */
   uint64_t generations_replaced; /* members restarted under the same id */

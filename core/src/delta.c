@@ -110,11 +110,15 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
       n->spill[nspill++] = cands[i];
       continue;
     }
+    /* A full state of a member some deletes of which were purged is always
+     * a sweep: it carries the floor, and the receiver must not keep what
+     * those deletes removed (nor pass it on, chitchat #155). */
+    int sweep = cands[i].sweep || (from == 0 && m->floor > 0);
     size_t before = *written;
     const rumor_entry *e = write_entries(n, w, m, from, &budget, written);
     if (e == NULL) {
       uint8_t flags = RUMOR_WIRE_COMPLETE;
-      if (cands[i].sweep) {
+      if (sweep) {
         flags |= RUMOR_WIRE_SWEEP;
         n->metrics.resyncs_sent++;
       }
@@ -124,7 +128,7 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
     /* Not all of it fits. The block stays, cut short (empty for a resync,
      * which must arrive whole to sweep): its max_seq tells the peer there is
      * more, and the peer pulls the rest over TCP. */
-    if (cands[i].sweep) {
+    if (sweep) {
       rumor__wire_block_cancel(w);
       budget += (uint32_t)(*written - before);
       *written = before;
@@ -140,22 +144,30 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
   return nspill;
 }
 
-/* Drops what member m no longer holds in (from, upto]: our entries in that
- * range the block did not list (each listed one carries stamp). */
-static void sweep(rumor_node_t *n, rumor_member *m, uint64_t from, uint64_t upto, uint64_t stamp) {
-  rumor_entry *e = rumor__store_after(m, from);
+/* Ends a sweep of m that covered (0, upto]: drops every entry in that
+ * range the sender did not list (each listed one carries the sweep's mark)
+ * and adopts the sender's floor. */
+static void finish_sweep(rumor_node_t *n, rumor_member *m, uint64_t upto, uint64_t floor) {
+  rumor_entry *e = m->head;
   while (e != NULL && e->seq <= upto) {
     rumor_entry *next = e->next;
-    if (e->stamp != stamp) {
+    if (e->stamp != m->sweep_mark) {
       if (e->value != NULL) rumor__node_queue_event(n, m, e->slot, NULL, upto, 0);
       rumor__store_remove(&n->store, e);
       n->metrics.entries_swept++;
     }
     e = next;
   }
+  if (floor > m->floor) m->floor = floor;
+  m->sweep_mark = 0;
 }
 
-/* Applies one block to m. Returns 1 if it brought anything new. */
+/* Applies one block to m. Returns 1 if it brought anything new.
+ *
+ * A sweep starts with a block from seq 0 and may span several frames of
+ * one transfer; listed entries are marked as it goes and only its complete
+ * last block drops the unmarked ones, so a key that a later frame updates
+ * is never reported deleted in between. */
 static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, uint64_t now) {
   if (b->generation < m->generation) {
     n->metrics.deltas_stale++;
@@ -172,19 +184,25 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
     n->metrics.deltas_gap++;
     return 0;
   }
-  uint64_t stamp = ++n->sweep_stamp, last = b->from_seq;
+  if (b->sweep && b->from_seq == 0) m->sweep_mark = ++n->sweep_stamp;
+  uint64_t mark = b->sweep ? m->sweep_mark : 0; /* 0: not part of a sweep we saw start */
   int news = 0;
   rumor_wire_entry e;
   while (rumor__wire_next_entry(&b->entries, &e) == 1) {
-    last = e.seq;
     rumor_entry *have = rumor__store_entry(m, e.slot, e.slot_len);
     /* Ours is as new or newer; or it is old news we may have purged the
      * delete of (at or below our floor), which must not come back. */
     if ((have != NULL && have->seq >= e.seq) ||
         (have == NULL && e.seq <= m->max_seq && e.seq <= m->floor)) {
-      if (have != NULL && have->seq == e.seq) have->stamp = stamp;
+      if (have != NULL && have->seq == e.seq && mark) have->stamp = mark;
       n->metrics.entries_ignored++;
       continue;
+    }
+    /* Bigger than we take (a peer with a larger max_value_size, or a
+     * forged datagram): stop here; the watermark stays before it. */
+    if (e.value_len > n->cfg.max_value_size) {
+      n->metrics.entries_too_big++;
+      return news;
     }
     rumor_blob *v = NULL;
     if (!(e.flags & RUMOR_WIRE_DELETED) && (v = rumor__blob_new(e.value, e.value_len)) == NULL)
@@ -192,17 +210,13 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
     rumor_entry *ent = rumor__store_put(&n->store, m, e.slot, e.slot_len, e.seq, v, now);
     rumor__blob_unref(v);
     if (ent == NULL) return news;
-    ent->stamp = stamp;
+    ent->stamp = mark;
     n->metrics.entries_merged++;
     m->last_seen = now;
     news = 1;
     rumor__node_queue_event(n, m, ent->slot, ent->value, ent->seq, 0);
   }
-  uint64_t upto = b->complete ? b->max_seq : last;
-  if (b->sweep) {
-    sweep(n, m, b->from_seq, upto, stamp);
-    if (b->complete && b->floor > m->floor) m->floor = b->floor;
-  }
+  if (b->complete && mark) finish_sweep(n, m, b->max_seq, b->floor);
   if (b->complete && b->max_seq > m->max_seq) m->max_seq = b->max_seq;
   return news;
 }

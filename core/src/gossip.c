@@ -130,7 +130,9 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
   rumor_wire_digest_entry d;
   while (rumor__wire_next_digest(&r, &d) == 1) {
     if (d.id_len == n->id_len && memcmp(d.id, n->id, d.id_len) == 0) {
-      if (d.generation == n->generation && d.max_seq > peer->held_self)
+      /* Only the peer's current process speaks for what it holds. */
+      if (msg->h.generation == peer->incarnation && d.generation == n->generation &&
+          d.max_seq > peer->held_self)
         peer->held_self = d.max_seq <= n->self->max_seq ? d.max_seq : n->self->max_seq;
       continue;
     }
@@ -198,6 +200,11 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
   peer->addr = addr;
   peer->last_seen = n->io->ops->now(n->io);
+  if (msg.h.generation > peer->incarnation) {
+    /* The peer restarted: what its last process held of us is gone. */
+    peer->incarnation = msg.h.generation;
+    peer->held_self = 0;
+  }
 
   if (msg.has_digest) learn_from_digest(n, &msg, peer);
   size_t nnews = 0, npulls = 0;

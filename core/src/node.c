@@ -176,6 +176,10 @@ int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_fact
   n->udp_entry_max = cfg->mtu - RUMOR_WIRE_DELTA_OVERHEAD_MAX;
   n->frame_max = RUMOR_WIRE_DELTA_OVERHEAD_MAX +
                  rumor__wire_entry_size(RUMOR_WIRE_MAX_SLOT, UINT64_MAX, cfg->max_value_size);
+  /* Never below what senders fill a frame to (transfer.c), so nodes with a
+   * small max_value_size still take ordinary frames. */
+  if (n->frame_max < RUMOR_FRAME_FILL + RUMOR_WIRE_DELTA_OVERHEAD_MAX)
+    n->frame_max = RUMOR_FRAME_FILL + RUMOR_WIRE_DELTA_OVERHEAD_MAX;
 
   rumor__rng_seed(&n->rng, n->io->ops->seed(n->io));
   /* The wall clock in microseconds: a process restarted under the same id
@@ -294,14 +298,24 @@ static void wind_down(rumor_node_t *n) {
   rumor__await_cancel_all(n);
 }
 
+static void node_io_done(rumor_io *io);
+
+/* Stops a running node: the io first (nothing arrives any more), then what
+ * ran on it. Callbacks of cancelled waits may close the node; the close is
+ * then finished here, once they are all done. */
+static void stop_running(rumor_node_t *n) {
+  n->state = NODE_STOPPED;
+  n->io->ops->shutdown(n->io);
+  n->winding_down = 1;
+  wind_down(n);
+  n->winding_down = 0;
+  if (n->state == NODE_CLOSING) n->io->ops->destroy(n->io, node_io_done);
+}
+
 int rumor_node_stop(rumor_node_t *n) {
   if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
-  if (n->state == NODE_RUNNING) {
-    n->state = NODE_STOPPED;
-    wind_down(n);
-    n->io->ops->shutdown(n->io);
-  }
-  n->state = NODE_STOPPED;
+  if (n->state == NODE_RUNNING) stop_running(n);
+  else n->state = NODE_STOPPED;
   return 0;
 }
 
@@ -314,16 +328,20 @@ static void node_io_done(rumor_io *io) {
 }
 
 void rumor_node_close(rumor_node_t *n, rumor_close_cb cb, void *arg) {
-  if (n == NULL || n->state == NODE_CLOSING) return;
-  int running = n->state == NODE_RUNNING;
-  n->state = NODE_CLOSING;
-  if (running) {
-    wind_down(n);
-    n->io->ops->shutdown(n->io);
-  }
+  if (n == NULL || n->state == NODE_CLOSING || n->close_requested) return;
+  n->close_requested = 1;
   n->close_cb = cb;
   n->close_arg = arg;
   n->on_update = NULL;
+  if (n->winding_down) { /* called back from inside a stop: it finishes the close */
+    n->state = NODE_CLOSING;
+    return;
+  }
+  if (n->state == NODE_RUNNING) {
+    stop_running(n);
+    if (n->state == NODE_CLOSING) return; /* a callback closed it meanwhile */
+  }
+  n->state = NODE_CLOSING;
   n->io->ops->destroy(n->io, node_io_done);
 }
 

@@ -13,6 +13,11 @@
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 
+/* Frames of a TCP transfer are filled up to 64 KiB (fewer writes, bounded
+ * memory), or hold one larger entry alone; every node accepts frames of at
+ * least this size whatever its max_value_size. */
+#define RUMOR_FRAME_FILL (64 * 1024)
+
 /* One accepted entry waiting to be reported to the update callback. Holds
  * references to the blobs so the store may change before it is delivered. */
 typedef struct rumor_event {
@@ -56,6 +61,8 @@ struct rumor_node {
   rumor_event *events;     /* queue of accepted entries not yet reported */
   size_t nevents, events_cap;
   int dispatching;
+  int winding_down;        /* inside a stop, cancelling what ran */
+  int close_requested;     /* rumor_node_close was called */
 
   uint8_t *sendbuf;        /* cfg.mtu bytes */
   /* Scratch, sized for every member (grown by rumor__node_add_member). */

@@ -115,7 +115,7 @@ void rumor__store_reset(rumor_store *s, rumor_member *m, uint64_t gen) {
   member_clear(s, m);
   rumor__map_init(&m->entries, s->seed ^ (uint64_t)m->index);
   m->generation = gen;
-  m->max_seq = m->floor = m->held_self = 0;
+  m->max_seq = m->floor = m->sweep_mark = 0;
 }
 
 rumor_entry *rumor__store_entry(const rumor_member *m, const char *slot, size_t len) {

@@ -44,9 +44,11 @@ typedef struct rumor_member {
   uint64_t max_seq;    /* the watermark */
   uint64_t floor;      /* highest purged tombstone seq */
   uint64_t held_self;  /* the watermark of our own state this member reported */
+  uint64_t incarnation; /* the newest generation its own datagrams carried */
   struct sockaddr_storage addr; /* ss_family 0 while unknown */
   uint64_t last_seen;  /* loop time of the last datagram or new entry */
   uint64_t pull_until; /* loop time until which a TCP pull of it is under way */
+  uint64_t sweep_mark; /* the mark of a sweep under way (see delta.c), or 0 */
   rumor_map entries;   /* slot -> rumor_entry */
   rumor_entry *head, *tail;
   size_t nlive, ntombstones;

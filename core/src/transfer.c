@@ -19,9 +19,6 @@
 /* Transfers in flight at once: each holds one frame in memory and they
  * share one link; more would only compete for the same bandwidth. */
 #define MAX_TRANSFERS 8
-/* Frames are filled up to 64 KiB (fewer writes, bounded memory), or hold
- * one entry larger than that alone (up to n->frame_max). */
-#define FRAME_TARGET (64 * 1024)
 
 typedef struct transfer_item {
   rumor_blob *id;       /* the member whose entries go */
@@ -61,24 +58,32 @@ static void finish(rumor_node_t *n, rumor_transfer *t, int failed) {
   transfer_free(t);
 }
 
+/* The first entry item still has to send, or NULL (nothing left, or the
+ * member restarted). Decides afresh whether the item is a sweep: a delete
+ * the peer has not seen may have been purged since the transfer began, and
+ * then it starts over from 0 (see delta.c for why from 0 means sweep). */
+static const rumor_entry *item_next(rumor_node_t *n, transfer_item *it, rumor_member **mp) {
+  rumor_member *m = rumor__store_find(&n->store, (const char *)it->id->data, it->id->len);
+  *mp = m;
+  if (m == NULL || m->generation != it->generation) return NULL;
+  if (!it->sweep && it->from_seq < m->floor) it->from_seq = 0;
+  if (it->from_seq == 0 && m->floor > 0) it->sweep = 1;
+  return rumor__store_after(m, it->from_seq);
+}
+
 /* Builds the next frame into a new buffer. Returns its length (0 when
  * nothing is left to send, or out of memory: *out NULL). */
 static size_t next_frame(rumor_node_t *n, rumor_transfer *t, uint8_t **out) {
+  rumor_member *m;
+  const rumor_entry *e = NULL;
   *out = NULL;
-  /* Skip items with nothing left (or whose member restarted). */
-  for (; t->pos < t->nitems; t->pos++) {
-    transfer_item *it = &t->items[t->pos];
-    rumor_member *m = rumor__store_find(&n->store, (const char *)it->id->data, it->id->len);
-    if (m != NULL && m->generation == it->generation && rumor__store_after(m, it->from_seq)) break;
-  }
-  if (t->pos == t->nitems) return 0;
+  for (; t->pos < t->nitems; t->pos++) /* skip items with nothing left */
+    if ((e = item_next(n, &t->items[t->pos], &m)) != NULL) break;
+  if (t->pos >= t->nitems) return 0;
 
-  transfer_item *it = &t->items[t->pos];
-  rumor_member *m = rumor__store_find(&n->store, (const char *)it->id->data, it->id->len);
-  const rumor_entry *e = rumor__store_after(m, it->from_seq);
   size_t first = rumor__wire_entry_size(e->slot->len, e->seq, e->value ? e->value->len : 0);
   size_t cap = first + RUMOR_WIRE_DELTA_OVERHEAD_MAX;
-  if (cap < FRAME_TARGET) cap = FRAME_TARGET;
+  if (cap < RUMOR_FRAME_FILL) cap = RUMOR_FRAME_FILL;
   if (cap > n->frame_max) cap = n->frame_max;
   uint8_t *buf = malloc(cap);
   if (buf == NULL) return 0;
@@ -89,11 +94,10 @@ static size_t next_frame(rumor_node_t *n, rumor_transfer *t, uint8_t **out) {
     return 0;
   }
   /* Whole items while they fit, then a prefix of the one that does not. */
+  size_t blocks = 0;
   while (t->pos < t->nitems) {
-    it = &t->items[t->pos];
-    m = rumor__store_find(&n->store, (const char *)it->id->data, it->id->len);
-    e = m && m->generation == it->generation ? rumor__store_after(m, it->from_seq) : NULL;
-    if (e == NULL) {
+    transfer_item *it = &t->items[t->pos];
+    if ((e = item_next(n, it, &m)) == NULL) {
       t->pos++;
       continue;
     }
@@ -114,11 +118,19 @@ static size_t next_frame(rumor_node_t *n, rumor_transfer *t, uint8_t **out) {
     }
     uint8_t flags = (e == NULL ? RUMOR_WIRE_COMPLETE : 0) | (it->sweep ? RUMOR_WIRE_SWEEP : 0);
     rumor__wire_block_end(&w, flags);
+    blocks++;
     it->from_seq = last;
     if (e != NULL) break;
     t->pos++;
   }
   rumor__wire_delta_end(&w);
+  if (blocks == 0) {
+    /* Even one entry does not fit a frame (it came from a peer with a
+     * larger max_value_size): give up rather than send empty frames. */
+    free(buf);
+    t->pos = t->nitems + 1;
+    return 0;
+  }
   *out = buf;
   return w.len;
 }
@@ -128,7 +140,7 @@ static void pump(rumor_node_t *n, rumor_transfer *t) {
   uint8_t *frame;
   size_t len = next_frame(n, t, &frame);
   if (frame == NULL) {
-    finish(n, t, t->pos < t->nitems); /* out of memory before the end is a failure */
+    finish(n, t, t->pos != t->nitems); /* out of memory, or a frame that could not be made */
     return;
   }
   int rc = n->io->ops->stream_write(n->io, t->stream, frame, len);

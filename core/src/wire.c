@@ -123,9 +123,13 @@ int rumor__slot_parse(const char *slot, size_t len, rumor_slot_parts *out) {
     return 0;
   }
   uint64_t klen;
-  const uint8_t *k;
+  const uint8_t *k, *len_at = r.p;
   if (kind != RUMOR_SLOT_MAP || rd_varint(&r, &klen) != 0 || klen == 0 ||
-      klen > RUMOR_MAX_KEY_LEN || rd_bytes(&r, (size_t)klen, &k) != 0)
+      klen > RUMOR_MAX_KEY_LEN)
+    return -1;
+  /* One spelling per slot: the length in its shortest form (0x83 0x00 is
+   * also 3), or one map entry could be stored under two slots. */
+  if ((size_t)(r.p - len_at) != (klen < 0x80 ? 1u : 2u) || rd_bytes(&r, (size_t)klen, &k) != 0)
     return -1;
   size_t mlen = (size_t)(r.end - r.p);
   if (mlen == 0 || mlen > RUMOR_MAX_KEY_LEN) return -1;

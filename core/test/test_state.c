@@ -405,6 +405,101 @@ static void await_every_live_member(void) {
   net_free(&net);
 }
 
+static int waits_done, closes;
+static void count_wait(rumor_node_t *node, int status, const char *const *missing, size_t nmissing,
+                       void *arg) {
+  (void)node;
+  (void)missing;
+  (void)nmissing;
+  *(int *)arg = status;
+  waits_done++;
+}
+
+/* What a peer's previous process held of us does not count for its new one. */
+static void await_forgets_a_restarted_peer(void) {
+  fake_net net;
+  rumor_config_t cfg;
+  int status = 1;
+  net_init(&net, 20);
+  rumor_config_init(&cfg);
+  rumor_node_t *a = net_add(&net, "a", -1, NULL);
+  cfg.generation = 100;
+  rumor_node_t *b = net_add(&net, "b", 0, &cfg);
+  CHECK_EQ(rumor_node_start(a), 0);
+  CHECK_EQ(rumor_node_start(b), 0);
+  CHECK(rumor_node_set(a, "k", 1, "v", 1) > 0);
+  net_run(&net, 2000);
+  rumor_node_close(b, NULL, NULL);
+  net.down[1] = 1;
+  cfg.generation = 200;
+  rumor_node_t *b2 = net_add(&net, "b", 0, &cfg);
+  CHECK_EQ(rumor_node_start(b2), 0); /* its SYN to a is queued */
+  int64_t seq = rumor_node_set(a, "k2", 2, "v", 1);
+  net_drop_queue(&net); /* b2's SYN and a's push are lost */
+  waits_done = 0;
+  CHECK_EQ(rumor_node_await(a, 1, 5000, count_wait, &status), 0);
+  /* b2 speaks (a digest naming only itself): a must not take the old
+   * process's word that b holds seq 1. */
+  rumor__node_timer(b2, RUMOR_TIMER_ROUND);
+  net_datagram syn = net.queue[0];
+  net.qlen = 0;
+  net_deliver(&net, &syn);
+  net_drop_queue(&net);
+  rumor__node_timer(a, RUMOR_TIMER_AWAIT);
+  net_drop_queue(&net);
+  CHECK_EQ(waits_done, 0);
+  net_run(&net, 3000);
+  CHECK_EQ(waits_done, 1);
+  CHECK_EQ(status, 0);
+  CHECK(holds(b2, "a", "k", "v"));
+  (void)seq;
+  net_free(&net);
+}
+
+static void close_from_cancel(rumor_node_t *node, int status, const char *const *missing,
+                              size_t nmissing, void *arg) {
+  (void)missing;
+  (void)nmissing;
+  (void)arg;
+  CHECK_EQ(status, UV_ECANCELED);
+  waits_done++;
+  rumor_node_close(node, NULL, NULL);
+}
+
+static void closed(rumor_node_t *node, void *arg) {
+  (void)node;
+  (void)arg;
+  closes++;
+}
+
+/* A wait's callback that closes the node while rumor_node_stop (or close)
+ * cancels it: the node closes once, after every callback ran. */
+static void close_inside_cancelled_waits(void) {
+  for (int via_close = 0; via_close < 2; via_close++) {
+    fake_net net;
+    net_init(&net, 21);
+    rumor_node_t *a = net_add(&net, "a", -1, NULL);
+    rumor_node_t *b = net_add(&net, "b", 0, NULL);
+    CHECK_EQ(rumor_node_start(a), 0);
+    CHECK_EQ(rumor_node_start(b), 0);
+    net_run(&net, 1000);
+    net.down[1] = 1;
+    int64_t seq = rumor_node_set(a, "k", 1, "v", 1);
+    waits_done = closes = 0;
+    CHECK_EQ(rumor_node_await(a, (uint64_t)seq, 5000, close_from_cancel, NULL), 0);
+    CHECK_EQ(rumor_node_await(a, (uint64_t)seq, 5000, close_from_cancel, NULL), 0);
+    if (via_close) {
+      rumor_node_close(a, closed, NULL);
+      CHECK_EQ(closes, 1); /* the outer close's callback, once */
+    } else {
+      CHECK_EQ(rumor_node_stop(a), 0);
+    }
+    CHECK_EQ(waits_done, 2);
+    CHECK(net.nodes[0] == NULL); /* freed */
+    net_free(&net);
+  }
+}
+
 static void restart_under_the_same_id(void) {
   fake_net net;
   rumor_config_t cfg;
@@ -444,6 +539,8 @@ int main(void) {
   RUN(big_values_go_by_frames);
   RUN(lost_frames_are_sent_again);
   RUN(await_every_live_member);
+  RUN(await_forgets_a_restarted_peer);
+  RUN(close_inside_cancelled_waits);
   RUN(restart_under_the_same_id);
   return 0;
 }
