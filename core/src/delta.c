@@ -66,16 +66,21 @@ size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor
   return nc;
 }
 
-static uint8_t entry_flags(const rumor_entry *e) { return e->value ? 0 : RUMOR_WIRE_DELETED; }
-
-static int add_entry(rumor_wire_writer *w, const rumor_entry *e) {
+int rumor__delta_add_entry(rumor_wire_writer *w, const rumor_entry *e) {
   return rumor__wire_block_add(w, (const char *)e->slot->data, e->slot->len, e->seq,
-                               entry_flags(e), e->value ? e->value->data : NULL,
+                               e->value ? 0 : RUMOR_WIRE_DELETED, e->value ? e->value->data : NULL,
                                e->value ? e->value->len : 0);
 }
 
-static size_t entry_wire_size(const rumor_entry *e) {
+size_t rumor__delta_entry_size(const rumor_entry *e) {
   return rumor__wire_entry_size(e->slot->len, e->seq, e->value ? e->value->len : 0);
+}
+
+/* A full state of a member some deletes of which were purged is always a
+ * sweep: it carries the floor, and the receiver must not keep what those
+ * deletes removed (nor pass it on, chitchat #155). */
+int rumor__delta_sweeps(const rumor_member *m, uint64_t from, int planned) {
+  return planned || (from == 0 && m->floor > 0);
 }
 
 /* Writes m's entries after from into an open block; stops at the end, at
@@ -86,7 +91,7 @@ static const rumor_entry *write_entries(rumor_node_t *n, rumor_wire_writer *w,
                                         size_t *written) {
   const rumor_entry *e = rumor__store_after(m, from);
   for (; e != NULL && *budget > 0; e = e->next) {
-    if (entry_wire_size(e) > n->udp_entry_max || add_entry(w, e) != 0) break;
+    if (rumor__delta_entry_size(e) > n->udp_entry_max || rumor__delta_add_entry(w, e) != 0) break;
     (*budget)--;
     (*written)++;
   }
@@ -110,10 +115,7 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
       n->spill[nspill++] = cands[i];
       continue;
     }
-    /* A full state of a member some deletes of which were purged is always
-     * a sweep: it carries the floor, and the receiver must not keep what
-     * those deletes removed (nor pass it on, chitchat #155). */
-    int sweep = cands[i].sweep || (from == 0 && m->floor > 0);
+    int sweep = rumor__delta_sweeps(m, from, cands[i].sweep);
     size_t before = *written;
     const rumor_entry *e = write_entries(n, w, m, from, &budget, written);
     if (e == NULL) {
@@ -138,7 +140,7 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
     }
     if (!full) rumor__wire_block_end(w, 0);
     n->spill[nspill++] = cands[i];
-    if (entry_wire_size(e) <= n->udp_entry_max) full = 1; /* out of room, not just a big entry */
+    if (rumor__delta_entry_size(e) <= n->udp_entry_max) full = 1; /* out of room, not just a big entry */
   }
   rumor__wire_delta_end(w);
   return nspill;

@@ -108,6 +108,12 @@ size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
                           const rumor_member *x2);
 
 /* delta.c */
+/* Adds one stored entry to w's open block (all or nothing); its size. */
+int rumor__delta_add_entry(rumor_wire_writer *w, const rumor_entry *e);
+size_t rumor__delta_entry_size(const rumor_entry *e);
+/* Whether a block of m from seq from must sweep: planned as a resync, or a
+ * full state of a member with purged deletes. */
+int rumor__delta_sweeps(const rumor_member *m, uint64_t from, int planned);
 size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *peer);
 /* Writes cands greedily into w (a datagram); *written counts the entries.
  * Candidates not written whole are copied to n->spill; returns how many. */

@@ -67,7 +67,7 @@ static const rumor_entry *item_next(rumor_node_t *n, transfer_item *it, rumor_me
   *mp = m;
   if (m == NULL || m->generation != it->generation) return NULL;
   if (!it->sweep && it->from_seq < m->floor) it->from_seq = 0;
-  if (it->from_seq == 0 && m->floor > 0) it->sweep = 1;
+  it->sweep = rumor__delta_sweeps(m, it->from_seq, it->sweep);
   return rumor__store_after(m, it->from_seq);
 }
 
@@ -81,8 +81,7 @@ static size_t next_frame(rumor_node_t *n, rumor_transfer *t, uint8_t **out) {
     if ((e = item_next(n, &t->items[t->pos], &m)) != NULL) break;
   if (t->pos >= t->nitems) return 0;
 
-  size_t first = rumor__wire_entry_size(e->slot->len, e->seq, e->value ? e->value->len : 0);
-  size_t cap = first + RUMOR_WIRE_DELTA_OVERHEAD_MAX;
+  size_t cap = rumor__delta_entry_size(e) + RUMOR_WIRE_DELTA_OVERHEAD_MAX;
   if (cap < RUMOR_FRAME_FILL) cap = RUMOR_FRAME_FILL;
   if (cap > n->frame_max) cap = n->frame_max;
   uint8_t *buf = malloc(cap);
@@ -105,13 +104,7 @@ static size_t next_frame(rumor_node_t *n, rumor_transfer *t, uint8_t **out) {
                                 it->from_seq, m->max_seq, m->floor) != 0)
       break;
     uint64_t last = it->from_seq;
-    for (; e != NULL; e = e->next) {
-      if (rumor__wire_block_add(&w, (const char *)e->slot->data, e->slot->len, e->seq,
-                                e->value ? 0 : RUMOR_WIRE_DELETED, e->value ? e->value->data : NULL,
-                                e->value ? e->value->len : 0) != 0)
-        break;
-      last = e->seq;
-    }
+    for (; e != NULL && rumor__delta_add_entry(&w, e) == 0; e = e->next) last = e->seq;
     if (last == it->from_seq) {
       rumor__wire_block_cancel(&w);
       break;
