@@ -68,7 +68,20 @@ typedef struct rumor_config {
   uint32_t tombstone_grace_ms;        /* default 3600000: deletes are forgotten this long after
                                          each node accepted them */
   uint64_t generation;   /* 0: derived from the wall clock at start (each start is newer) */
+  /* Liveness (see "Liveness" below). */
+  int failure_detector;  /* RUMOR_FD_EXPIRATION (default) or RUMOR_FD_PHI */
+  double phi_threshold;  /* default 8.0; with RUMOR_FD_PHI, block above this */
+  int auto_rejoin;       /* default 1: a node blocked as expired rejoins under a
+                            new generation when it learns of it */
+  uint32_t blocked_retention_ms; /* default 3600000: a blocked member's state is
+                                    purged this long after it was blocked */
 } rumor_config_t;
+
+/* Failure detectors. Both block a member as "expired". */
+enum {
+  RUMOR_FD_EXPIRATION = 0, /* heartbeat older than heartbeat_expiration_ms (0: never) */
+  RUMOR_FD_PHI = 1         /* phi accrual over heartbeat arrivals above phi_threshold */
+};
 
 /* Fills cfg with the defaults above (id stays NULL). */
 void rumor_config_init(rumor_config_t *cfg);
@@ -164,6 +177,7 @@ typedef struct rumor_update {
   uint64_t seq;
   uint64_t generation;
   int local;           /* 1 for this node's own writes */
+  int system;          /* 1 for a reserved key: heartbeat, left, blocked */
   int deleted;         /* 1 for a delete (tombstone), or a value found gone
                           when a peer's state was re-synchronised */
 } rumor_update_t;
@@ -175,9 +189,121 @@ typedef struct rumor_update {
 typedef void (*rumor_update_cb)(rumor_node_t *node, const rumor_update_t *u, void *arg);
 void rumor_node_on_update(rumor_node_t *node, rumor_update_cb cb, void *arg);
 
+/* ---- Liveness ------------------------------------------------------------
+ *
+ * Every running node writes its "heartbeat" entry once per round: a counter
+ * blob with the engine's own figures (uptime, members it sees alive) and the
+ * stats set with rumor_node_set_stats. Each observer notes, on its own clock,
+ * when a member's heartbeat last advanced; the failure detector blocks a
+ * member whose heartbeat stops. A block holds for one generation of the
+ * member: the same id back under a newer generation joins again.
+ *
+ * Blocked members get no gossip; their datagrams are dropped (counted in
+ * drops_blocked) and answered, at most once per round, with a rejection
+ * naming the blocked generation and the reason. Each node also publishes the
+ * blocks it made under the reserved map key "blocked". A node that learns it
+ * was blocked as expired starts a new generation and rejoins, unless
+ * auto_rejoin is 0. A node stalled itself (SIGSTOP, a long pause) does not
+ * count the stall against others.
+ *
+ * "heartbeat", "left" and "blocked" are reserved keys: rumor_node_set and
+ * friends refuse them with RUMOR_EINVAL. Their entries are gossiped like any
+ * other (so rumor_node_get reads them) and reported to the update callback
+ * with system = 1. */
+
 typedef enum rumor_member_status {
-  RUMOR_MEMBER_ALIVE = 0
+  RUMOR_MEMBER_ALIVE = 0,   /* not blocked (including members known by name only) */
+  RUMOR_MEMBER_BLOCKED = 1, /* blocked for its current generation; see block_reason */
+  RUMOR_MEMBER_REMOVED = 2  /* blocked past blocked_retention_ms: state purged, id remembered */
 } rumor_member_status_t;
+
+typedef enum rumor_block_reason {
+  RUMOR_BLOCK_NONE = 0,
+  RUMOR_BLOCK_EXPIRED = 1,  /* the failure detector */
+  RUMOR_BLOCK_LEFT = 2,     /* it published the left key (rumor_node_leave) */
+  RUMOR_BLOCK_POLICY = 3,   /* rumor_node_block from a policy */
+  RUMOR_BLOCK_TOPOLOGY = 4  /* gone from rumor_node_set_topology, or rumor_node_remove_peer */
+} rumor_block_reason_t;
+
+/* "expired", "left", "policy", "topology" ("" for NONE). */
+const char *rumor_block_reason_name(int reason);
+
+/* One counter of a heartbeat: a name of 1..RUMOR_MAX_STAT_NAME bytes. */
+#define RUMOR_MAX_STAT_NAME 64
+/* Encoded heartbeats are at most this long: one travels from every member
+ * every round, so it must fit a datagram of the smallest MTU with room to
+ * spare for others. */
+#define RUMOR_MAX_HEARTBEAT 512
+typedef struct rumor_stat {
+  const char *name;
+  size_t name_len;
+  int64_t value;
+} rumor_stat_t;
+
+/* Replaces the stats this node's next heartbeats carry (copied). Returns 0,
+ * RUMOR_EINVAL for an empty, over-long or repeated name, or RUMOR_ETOOBIG
+ * when the heartbeat would pass RUMOR_MAX_HEARTBEAT. */
+int rumor_node_set_stats(rumor_node_t *node, const rumor_stat_t *stats, size_t n);
+
+/* Walks the stats of a heartbeat (rumor_member_info_t.stats): call with
+ * *off = 0 until it returns 0. 1 fills *out (name points into the buffer). */
+int rumor_stats_next(const uint8_t *stats, size_t len, size_t *off, rumor_stat_t *out);
+
+/* Called at the start of every round, before the heartbeat is written and
+ * the failure detector runs: the place to refresh stats and run policies. */
+typedef void (*rumor_round_cb)(rumor_node_t *node, void *arg);
+void rumor_node_on_round(rumor_node_t *node, rumor_round_cb cb, void *arg);
+
+/* Blocks a member for its current generation with reason (POLICY or
+ * TOPOLOGY; EXPIRED and LEFT are the engine's). Returns 0 (also when it was
+ * blocked already), RUMOR_EINVAL for self, an unknown id or a bad reason. */
+int rumor_node_block(rumor_node_t *node, const char *id, size_t id_len, int reason);
+
+/* Ids of the members blocked now (not removed), through cb. */
+typedef void (*rumor_id_cb)(const char *id, size_t len, void *arg);
+void rumor_node_blocked(const rumor_node_t *node, rumor_id_cb cb, void *arg);
+
+/* Topology from outside (a cluster provider, like protoactor's
+ * ClusterTopology event). set_topology replaces the peer list: members it
+ * names are known at their addresses (a topology block on them is lifted),
+ * every other member is blocked with reason TOPOLOGY. add_peer adds an
+ * address to join through, like a seed; remove_peer blocks one member with
+ * reason TOPOLOGY. */
+typedef struct rumor_peer {
+  const char *id;      /* required */
+  const char *address; /* "host:port", or NULL when unknown */
+} rumor_peer_t;
+int rumor_node_set_topology(rumor_node_t *node, const rumor_peer_t *peers, size_t n);
+int rumor_node_add_peer(rumor_node_t *node, const char *address);
+int rumor_node_remove_peer(rumor_node_t *node, const char *id, size_t id_len);
+
+/* Membership events, delivered in order with update events. */
+typedef enum rumor_member_event_type {
+  RUMOR_EVENT_JOINED = 0,   /* first state of a member, or of a newer generation of it */
+  RUMOR_EVENT_ALIVE = 1,    /* its first heartbeat of that generation */
+  RUMOR_EVENT_BLOCKED = 2,  /* blocked, with reason */
+  RUMOR_EVENT_REMOVED = 3,  /* its state purged, blocked_retention_ms after the block */
+  RUMOR_EVENT_REJOINED = 4  /* this node started a new generation (member is self) */
+} rumor_member_event_type_t;
+/* "joined", "alive", "blocked", "removed", "rejoined". */
+const char *rumor_member_event_name(int type);
+
+typedef struct rumor_member_event {
+  int type;
+  const char *member; size_t member_len;
+  uint64_t generation;
+  int reason;        /* BLOCKED: why; REJOINED: the reason of the block it answers */
+} rumor_member_event_t;
+typedef void (*rumor_member_cb)(rumor_node_t *node, const rumor_member_event_t *ev, void *arg);
+void rumor_node_on_member(rumor_node_t *node, rumor_member_cb cb, void *arg);
+
+/* Graceful leave: writes the "left" key, pushes it, waits until at least
+ * gossip_fan_out live members (or all, if fewer) hold it or timeout_ms
+ * passes, then stops the node and calls cb with 0 or UV_ETIMEDOUT (the node
+ * is stopped either way; UV_ECANCELED if it was stopped or closed first).
+ * cb runs once, never inside this call. Others block the member as LEFT. */
+typedef void (*rumor_leave_cb)(rumor_node_t *node, int status, void *arg);
+int rumor_node_leave(rumor_node_t *node, uint32_t timeout_ms, rumor_leave_cb cb, void *arg);
 
 /* A snapshot of one member as this node sees it. Strings point into the node
  * and stay valid until the next call that may change membership (any
@@ -191,7 +317,20 @@ typedef struct rumor_member_info {
   size_t nkeys;           /* live entries (plain and map) */
   size_t ntombstones;     /* deletes not yet purged */
   rumor_member_status_t status;
+  int block_reason;       /* RUMOR_BLOCK_* when BLOCKED or REMOVED */
   int self;
+  /* Liveness, as this node observes it. */
+  uint64_t heartbeat_age_ms; /* since its heartbeat last advanced here (or since it
+                                was learned, before any); 0 for self */
+  uint64_t heartbeats;       /* heartbeat advances seen of this generation */
+  double phi;                /* the phi-accrual suspicion level now */
+  int left;                  /* it published the left key */
+  /* Its latest heartbeat (valid while has_heartbeat). */
+  int has_heartbeat;
+  uint64_t uptime_ms;        /* its uptime when it wrote the heartbeat */
+  uint32_t members_alive;    /* members it saw alive then, itself included */
+  const uint8_t *stats;      /* the stats, for rumor_stats_next */
+  size_t stats_len;
 } rumor_member_info_t;
 
 size_t rumor_node_member_count(const rumor_node_t *node);
@@ -245,6 +384,14 @@ typedef struct rumor_metrics {
   uint64_t tcp_failures;      /* transfers that failed or timed out */
   uint64_t frames_sent, frames_received;       /* TCP frames */
   uint64_t tcp_bytes_sent, tcp_bytes_received; /* TCP frame payload bytes */
+  uint64_t heartbeats_sent;   /* heartbeat entries written */
+  uint64_t drops_blocked;     /* datagrams and frames of blocked members, dropped */
+  uint64_t rejects_sent;      /* rejections answered to blocked members */
+  uint64_t rejects_received;  /* rejections of us received */
+  uint64_t members_blocked;   /* blocks made, any reason */
+  uint64_t members_removed;   /* blocked members whose state was purged */
+  uint64_t rejoins;           /* new generations started after learning of a block */
+  uint64_t stalls;            /* rounds that found our own loop had stalled */
 } rumor_metrics_t;
 
 const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *node);
