@@ -684,6 +684,8 @@ static const metric_field_t metric_fields[] = {
   METRIC(tcp_pulls), METRIC(tcp_transfers), METRIC(tcp_failures),
   METRIC(frames_sent), METRIC(frames_received),
   METRIC(tcp_bytes_sent), METRIC(tcp_bytes_received),
+  METRIC(heartbeats_sent), METRIC(drops_blocked), METRIC(rejects_sent), METRIC(rejects_received),
+  METRIC(members_blocked), METRIC(members_removed), METRIC(rejoins), METRIC(stalls),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above: a new one fails here. */

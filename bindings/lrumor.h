@@ -39,6 +39,9 @@ typedef struct lrumor_ctx {
 /* Pushes the callback's arguments (the function is already pushed) and
  * returns how many it pushed. Runs inside a protected call. */
 typedef int (*lrumor_push_fn)(lua_State *L, void *arg);
+/* Reads the results a callback returned (on top of the stack); runs inside
+ * the same protected call, so it may raise to report bad results. */
+typedef void (*lrumor_take_fn)(lua_State *L, void *arg);
 
 /* lrumor.c */
 lrumor_ctx_t *lrumor_ctx(lua_State *L); /* from upvalue 1 */
@@ -47,6 +50,10 @@ lrumor_ctx_t *lrumor_ctx(lua_State *L); /* from upvalue 1 */
  * error was counted and reported (or when no Lua thread may run now). */
 int lrumor_invoke(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, void *arg,
                   const char *where);
+/* The same, keeping nresults results for take(L, arg); an error take raises
+ * is counted and reported like one of the function. */
+int lrumor_invoke_take(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, lrumor_take_fn take,
+                       int nresults, void *arg, const char *where);
 /* Makes L the thread for callbacks fired synchronously by a core call made
  * from a method; returns the previous one for lrumor_leave. */
 lua_State *lrumor_enter(lrumor_ctx_t *ctx, lua_State *L);
