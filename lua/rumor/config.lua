@@ -93,18 +93,43 @@ local checks = {
     return out
   end,
   generation = function(name, v, level) return integer(name, v, level + 1, 0) end,
+  -- Liveness. Absent, the core's defaults apply ("expiration", 8.0, true, one hour).
+  failure_detector = function(name, v, level)
+    if v ~= "expiration" and v ~= "phi" then
+      fail(name, "expected \"expiration\" or \"phi\", got "
+        .. (type(v) == "string" and ("\"" .. v .. "\"") or type(v)), level + 1)
+    end
+    return v
+  end,
+  phi_threshold = function(name, v, level)
+    if type(v) ~= "number" then
+      fail(name, "expected a number, got " .. type(v), level + 1)
+    end
+    if not (v > 0 and v < math.huge) then
+      fail(name, "must be a finite number > 0, got " .. tostring(v), level + 1)
+    end
+    return v
+  end,
+  auto_rejoin = function(name, v, level)
+    if type(v) ~= "boolean" then
+      fail(name, "expected a boolean, got " .. type(v), level + 1)
+    end
+    return v
+  end,
 }
+
+local function uint32(name, v, level, min)
+  local i = integer(name, v, level + 1, min)
+  if i > UINT32_MAX then
+    fail(name, "must be <= " .. UINT32_MAX .. ", got " .. i, level + 1)
+  end
+  return i
+end
 
 for _, name in ipairs{ "gossip_interval_ms", "gossip_request_timeout_ms", "gossip_fan_out",
                        "gossip_max_send", "heartbeat_expiration_ms", "mtu", "max_value_size",
-                       "tombstone_grace_ms" } do
-  checks[name] = function(_, v, level)
-    local i = integer(name, v, level + 1, 1)
-    if i > UINT32_MAX then
-      fail(name, "must be <= " .. UINT32_MAX .. ", got " .. i, level + 1)
-    end
-    return i
-  end
+                       "tombstone_grace_ms", "blocked_retention_ms" } do
+  checks[name] = function(_, v, level) return uint32(name, v, level + 1, 1) end
 end
 
 -- The names rumor.new accepts, sorted (for messages and docs).
