@@ -38,6 +38,9 @@ local function fail(name, reason, level)
   error("rumor.new: field '" .. name .. "': " .. reason, level + 1)
 end
 
+-- The checks below never end in a tail call to a helper that may fail: a tail call
+-- drops the checker's frame, and the error would point one level too far.
+
 -- Integers may arrive as integral floats (JSON decoders give floats).
 local function integer(name, v, level, min)
   local i = math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v))
@@ -75,7 +78,10 @@ end
 local checks = {
   id = string_field,
   cluster = string_field,
-  bind = function(name, v, level) return address(name, v, level + 1, false) end,
+  bind = function(name, v, level)
+    local a = address(name, v, level + 1, false)
+    return a
+  end,
   seeds = function(name, v, level)
     if type(v) ~= "table" then
       fail(name, "expected an array of \"host:port\" strings, got " .. type(v), level + 1)
@@ -92,7 +98,10 @@ local checks = {
     end
     return out
   end,
-  generation = function(name, v, level) return integer(name, v, level + 1, 0) end,
+  generation = function(name, v, level)
+    local i = integer(name, v, level + 1, 0)
+    return i
+  end,
   -- Liveness. Absent, the core's defaults apply ("expiration", 8.0, true, one hour).
   failure_detector = function(name, v, level)
     if v ~= "expiration" and v ~= "phi" then
@@ -129,7 +138,10 @@ end
 for _, name in ipairs{ "gossip_interval_ms", "gossip_request_timeout_ms", "gossip_fan_out",
                        "gossip_max_send", "heartbeat_expiration_ms", "mtu", "max_value_size",
                        "tombstone_grace_ms", "blocked_retention_ms" } do
-  checks[name] = function(_, v, level) return uint32(name, v, level + 1, 1) end
+  checks[name] = function(_, v, level)
+    local i = uint32(name, v, level + 1, 1)
+    return i
+  end
 end
 
 -- The names rumor.new accepts, sorted (for messages and docs).
