@@ -3,7 +3,8 @@
 #   make test    C tests (ctest), Lua specs (busted), luarocks install check
 #   make asan    the same C tests and Lua specs built with ASan + UBSan
 #   make fuzz    every libFuzzer target for FUZZ_SECONDS on a copy of its corpus
-#                (core/fuzz/corpus_frame for fuzz_frame, core/fuzz/corpus for the rest)
+#                (core/fuzz/corpus_frame for fuzz_frame, corpus_heartbeat for
+#                fuzz_heartbeat, core/fuzz/corpus for the rest)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
@@ -58,7 +59,7 @@ fuzz: deps
 	@set -e; for f in $(FUZZ_BUILD)/fuzz_*; do \
 	  work=$$(mktemp -d); \
 	  seeds=core/fuzz/corpus; \
-	  case $$f in */fuzz_frame) seeds=core/fuzz/corpus_frame ;; esac; \
+	  case $$f in */fuzz_frame) seeds=core/fuzz/corpus_frame ;; */fuzz_heartbeat) seeds=core/fuzz/corpus_heartbeat ;; esac; \
 	  echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work $$seeds 2>&1 | grep -E "^(Done|stat::number_of_executed_units)|ERROR|SUMMARY" ; \
 	  rm -rf "$$work"; \

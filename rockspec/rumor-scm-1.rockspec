@@ -39,6 +39,7 @@ build = {
         "core/src/error.c", "core/src/frame.c", "core/src/gossip.c", "core/src/io_uv.c",
         "core/src/map.c", "core/src/node.c", "core/src/push.c", "core/src/rng.c",
         "core/src/store.c", "core/src/transfer.c", "core/src/wire.c",
+        "core/src/heartbeat.c", "core/src/detector.c", "core/src/liveness.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)" },

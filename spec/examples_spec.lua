@@ -14,6 +14,6 @@ describe("examples", function()
   it("hello.lua (the README's example) prints the update and the value", function()
     local out, code = rumor_run("examples/hello.lua")
     assert.equal(0, code, out)
-    assert.equal("a\tcfg/color\tblue\t1\nblue\n", out)
+    assert.equal("a\tcfg/color\tblue\t2\nblue\n", out) -- seq 1 is a's first heartbeat
   end)
 end)

@@ -23,6 +23,28 @@ int main(int argc, char **argv) {
   rumor_addr_parse("127.0.0.1:7946", &a4);
   rumor_addr_parse("[::1]:7947", &a6);
 
+  /* "I blocked your generation 5 as expired." */
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_REJECT, "default", 7, "b", 1, 9, &a4);
+  rumor__wire_reject(&w, 5, 1);
+  save(argv[1], "reject", buf, w.len);
+
+  /* A heartbeat with stats, a left key and a published block. */
+  {
+    static const uint8_t hb[] = {1, 0xe8, 0x07, 3, 2, 6, 'a', 'c', 't', 'o', 'r', 's', 84,
+                                 8, 'd', 'r', 'a', 'i', 'n', 'i', 'n', 'g', 2};
+    static const uint8_t blocked[] = {1, 7, 'b', 'l', 'o', 'c', 'k', 'e', 'd', 'z'};
+    static const uint8_t why[] = {5, 1};
+    rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_ACK, "default", 7, "b", 1, 5, &a4);
+    rumor__wire_delta_begin(&w);
+    rumor__wire_block_begin(&w, "b", 1, &a4, 5, 0, 3, 0);
+    rumor__wire_block_add(&w, "\0heartbeat", 10, 1, 0, hb, sizeof(hb));
+    rumor__wire_block_add(&w, (const char *)blocked, sizeof(blocked), 2, 0, why, sizeof(why));
+    rumor__wire_block_add(&w, "\0left", 5, 3, 0, (const uint8_t *)"", 0);
+    rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+    rumor__wire_delta_end(&w);
+    save(argv[1], "ack_liveness", buf, w.len);
+  }
+
   rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_SYN, "default", 7, "a", 1, 1700000000000000ull, &a4);
   rumor__wire_digest_begin(&w);
   rumor__wire_digest_add(&w, "a", 1, &a4, 1700000000000000ull, 12);

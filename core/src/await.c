@@ -17,6 +17,7 @@
 struct rumor_await {
   rumor_await *next;
   uint64_t seq, deadline;
+  size_t need;             /* live members that must hold seq; 0: all */
   rumor_await_cb cb;
   void *arg;
 };
@@ -27,12 +28,16 @@ static int live(const rumor_node_t *n, const rumor_member *m) {
 
 static int holds(const rumor_member *m, uint64_t seq) { return m->held_self >= seq; }
 
-static int satisfied(const rumor_node_t *n, uint64_t seq) {
+static int satisfied(const rumor_node_t *n, uint64_t seq, size_t need) {
+  size_t nlive = 0, held = 0;
   for (size_t i = 1; i < n->store.count; i++) {
     const rumor_member *m = n->store.list[i];
-    if (live(n, m) && !holds(m, seq)) return 0;
+    if (!live(n, m)) continue;
+    nlive++;
+    if (holds(m, seq)) held++;
+    else if (need == 0) return 0;
   }
-  return 1;
+  return held >= (need == 0 || need > nlive ? nlive : need);
 }
 
 /* Calls w's callback with the members still missing (none for status 0). */
@@ -61,7 +66,7 @@ static void settle(rumor_node_t *n, uint64_t now, int check_deadlines) {
     for (rumor_await **p = &n->awaits; *p; p = &(*p)->next) {
       rumor_await *w = *p;
       int status;
-      if (satisfied(n, w->seq))
+      if (satisfied(n, w->seq, w->need))
         status = 0;
       else if (check_deadlines && now >= w->deadline)
         status = UV_ETIMEDOUT;
@@ -109,12 +114,21 @@ void rumor__await_timer(rumor_node_t *n) {
 
 int rumor_node_await(rumor_node_t *n, uint64_t seq, uint32_t timeout_ms, rumor_await_cb cb,
                      void *arg) {
+  return rumor__await_start(n, seq, timeout_ms, 0, cb, arg);
+}
+
+void rumor__await_rebase(rumor_node_t *n, uint64_t seq) {
+  for (rumor_await *w = n->awaits; w; w = w->next) w->seq = seq;
+}
+
+int rumor__await_start(rumor_node_t *n, uint64_t seq, uint32_t timeout_ms, size_t need,
+                       rumor_await_cb cb, void *arg) {
   if (n->state != NODE_RUNNING) return RUMOR_ESTATE;
   if (cb == NULL || seq > n->self->max_seq) return RUMOR_EINVAL;
   rumor_await *w = malloc(sizeof(*w));
   if (w == NULL) return RUMOR_ENOMEM;
   uint64_t now = n->io->ops->now(n->io);
-  *w = (rumor_await){n->awaits, seq, now + timeout_ms, cb, arg};
+  *w = (rumor_await){n->awaits, seq, now + timeout_ms, need, cb, arg};
   n->awaits = w;
   /* Settled from the timer, never inside this call: the first check runs
    * at once, the first poll a little later. */

@@ -34,7 +34,7 @@ size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
     if (m == NULL || n->marks[m->index] == stamp) continue; /* unknown, or listed twice */
     n->marks[m->index] = stamp;
-    if (m->generation == 0 || m == peer) continue;
+    if (m->generation == 0 || m == peer || m->status == RUMOR_MEMBER_REMOVED) continue;
     if (d.generation < m->generation)
       add_cand(n, &nc, m, 0, 0);
     else if (d.generation == m->generation && d.max_seq < m->max_seq)
@@ -43,7 +43,9 @@ size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor
   if (msg->digest_complete) {
     for (size_t i = 0; i < n->store.count; i++) {
       rumor_member *m = n->store.list[i];
-      if (n->marks[i] != stamp && m->generation != 0 && m != peer) add_cand(n, &nc, m, 0, 0);
+      if (n->marks[i] != stamp && m->generation != 0 && m != peer &&
+          m->status != RUMOR_MEMBER_REMOVED)
+        add_cand(n, &nc, m, 0, 0);
     }
   }
   /* Our own state first (we are its only source of truth), then the rest
@@ -171,7 +173,9 @@ static void finish_sweep(rumor_node_t *n, rumor_member *m, uint64_t upto, uint64
  * last block drops the unmarked ones, so a key that a later frame updates
  * is never reported deleted in between. */
 static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, uint64_t now) {
-  if (b->generation < m->generation) {
+  /* Older than we know, or the generation whose state we dropped for good. */
+  if (b->generation < m->generation ||
+      (m->status == RUMOR_MEMBER_REMOVED && b->generation <= m->blocked_gen)) {
     n->metrics.deltas_stale++;
     return 0;
   }
@@ -182,6 +186,7 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
     }
     if (m->generation != 0) n->metrics.generations_replaced++;
     rumor__store_reset(&n->store, m, b->generation);
+    rumor__liveness_generation(n, m);
   } else if (b->from_seq > m->max_seq) {
     n->metrics.deltas_gap++;
     return 0;
@@ -242,7 +247,7 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
     }
     rumor_member *m = rumor__store_find(&n->store, b.id, b.id_len);
     if (m == NULL && (m = rumor__node_add_member(n, b.id, b.id_len)) == NULL) return nnews;
-    if (!rumor__gossip_reachable(n, m) && !rumor__addr_is_unspecified(&b.addr)) m->addr = b.addr;
+    if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&b.addr)) m->addr = b.addr;
     uint64_t from = b.from_seq;
     /* A member listed twice gets one slot: the news list is sized per member. */
     if (apply_block(n, m, &b, now) && nnews < n->cands_cap) n->news[nnews++] = (rumor_candidate){m, from, 0};

@@ -18,8 +18,12 @@
 #include "addr.h"
 #include <string.h>
 
-int rumor__gossip_reachable(const rumor_node_t *n, const rumor_member *m) {
+int rumor__gossip_addressable(const rumor_node_t *n, const rumor_member *m) {
   return m != n->self && m->addr.ss_family != 0 && !rumor__addr_is_unspecified(&m->addr);
+}
+
+int rumor__gossip_reachable(const rumor_node_t *n, const rumor_member *m) {
+  return m->status == RUMOR_MEMBER_ALIVE && rumor__gossip_addressable(n, m);
 }
 
 void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size_t len) {
@@ -68,14 +72,16 @@ static void write_digest(rumor_node_t *n, rumor_wire_writer *w, const rumor_memb
   rumor_store *s = &n->store;
   size_t others = s->count - 1, added = 0;
   if (rumor__wire_digest_begin(w) != 0) return;
-  if (digest_add(w, n->self) != 0 || (to != NULL && to != n->self && digest_add(w, to) != 0)) {
+  if (digest_add(w, n->self) != 0 ||
+      (to != NULL && to != n->self && to->status != RUMOR_MEMBER_REMOVED && digest_add(w, to) != 0)) {
     rumor__wire_digest_end(w, 0);
     return;
   }
   size_t start = others ? n->digest_cursor % others : 0;
   for (; added < others; added++) {
     const rumor_member *m = s->list[1 + (start + added) % others];
-    if (m != to && digest_add(w, m) != 0) break;
+    /* A removed member's state is gone here: do not ask for it again. */
+    if (m != to && m->status != RUMOR_MEMBER_REMOVED && digest_add(w, m) != 0) break;
   }
   n->digest_cursor = start + added;
   rumor__wire_digest_end(w, added == others ? RUMOR_WIRE_COMPLETE : 0);
@@ -118,6 +124,9 @@ void rumor__gossip_round(rumor_node_t *n) {
   n->metrics.rounds++;
   size_t k = rumor__gossip_pick(n, n->cfg.gossip_fan_out, NULL, NULL);
   for (size_t i = 0; i < k; i++) rumor__gossip_syn(n, n->picks[i]);
+  /* Nobody left to talk to: maybe it is us they blocked (a partition, a
+   * stall); a blocked peer's rejection tells us so. */
+  if (k == 0) rumor__liveness_probe(n);
   /* Seeds we have not met under any member id yet: keep knocking. */
   for (size_t i = 0; i < n->nseeds; i++)
     if (!seed_known(n, &n->seeds[i])) send_syn_to(n, &n->seeds[i], NULL);
@@ -138,7 +147,7 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
     }
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
     if (m == NULL && (m = rumor__node_add_member(n, d.id, d.id_len)) == NULL) return;
-    if (!rumor__gossip_reachable(n, m) && !rumor__addr_is_unspecified(&d.addr)) m->addr = d.addr;
+    if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) m->addr = d.addr;
   }
 }
 
@@ -191,9 +200,14 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     n->metrics.drops_self++;
     return;
   }
+  if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
+    rumor__liveness_rejected(n, &msg);
+    return;
+  }
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
   if (peer == NULL && (peer = rumor__node_add_member(n, msg.h.sender, msg.h.sender_len)) == NULL)
     return;
+  if (rumor__liveness_drop(n, peer, &msg, from)) return;
   /* The sender's advertised address; an unspecified IP means "where this
    * datagram came from" (a node bound to 0.0.0.0). */
   struct sockaddr_storage addr = msg.h.addr;

@@ -1,8 +1,9 @@
 /* node.c: the public node API: configuration, lifecycle, local writes,
- * queries, and delivery of update events. The protocol is in gossip.c,
- * delta.c, push.c, transfer.c and await.c. */
+ * queries, and delivery of events. The protocol is in gossip.c, delta.c,
+ * push.c, transfer.c, await.c and liveness.c. */
 #include "node_int.h"
 #include "addr.h"
+#include "heartbeat.h"
 #include "wire.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +22,17 @@
 #define DEFAULT_GOSSIP_FAN_OUT 3
 /* 50: protoactor's GossipMaxSend; bounds the work one datagram can cause. */
 #define DEFAULT_GOSSIP_MAX_SEND 50
+/* 10 s: the seed's value; twenty rounds of silence at the default interval,
+ * so a slow start or a GC pause does not get a healthy node blocked
+ * (protoactor-dotnet #2004). */
 #define DEFAULT_HEARTBEAT_EXPIRATION_MS 10000
+/* 8: Akka's, Cassandra's and chitchat's threshold; with the exponential
+ * model a silence of about 18 mean intervals. */
+#define DEFAULT_PHI_THRESHOLD 8.0
+/* 1 hour, like tombstones: a member blocked that long is not coming back
+ * under the same generation; until then its state (and its left key) keeps
+ * spreading, so every observer learns why it went. */
+#define DEFAULT_BLOCKED_RETENTION_MS 3600000
 /* 1400: memberlist's UDPBufferSize; below a 1500-byte Ethernet MTU after
  * IP/UDP headers and tunnel overheads, so datagrams are never fragmented. */
 #define DEFAULT_MTU 1400
@@ -51,6 +62,10 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->mtu = DEFAULT_MTU;
   cfg->max_value_size = DEFAULT_MAX_VALUE_SIZE;
   cfg->tombstone_grace_ms = DEFAULT_TOMBSTONE_GRACE_MS;
+  cfg->failure_detector = RUMOR_FD_EXPIRATION;
+  cfg->phi_threshold = DEFAULT_PHI_THRESHOLD;
+  cfg->auto_rejoin = 1;
+  cfg->blocked_retention_ms = DEFAULT_BLOCKED_RETENTION_MS;
 }
 
 static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
@@ -105,8 +120,18 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->mtu, MIN_MTU, MAX_MTU, "mtu", err)) != 0 ||
       (rc = check_range(c->max_value_size, 0, 64u * 1024 * 1024, "max_value_size", err)) != 0 ||
       /* A week: longer keeps deletes around for no partition we could heal. */
-      (rc = check_range(c->tombstone_grace_ms, 1, 604800000, "tombstone_grace_ms", err)) != 0)
+      (rc = check_range(c->tombstone_grace_ms, 1, 604800000, "tombstone_grace_ms", err)) != 0 ||
+      (rc = check_range(c->blocked_retention_ms, 1, 604800000, "blocked_retention_ms", err)) != 0)
     return rc;
+  if (c->failure_detector != RUMOR_FD_EXPIRATION && c->failure_detector != RUMOR_FD_PHI)
+    return fail(err, RUMOR_EINVAL, "failure_detector", "must be expiration or phi (got %d)",
+                c->failure_detector);
+  /* Written so that NaN fails too. 1000: phi that high is never reached. */
+  if (!(c->phi_threshold > 0 && c->phi_threshold <= 1000))
+    return fail(err, RUMOR_EINVAL, "phi_threshold", "must be above 0 and at most 1000 (got %g)",
+                c->phi_threshold);
+  if (c->auto_rejoin != 0 && c->auto_rejoin != 1)
+    return fail(err, RUMOR_EINVAL, "auto_rejoin", "must be 0 or 1 (got %d)", c->auto_rejoin);
   return 0;
 }
 
@@ -122,6 +147,7 @@ static void node_free(rumor_node_t *n) {
     rumor__blob_unref(n->events[i].slot);
     rumor__blob_unref(n->events[i].value);
   }
+  free(n->stats);
   free(n->events);
   rumor__store_free(&n->store);
   free(n->id);
@@ -235,6 +261,8 @@ int rumor_node_start(rumor_node_t *n) {
   n->self->last_seen = n->io->ops->now(n->io);
   n->pushed_seq = n->self->max_seq; /* nobody to push to before the first round */
   n->state = NODE_RUNNING;
+  n->started_at = n->last_round = n->self->last_seen;
+  rumor__liveness_start(n);
   /* First round at once: joining should not wait a whole interval. */
   rumor__gossip_round(n);
   n->io->ops->arm(n->io, RUMOR_TIMER_ROUND, n->cfg.gossip_interval_ms);
@@ -252,8 +280,11 @@ void rumor__node_timer(rumor_node_t *n, int timer) {
   switch (timer) {
   case RUMOR_TIMER_ROUND:
     purge(n);
-    rumor__gossip_round(n);
-    n->io->ops->arm(n->io, RUMOR_TIMER_ROUND, n->cfg.gossip_interval_ms);
+    if (rumor__liveness_round(n)) {
+      rumor__gossip_round(n);
+      n->io->ops->arm(n->io, RUMOR_TIMER_ROUND, n->cfg.gossip_interval_ms);
+    }
+    rumor__node_after_change(n);
     break;
   case RUMOR_TIMER_PUSH:
     rumor__push_local(n);
@@ -266,9 +297,11 @@ void rumor__node_timer(rumor_node_t *n, int timer) {
   }
 }
 
-/* After anything that may have changed state: deliver the events, then
- * settle the waits the change completed. */
-static void after_change(rumor_node_t *n) {
+/* After anything that may have changed state: make the blocks (and the
+ * rejoin) a merge called for, deliver the events, then settle the waits the
+ * change completed. */
+void rumor__node_after_change(rumor_node_t *n) {
+  if (n->state == NODE_RUNNING) rumor__liveness_settle(n);
   rumor__node_flush_events(n);
   if (n->awaits != NULL && n->state == NODE_RUNNING) rumor__await_check(n);
 }
@@ -277,14 +310,14 @@ void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, cons
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
   rumor__gossip_recv(n, from, buf, len, 0);
-  after_change(n);
+  rumor__node_after_change(n);
 }
 
 void rumor__node_recv_frame(rumor_node_t *n, const struct sockaddr_storage *from,
                             const uint8_t *buf, size_t len) {
   if (n->state != NODE_RUNNING) return;
   rumor__gossip_recv(n, from, buf, len, 1);
-  after_change(n);
+  rumor__node_after_change(n);
 }
 
 void rumor__node_stream_done(rumor_node_t *n, rumor_stream *s, int status) {
@@ -333,6 +366,8 @@ void rumor_node_close(rumor_node_t *n, rumor_close_cb cb, void *arg) {
   n->close_cb = cb;
   n->close_arg = arg;
   n->on_update = NULL;
+  n->on_member = NULL;
+  n->on_round = NULL;
   if (n->winding_down) { /* called back from inside a stop: it finishes the close */
     n->state = NODE_CLOSING;
     return;
@@ -356,9 +391,8 @@ int rumor_node_address(const rumor_node_t *n, char *buf, size_t size) {
   return rumor_addr_format((const struct sockaddr *)&n->addr, buf, size);
 }
 
-/* Files one of our own entries (value NULL: a tombstone) under slot. */
-static int64_t local_write(rumor_node_t *n, const uint8_t *slot, size_t slot_len,
-                           const void *value, size_t value_len, int del) {
+int64_t rumor__node_write(rumor_node_t *n, const uint8_t *slot, size_t slot_len,
+                          const void *value, size_t value_len, int del, int push) {
   uint64_t seq = n->self->max_seq + 1;
   rumor_blob *v = NULL;
   if (!del && (v = rumor__blob_new(value, value_len)) == NULL) return RUMOR_ENOMEM;
@@ -367,18 +401,31 @@ static int64_t local_write(rumor_node_t *n, const uint8_t *slot, size_t slot_len
   rumor__blob_unref(v);
   if (e == NULL) return RUMOR_ENOMEM;
   rumor__node_queue_event(n, n->self, e->slot, e->value, seq, 1);
-  if (n->state == NODE_RUNNING && !n->push_armed) {
+  if (push && n->state == NODE_RUNNING && !n->push_armed) {
     /* Writes made in this loop iteration go out together, right after it. */
     n->push_armed = 1;
     n->io->ops->arm(n->io, RUMOR_TIMER_PUSH, 0);
   }
-  after_change(n);
   return (int64_t)seq;
+}
+
+/* A user's write: reserved keys are the engine's. */
+static int64_t user_write(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
+                          size_t map_key_len, const void *value, size_t value_len, int del) {
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
+  if (rumor__liveness_reserved(key, key_len)) return RUMOR_EINVAL;
+  size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
+  if (del) {
+    const rumor_entry *e = rumor__store_entry(n->self, (const char *)slot, slot_len);
+    if (e == NULL || e->value == NULL) return 0; /* nothing to delete */
+  }
+  int64_t seq = rumor__node_write(n, slot, slot_len, value, value_len, del, 1);
+  rumor__node_after_change(n);
+  return seq;
 }
 
 static int64_t set_slot(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
                         size_t map_key_len, const void *value, size_t value_len) {
-  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
   if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
   if (key == NULL || key_len == 0 || (value == NULL && value_len > 0) ||
       (map_key != NULL && map_key_len == 0))
@@ -386,20 +433,15 @@ static int64_t set_slot(rumor_node_t *n, const char *key, size_t key_len, const 
   if (key_len > RUMOR_MAX_KEY_LEN || map_key_len > RUMOR_MAX_KEY_LEN ||
       value_len > rumor_node_value_limit(n, key_len, map_key_len))
     return RUMOR_ETOOBIG;
-  size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
-  return local_write(n, slot, slot_len, value, value_len, 0);
+  return user_write(n, key, key_len, map_key, map_key_len, value, value_len, 0);
 }
 
 static int64_t delete_slot(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
                            size_t map_key_len) {
-  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
   if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
   if (key == NULL || key_len == 0 || (map_key != NULL && map_key_len == 0)) return RUMOR_EINVAL;
   if (key_len > RUMOR_MAX_KEY_LEN || map_key_len > RUMOR_MAX_KEY_LEN) return RUMOR_ETOOBIG;
-  size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
-  const rumor_entry *e = rumor__store_entry(n->self, (const char *)slot, slot_len);
-  if (e == NULL || e->value == NULL) return 0; /* nothing to delete */
-  return local_write(n, slot, slot_len, NULL, 0, 1);
+  return user_write(n, key, key_len, map_key, map_key_len, NULL, 0, 1);
 }
 
 int64_t rumor_node_set(rumor_node_t *n, const char *key, size_t key_len, const void *value,
@@ -434,18 +476,38 @@ void rumor_node_on_update(rumor_node_t *n, rumor_update_cb cb, void *arg) {
   n->on_update_arg = arg;
 }
 
-int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_blob *slot, rumor_blob *value,
-                            uint64_t seq, int local) {
-  n->metrics.updates++;
-  if (n->on_update == NULL) return 0;
+/* A free event at the end of the queue, or NULL when out of memory. */
+static rumor_event *event_slot(rumor_node_t *n) {
   if (n->nevents == n->events_cap) {
     size_t ncap = n->events_cap ? n->events_cap * 2 : 16;
     rumor_event *ev = realloc(n->events, ncap * sizeof(*ev));
-    if (ev == NULL) return RUMOR_ENOMEM;
+    if (ev == NULL) return NULL;
     n->events = ev;
     n->events_cap = ncap;
   }
   rumor_event *ev = &n->events[n->nevents++];
+  memset(ev, 0, sizeof(*ev));
+  return ev;
+}
+
+void rumor__node_queue_member(rumor_node_t *n, rumor_member *m, int type, int reason) {
+  rumor_event *ev;
+  if (n->on_member == NULL || (ev = event_slot(n)) == NULL) return;
+  ev->kind = EVENT_MEMBER;
+  ev->member = m;
+  ev->generation = m->generation;
+  ev->type = type;
+  ev->reason = reason;
+}
+
+int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_blob *slot, rumor_blob *value,
+                            uint64_t seq, int local) {
+  rumor_event *ev;
+  n->metrics.updates++;
+  if (m != n->self) rumor__liveness_entry(n, m, slot, value);
+  if (n->on_update == NULL) return 0;
+  if ((ev = event_slot(n)) == NULL) return RUMOR_ENOMEM;
+  ev->kind = EVENT_UPDATE;
   ev->member = m;
   ev->slot = rumor__blob_ref(slot);
   ev->value = value ? rumor__blob_ref(value) : NULL;
@@ -464,6 +526,18 @@ void rumor__node_flush_events(rumor_node_t *n) {
   for (size_t i = 0; i < n->nevents; i++) {
     rumor_event ev = n->events[i];
     rumor_slot_parts parts;
+    if (ev.kind == EVENT_MEMBER) {
+      if (n->on_member != NULL && n->state != NODE_CLOSING) {
+        rumor_member_event_t me;
+        me.type = ev.type;
+        me.member = (const char *)ev.member->id->data;
+        me.member_len = ev.member->id->len;
+        me.generation = ev.generation;
+        me.reason = ev.reason;
+        n->on_member(n, &me, n->on_member_arg);
+      }
+      continue;
+    }
     if (n->on_update != NULL && n->state != NODE_CLOSING &&
         rumor__slot_parse((const char *)ev.slot->data, ev.slot->len, &parts) == 0) {
       rumor_update_t u;
@@ -480,6 +554,7 @@ void rumor__node_flush_events(rumor_node_t *n) {
       u.generation = ev.generation;
       u.local = ev.local;
       u.deleted = ev.value == NULL;
+      u.system = rumor__liveness_reserved(parts.key, parts.key_len);
       n->on_update(n, &u, n->on_update_arg);
     }
     rumor__blob_unref(ev.slot);
@@ -503,8 +578,25 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
   out->last_seen_ms = m->last_seen;
   out->nkeys = m->nlive;
   out->ntombstones = m->ntombstones;
-  out->status = RUMOR_MEMBER_ALIVE;
+  out->status = m->status;
+  out->block_reason = m->block_reason;
   out->self = (m == n->self);
+  uint64_t now = n->io->ops->now(n->io);
+  if (!out->self) {
+    out->heartbeat_age_ms = rumor__detector_age(&m->fd, now);
+    out->phi = rumor__detector_phi(&m->fd, now, n->cfg.gossip_interval_ms);
+  }
+  out->heartbeats = out->self ? n->metrics.heartbeats_sent : m->heartbeats;
+  out->left = m->left;
+  const rumor_entry *e = rumor__liveness_heartbeat(m);
+  rumor_heartbeat hb;
+  if (e != NULL && e->value != NULL && rumor__heartbeat_decode(e->value->data, e->value->len, &hb) == 0) {
+    out->has_heartbeat = 1;
+    out->uptime_ms = hb.uptime_ms;
+    out->members_alive = hb.members_alive;
+    out->stats = hb.stats;
+    out->stats_len = hb.stats_len;
+  }
   return 0;
 }
 

@@ -18,13 +18,18 @@ enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
  * least this size whatever its max_value_size. */
 #define RUMOR_FRAME_FILL (64 * 1024)
 
-/* One accepted entry waiting to be reported to the update callback. Holds
- * references to the blobs so the store may change before it is delivered. */
+/* One event waiting to be reported: an accepted entry (to the update
+ * callback) or a membership change (to the member callback). An entry
+ * event holds references to the blobs so the store may change before it is
+ * delivered. Members are never freed while the node lives. */
+enum { EVENT_UPDATE, EVENT_MEMBER };
 typedef struct rumor_event {
+  int kind;
   rumor_member *member;
-  rumor_blob *slot, *value; /* value NULL: deleted */
+  rumor_blob *slot, *value; /* EVENT_UPDATE; value NULL: deleted */
   uint64_t seq, generation;
   int local;
+  int type, reason;         /* EVENT_MEMBER: RUMOR_EVENT_*, RUMOR_BLOCK_* */
 } rumor_event;
 
 /* A member a delta should carry, from which seq on, and whether in full
@@ -85,6 +90,21 @@ struct rumor_node {
   uint64_t poll_delay;     /* gap between await polls, ms (backs off) */
   uint64_t next_poll;      /* loop time of the next await poll */
 
+  /* Liveness (liveness.c). */
+  rumor_round_cb on_round;
+  void *on_round_arg;
+  rumor_member_cb on_member;
+  void *on_member_arg;
+  uint8_t *stats;          /* encoded stats our heartbeats carry (NULL: none) */
+  size_t stats_len;
+  uint64_t started_at;     /* loop time of rumor_node_start */
+  uint64_t last_round;     /* loop time of the last round (stall detection) */
+  int rejoin_reason;       /* a rejoin to make once the current merge is over */
+  int left_pending;        /* members whose left key arrived wait for their block */
+  int leaving;             /* rumor_node_leave under way */
+  rumor_leave_cb leave_cb;
+  void *leave_arg;
+
   rumor_metrics_t metrics;
   rumor_close_cb close_cb;
   void *close_arg;
@@ -100,7 +120,9 @@ void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m);
 int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, size_t cap,
                         uint8_t kind);
 void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size_t len);
-/* A member we can send to: not us, an address known. */
+/* A member whose address we know (not us). */
+int rumor__gossip_addressable(const rumor_node_t *n, const rumor_member *m);
+/* A member we gossip to: addressable and not blocked. */
 int rumor__gossip_reachable(const rumor_node_t *n, const rumor_member *m);
 /* Picks up to k random reachable members other than the two excluded
  * (either may be NULL) into n->picks; returns how many. */
@@ -137,11 +159,52 @@ void rumor__transfer_done(rumor_node_t *n, rumor_stream *s, int status);
 void rumor__transfer_abort_all(rumor_node_t *n);
 
 /* await.c */
+/* rumor_node_await, settled once `need` live members hold seq (0: all). */
+int rumor__await_start(rumor_node_t *n, uint64_t seq, uint32_t timeout_ms, size_t need,
+                       rumor_await_cb cb, void *arg);
+/* Our state was renumbered (a new generation): every wait now waits for
+ * all of it, up to seq. */
+void rumor__await_rebase(rumor_node_t *n, uint64_t seq);
 void rumor__await_check(rumor_node_t *n);
 void rumor__await_timer(rumor_node_t *n);
 void rumor__await_cancel_all(rumor_node_t *n);
 
+/* liveness.c */
+/* Whether key (a plain key or a map's state key) is reserved. */
+int rumor__liveness_reserved(const char *key, size_t len);
+/* Writes the first heartbeat, at start. */
+void rumor__liveness_start(rumor_node_t *n);
+/* Start of a round: stall check, the round callback, our heartbeat, the
+ * failure detector, retention. 0 if the node no longer runs after it. */
+int rumor__liveness_round(rumor_node_t *n);
+/* No live peer this round: knock at one member blocked as expired. */
+void rumor__liveness_probe(rumor_node_t *n);
+/* An entry of another member was accepted (called during a merge). */
+void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
+                           const rumor_blob *value);
+/* m's state moved to a newer generation (called during a merge). */
+void rumor__liveness_generation(rumor_node_t *n, rumor_member *m);
+/* After a merge: the blocks and the rejoin it called for. */
+void rumor__liveness_settle(rumor_node_t *n);
+/* A datagram or frame of peer: 1 if it must be dropped (peer blocked),
+ * after answering with a rejection at most once per round. */
+int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_msg *msg,
+                         const struct sockaddr_storage *from);
+void rumor__liveness_rejected(rumor_node_t *n, const rumor_wire_msg *msg);
+/* m's heartbeat entry, or NULL. */
+const rumor_entry *rumor__liveness_heartbeat(const rumor_member *m);
+/* Members alive as we see them, self included. */
+size_t rumor__liveness_alive(const rumor_node_t *n);
+
 /* node.c */
+/* Files one of our own entries (value NULL and del: a tombstone) and
+ * queues its event; push: send it eagerly. Returns the seq or an error.
+ * Does not deliver events: callers do (rumor__node_after_change). */
+int64_t rumor__node_write(rumor_node_t *n, const uint8_t *slot, size_t slot_len,
+                          const void *value, size_t value_len, int del, int push);
+/* Delivers events and settles waits after a change. */
+void rumor__node_after_change(rumor_node_t *n);
+void rumor__node_queue_member(rumor_node_t *n, rumor_member *m, int type, int reason);
 int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_blob *slot, rumor_blob *value,
                             uint64_t seq, int local);
 void rumor__node_flush_events(rumor_node_t *n);

@@ -161,6 +161,22 @@ void rumor__store_remove(rumor_store *s, rumor_entry *e) {
   entry_free(e);
 }
 
+void rumor__store_renumber(rumor_store *s, rumor_member *m, uint64_t gen) {
+  uint64_t seq = 0;
+  rumor_entry *e = m->head;
+  while (e != NULL) {
+    rumor_entry *next = e->next;
+    if (e->value == NULL)
+      rumor__store_remove(s, e);
+    else
+      e->seq = ++seq; /* the order stays, so the list stays sorted */
+    e = next;
+  }
+  m->generation = gen;
+  m->max_seq = seq;
+  m->floor = m->sweep_mark = 0;
+}
+
 rumor_entry *rumor__store_after(const rumor_member *m, uint64_t after) {
   rumor_entry *e = m->tail, *first = NULL;
   while (e && e->seq > after) {

@@ -21,6 +21,7 @@
 #ifndef RUMOR_STORE_H
 #define RUMOR_STORE_H
 #include "blob.h"
+#include "detector.h"
 #include "map.h"
 #include <stdint.h>
 #include <sys/socket.h>
@@ -53,6 +54,15 @@ typedef struct rumor_member {
   rumor_entry *head, *tail;
   size_t nlive, ntombstones;
   size_t index;        /* position in rumor_store.list */
+  /* Liveness, as this node sees it (liveness.c). */
+  rumor_detector fd;   /* its heartbeat's rhythm */
+  uint64_t heartbeats; /* beats seen of this generation */
+  int status;          /* RUMOR_MEMBER_* */
+  int block_reason;    /* RUMOR_BLOCK_* while blocked or removed */
+  int left;            /* its left key arrived, for this generation */
+  uint64_t blocked_gen; /* a block holds for this generation and older */
+  uint64_t blocked_at; /* loop time of the block */
+  uint64_t rejected_at; /* loop time of the last rejection sent to it */
 } rumor_member;
 
 typedef struct rumor_store {
@@ -79,6 +89,10 @@ rumor_entry *rumor__store_entry(const rumor_member *m, const char *slot, size_t 
  * NULL when out of memory (store unchanged). */
 rumor_entry *rumor__store_put(rumor_store *s, rumor_member *m, const char *slot, size_t len,
                               uint64_t seq, rumor_blob *value, uint64_t now);
+/* Renumbers m's live entries 1..k in seq order under generation gen and
+ * drops its tombstones: a member starting a new generation republishes
+ * what it holds (every peer drops the old generation whole). */
+void rumor__store_renumber(rumor_store *s, rumor_member *m, uint64_t gen);
 /* Removes and frees one entry. */
 void rumor__store_remove(rumor_store *s, rumor_entry *e);
 /* First entry of m with seq > after (NULL if none). Walks from the tail. */

@@ -211,12 +211,19 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
     return RUMOR_WIRE_EMALFORMED;
   if (rd_u8(&r, &m->h.version) != 0) return RUMOR_WIRE_EMALFORMED;
   if (m->h.version != RUMOR_WIRE_VERSION) return RUMOR_WIRE_EVERSION;
-  if (rd_u8(&r, &m->h.kind) != 0 || m->h.kind < RUMOR_MSG_SYN || m->h.kind > RUMOR_MSG_PUSH ||
+  if (rd_u8(&r, &m->h.kind) != 0 || m->h.kind < RUMOR_MSG_SYN || m->h.kind > RUMOR_MSG_REJECT ||
       rd_name(&r, RUMOR_MAX_CLUSTER_LEN, &m->h.cluster, &m->h.cluster_len) != 0 ||
       rd_name(&r, RUMOR_MAX_ID_LEN, &m->h.sender, &m->h.sender_len) != 0 ||
       rd_varint(&r, &m->h.generation) != 0 || m->h.generation == 0 || rd_addr(&r, &m->h.addr) != 0)
     return RUMOR_WIRE_EMALFORMED;
 
+  if (m->h.kind == RUMOR_MSG_REJECT) {
+    if (rd_varint(&r, &m->reject_gen) != 0 || m->reject_gen == 0 ||
+        rd_u8(&r, &m->reject_reason) != 0 || m->reject_reason == 0 ||
+        m->reject_reason > RUMOR_WIRE_MAX_REASON)
+      return RUMOR_WIRE_EMALFORMED;
+    return r.p == r.end ? RUMOR_WIRE_OK : RUMOR_WIRE_EMALFORMED;
+  }
   if (m->h.kind == RUMOR_MSG_PUSH && rd_u8(&r, &m->hops) != 0) return RUMOR_WIRE_EMALFORMED;
   if (m->h.kind == RUMOR_MSG_SYN || m->h.kind == RUMOR_MSG_SYNACK) {
     uint8_t flags;
@@ -357,6 +364,13 @@ int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
 void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags) {
   w->buf[w->section - 1] = flags;
   patch_u16(w, w->section, w->section_count);
+}
+
+int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason) {
+  if (!fits(w, varint_size(generation) + 1)) return -1;
+  wr_varint(w, generation);
+  wr_u8(w, reason);
+  return 0;
 }
 
 int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops) {

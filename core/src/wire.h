@@ -15,6 +15,9 @@
  *   SYNACK (2): digest, delta        "here is what you lack, and what I have"
  *   ACK    (3): delta                "here is what you lack"
  *   PUSH   (4): u8 hops, delta       "news: pass it on while hops > 0"
+ *   REJECT (5): gen (v, > 0), u8 reason
+ *               "I blocked your generation gen, for reason" (rumor.h's
+ *               RUMOR_BLOCK_*, 1..4), the answer to a blocked member
  * Over a TCP stream (io.h) each frame is one ACK.
  *
  *   digest = u8 flags, u16 count, count * { id (u8 len), addr, gen (v), max_seq (v) }
@@ -56,7 +59,15 @@
  * two length bytes, a 10-byte varint and a 19-byte IPv6 address. */
 #define RUMOR_WIRE_HEADER_FIXED 35
 
-enum { RUMOR_MSG_SYN = 1, RUMOR_MSG_SYNACK = 2, RUMOR_MSG_ACK = 3, RUMOR_MSG_PUSH = 4 };
+enum {
+  RUMOR_MSG_SYN = 1,
+  RUMOR_MSG_SYNACK = 2,
+  RUMOR_MSG_ACK = 3,
+  RUMOR_MSG_PUSH = 4,
+  RUMOR_MSG_REJECT = 5
+};
+/* Highest reason a REJECT may carry (RUMOR_BLOCK_TOPOLOGY). */
+#define RUMOR_WIRE_MAX_REASON 4
 
 /* Decode results. */
 #define RUMOR_WIRE_OK 0
@@ -89,6 +100,8 @@ typedef struct rumor_wire_header {
 typedef struct rumor_wire_msg {
   rumor_wire_header h;
   uint8_t hops;             /* PUSH only */
+  uint64_t reject_gen;      /* REJECT only */
+  uint8_t reject_reason;    /* REJECT only */
   int has_digest, digest_complete, digest_pull;
   uint16_t digest_count;
   rumor_wire_reader digest; /* positioned at the first digest entry */
@@ -166,6 +179,8 @@ int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
 /* flags: RUMOR_WIRE_COMPLETE and/or RUMOR_WIRE_PULL. */
 void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags);
 int rumor__wire_delta_begin(rumor_wire_writer *w);
+/* Writes the body of a REJECT (right after the header). */
+int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason);
 /* Writes the hop count of a PUSH (right after the header). */
 int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops);
 int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,

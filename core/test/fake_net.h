@@ -38,6 +38,7 @@ typedef struct fake_net {
   size_t nstreams;
   size_t frames_delivered;
   int down[NET_MAX_NODES]; /* cut off: nothing to or from it arrives */
+  int paused[NET_MAX_NODES]; /* SIGSTOPped: its timers wait, nothing reaches it */
 } fake_net;
 
 typedef struct fake_io {
@@ -205,7 +206,7 @@ static inline void net_drop_queue(fake_net *net) {
 /* Delivers one queued datagram or frame. */
 static inline void net_deliver(fake_net *net, net_datagram *d) {
   int up = d->to >= 0 && d->to < net->n && net->nodes[d->to] && net->ios[d->to]->open &&
-           !net->down[d->to] && !net->down[d->from];
+           !net->down[d->to] && !net->down[d->from] && !net->paused[d->to];
   struct sockaddr_storage from;
   net_addr(d->from, &from);
   if (d->stream == NULL) {
@@ -238,13 +239,13 @@ static inline void net_run(fake_net *net, uint64_t ms) {
     uint64_t next = end;
     int who = -1, which = 0;
     for (int i = 0; i < net->n; i++)
-      for (int t = 0; net->ios[i] && t < RUMOR_TIMER_COUNT; t++)
+      for (int t = 0; net->ios[i] && !net->paused[i] && t < RUMOR_TIMER_COUNT; t++)
         if (net->ios[i]->deadline[t] && net->ios[i]->deadline[t] <= next) {
           next = net->ios[i]->deadline[t];
           who = i;
           which = t;
         }
-    net->now = next;
+    if (next > net->now) net->now = next; /* a resumed node's overdue timers fire now */
     if (who < 0) break;
     net->ios[who]->deadline[which] = 0;
     rumor__node_timer(net->nodes[who], which);

@@ -14,6 +14,7 @@ typedef struct events {
 } events;
 
 static void record(rumor_node_t *node, const rumor_update_t *u, void *arg) {
+  if (u->system) return; /* heartbeats: test_liveness.c */
   events *ev = arg;
   (void)node;
   if (ev->n >= 256) return;
@@ -74,10 +75,10 @@ static void delete_spreads_then_is_purged(void) {
   CHECK(!has_key(a, "a", "k"));
   CHECK(!has_key(b, "a", "k"));
   CHECK_EQ(ev.n, 2);
-  CHECK(ev.del[1] && strcmp(ev.key[1], "k") == 0 && ev.seq[1] == 2);
+  CHECK(ev.del[1] && strcmp(ev.key[1], "k") == 0 && ev.seq[1] > ev.seq[0]);
   CHECK_EQ(member(a, "a").ntombstones, 1);
   CHECK_EQ(member(b, "a").ntombstones, 1);
-  CHECK_EQ(member(b, "a").nkeys, 0);
+  CHECK_EQ(member(b, "a").nkeys, 1); /* its heartbeat */
   /* Kept through the grace period, forgotten after it, on both. */
   net_run(&net, 4000);
   CHECK_EQ(member(b, "a").ntombstones, 1);

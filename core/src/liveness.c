@@ -1,0 +1,459 @@
+/* liveness.c: heartbeats, failure detection, blocks, rejoining, topology
+ * from outside, and graceful leave (the contract is in rumor.h, section
+ * "Liveness").
+ *
+ * Each round a node writes its heartbeat entry (not pushed: anti-entropy
+ * carries it, so the cost is one small entry per member per round). Each
+ * observer notes on its own clock when a member's heartbeat advanced; the
+ * detector (expiration or phi) blocks a member that went quiet. A block
+ * holds for the generation the member had: its datagrams are dropped and
+ * answered with a REJECT naming that generation, and the observer publishes
+ * it under the map key "blocked". A node that learns either way that it was
+ * blocked as expired renumbers its state under a new generation, which
+ * every observer takes as a member joining again.
+ *
+ * Entries arrive in the middle of a merge, so what they call for (a block
+ * for a left key, a rejoin) is noted there and made in
+ * rumor__liveness_settle, once the merge is over. */
+#include "node_int.h"
+#include "addr.h"
+#include "heartbeat.h"
+#include <stdlib.h>
+#include <string.h>
+
+static const char HEARTBEAT_KEY[] = "heartbeat";
+static const char LEFT_KEY[] = "left";
+static const char BLOCKED_KEY[] = "blocked";
+#define KEYLEN(k) (sizeof(k) - 1)
+
+/* A round that starts this much later than planned means our own loop was
+ * stalled (SIGSTOP, swapping, a long callback): two intervals, since timers
+ * on a loaded host run late by a fraction of one routinely. */
+#define STALL_FACTOR 2
+/* Intervals between beats longer than this many rounds are an outage, not
+ * the rhythm the phi detector should learn. */
+#define MAX_RHYTHM_ROUNDS 10
+
+int rumor__liveness_reserved(const char *key, size_t len) {
+  return (len == KEYLEN(HEARTBEAT_KEY) && memcmp(key, HEARTBEAT_KEY, len) == 0) ||
+         (len == KEYLEN(LEFT_KEY) && memcmp(key, LEFT_KEY, len) == 0) ||
+         (len == KEYLEN(BLOCKED_KEY) && memcmp(key, BLOCKED_KEY, len) == 0);
+}
+
+static int is_plain(const rumor_blob *slot, const char *key, size_t len) {
+  return slot->len == len + 1 && slot->data[0] == RUMOR_SLOT_PLAIN &&
+         memcmp(slot->data + 1, key, len) == 0;
+}
+
+const rumor_entry *rumor__liveness_heartbeat(const rumor_member *m) {
+  uint8_t slot[1 + KEYLEN(HEARTBEAT_KEY)];
+  size_t len = rumor__slot_encode(slot, HEARTBEAT_KEY, KEYLEN(HEARTBEAT_KEY), NULL, 0);
+  return rumor__store_entry(m, (const char *)slot, len);
+}
+
+const char *rumor_block_reason_name(int reason) {
+  switch (reason) {
+  case RUMOR_BLOCK_EXPIRED: return "expired";
+  case RUMOR_BLOCK_LEFT: return "left";
+  case RUMOR_BLOCK_POLICY: return "policy";
+  case RUMOR_BLOCK_TOPOLOGY: return "topology";
+  default: return "";
+  }
+}
+
+const char *rumor_member_event_name(int type) {
+  switch (type) {
+  case RUMOR_EVENT_JOINED: return "joined";
+  case RUMOR_EVENT_ALIVE: return "alive";
+  case RUMOR_EVENT_BLOCKED: return "blocked";
+  case RUMOR_EVENT_REMOVED: return "removed";
+  case RUMOR_EVENT_REJOINED: return "rejoined";
+  default: return "";
+  }
+}
+
+static uint64_t now_ms(rumor_node_t *n) { return n->io->ops->now(n->io); }
+
+size_t rumor__liveness_alive(const rumor_node_t *n) {
+  size_t alive = 1;
+  for (size_t i = 1; i < n->store.count; i++) {
+    const rumor_member *m = n->store.list[i];
+    if (m->status == RUMOR_MEMBER_ALIVE && m->generation != 0) alive++;
+  }
+  return alive;
+}
+
+/* ---- our own entries ---------------------------------------------------- */
+
+static void write_heartbeat(rumor_node_t *n) {
+  uint8_t value[RUMOR_MAX_HEARTBEAT];
+  uint64_t now = now_ms(n);
+  size_t len = rumor__heartbeat_write(value, now - n->started_at,
+                                      (uint32_t)rumor__liveness_alive(n), n->stats, n->stats_len);
+  uint8_t slot[1 + KEYLEN(HEARTBEAT_KEY)];
+  size_t slot_len = rumor__slot_encode(slot, HEARTBEAT_KEY, KEYLEN(HEARTBEAT_KEY), NULL, 0);
+  if (rumor__node_write(n, slot, slot_len, value, len, 0, 0) > 0) n->metrics.heartbeats_sent++;
+}
+
+/* Publishes (or, del, withdraws) our block of m under "blocked". */
+static void publish_block(rumor_node_t *n, const rumor_member *m, int del) {
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT], value[11];
+  size_t slot_len = rumor__slot_encode(slot, BLOCKED_KEY, KEYLEN(BLOCKED_KEY),
+                                       (const char *)m->id->data, m->id->len);
+  if (slot_len == 0) return;
+  if (del) {
+    const rumor_entry *e = rumor__store_entry(n->self, (const char *)slot, slot_len);
+    if (e != NULL && e->value != NULL) rumor__node_write(n, slot, slot_len, NULL, 0, 1, 0);
+    return;
+  }
+  size_t len = 0;
+  uint64_t g = m->blocked_gen;
+  while (g >= 0x80) {
+    value[len++] = (uint8_t)(g | 0x80);
+    g >>= 7;
+  }
+  value[len++] = (uint8_t)g;
+  value[len++] = (uint8_t)m->block_reason;
+  rumor__node_write(n, slot, slot_len, value, len, 0, 0);
+}
+
+/* Reads a "blocked" value: generation (v), reason. 0, or -1. */
+static int parse_block(const rumor_blob *v, uint64_t *gen, int *reason) {
+  uint64_t g = 0;
+  size_t i = 0;
+  for (unsigned shift = 0; i < v->len && shift < 64; shift += 7) {
+    uint8_t b = v->data[i++];
+    g |= (uint64_t)(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      if (i + 1 != v->len) return -1;
+      *gen = g;
+      *reason = v->data[i];
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* ---- blocks --------------------------------------------------------------- */
+
+static void block(rumor_node_t *n, rumor_member *m, int reason) {
+  if (m == n->self) return;
+  if (m->status != RUMOR_MEMBER_ALIVE) {
+    /* Already blocked: a left key still says why it went. */
+    if (m->status == RUMOR_MEMBER_BLOCKED && reason == RUMOR_BLOCK_LEFT &&
+        m->block_reason == RUMOR_BLOCK_EXPIRED) {
+      m->block_reason = reason;
+      publish_block(n, m, 0);
+      rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
+    }
+    return;
+  }
+  m->status = RUMOR_MEMBER_BLOCKED;
+  m->block_reason = reason;
+  /* Before any state, the newest process we heard from is the one blocked. */
+  m->blocked_gen = m->generation > m->incarnation ? m->generation : m->incarnation;
+  m->blocked_at = now_ms(n);
+  m->rejected_at = 0;
+  n->metrics.members_blocked++;
+  publish_block(n, m, 0);
+  rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
+}
+
+static void unblock(rumor_node_t *n, rumor_member *m) {
+  if (m->status == RUMOR_MEMBER_ALIVE) return;
+  m->status = RUMOR_MEMBER_ALIVE;
+  m->block_reason = RUMOR_BLOCK_NONE;
+  m->blocked_gen = m->blocked_at = 0;
+  rumor__detector_reset(&m->fd, now_ms(n));
+  publish_block(n, m, 1);
+}
+
+int rumor_node_block(rumor_node_t *n, const char *id, size_t id_len, int reason) {
+  if (n->state == NODE_CLOSING || id == NULL) return RUMOR_EINVAL;
+  if (reason != RUMOR_BLOCK_POLICY && reason != RUMOR_BLOCK_TOPOLOGY) return RUMOR_EINVAL;
+  rumor_member *m = rumor__store_find(&n->store, id, id_len);
+  if (m == NULL || m == n->self) return RUMOR_EINVAL;
+  block(n, m, reason);
+  rumor__node_after_change(n);
+  return 0;
+}
+
+void rumor_node_blocked(const rumor_node_t *n, rumor_id_cb cb, void *arg) {
+  if (cb == NULL) return;
+  for (size_t i = 1; i < n->store.count; i++) {
+    const rumor_member *m = n->store.list[i];
+    if (m->status == RUMOR_MEMBER_BLOCKED) cb((const char *)m->id->data, m->id->len, arg);
+  }
+}
+
+/* Drops the state of members blocked longer than the retention period. Their
+ * id and blocked generation stay, so stale gossip cannot bring them back. */
+static void retire(rumor_node_t *n, uint64_t now) {
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->status != RUMOR_MEMBER_BLOCKED || now - m->blocked_at < n->cfg.blocked_retention_ms)
+      continue;
+    uint64_t gen = m->generation;
+    rumor__store_reset(&n->store, m, gen);
+    m->status = RUMOR_MEMBER_REMOVED;
+    m->left = 0;
+    n->metrics.members_removed++;
+    publish_block(n, m, 1);
+    rumor__node_queue_member(n, m, RUMOR_EVENT_REMOVED, m->block_reason);
+  }
+}
+
+/* ---- detection ------------------------------------------------------------ */
+
+static int expired(const rumor_node_t *n, const rumor_member *m, uint64_t now) {
+  if (n->cfg.failure_detector == RUMOR_FD_PHI)
+    return rumor__detector_phi(&m->fd, now, n->cfg.gossip_interval_ms) > n->cfg.phi_threshold;
+  return n->cfg.heartbeat_expiration_ms > 0 &&
+         rumor__detector_age(&m->fd, now) > n->cfg.heartbeat_expiration_ms;
+}
+
+static void detect(rumor_node_t *n, uint64_t now) {
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->status != RUMOR_MEMBER_ALIVE) continue;
+    rumor__detector_start(&m->fd, now); /* the clock of a member just learned */
+    if (expired(n, m, now)) block(n, m, RUMOR_BLOCK_EXPIRED);
+  }
+}
+
+/* Time our own loop did not run must not count against anyone. */
+static void check_stall(rumor_node_t *n, uint64_t now) {
+  uint64_t interval = n->cfg.gossip_interval_ms;
+  uint64_t gap = now - n->last_round;
+  n->last_round = now;
+  if (gap <= STALL_FACTOR * interval) return;
+  n->metrics.stalls++;
+  for (size_t i = 1; i < n->store.count; i++)
+    rumor__detector_shift(&n->store.list[i]->fd, gap - interval, now);
+}
+
+void rumor__liveness_start(rumor_node_t *n) { write_heartbeat(n); }
+
+int rumor__liveness_round(rumor_node_t *n) {
+  uint64_t now = now_ms(n);
+  check_stall(n, now);
+  if (n->on_round != NULL) {
+    n->on_round(n, n->on_round_arg);
+    if (n->state != NODE_RUNNING) return 0;
+  }
+  write_heartbeat(n);
+  now = now_ms(n);
+  detect(n, now);
+  retire(n, now);
+  return 1;
+}
+
+void rumor__liveness_probe(rumor_node_t *n) {
+  size_t k = 0;
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->status == RUMOR_MEMBER_BLOCKED && m->block_reason == RUMOR_BLOCK_EXPIRED &&
+        rumor__gossip_addressable(n, m))
+      n->picks[k++] = m;
+  }
+  if (k > 0) rumor__gossip_syn(n, n->picks[rumor__rng_below(&n->rng, k)]);
+}
+
+/* ---- what arrives --------------------------------------------------------- */
+
+void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
+                           const rumor_blob *value) {
+  if (value == NULL) return;
+  if (is_plain(slot, HEARTBEAT_KEY, KEYLEN(HEARTBEAT_KEY))) {
+    uint64_t now = now_ms(n);
+    rumor__detector_beat(&m->fd, now, MAX_RHYTHM_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms);
+    if (m->heartbeats++ == 0 && m->status == RUMOR_MEMBER_ALIVE)
+      rumor__node_queue_member(n, m, RUMOR_EVENT_ALIVE, 0);
+    return;
+  }
+  if (is_plain(slot, LEFT_KEY, KEYLEN(LEFT_KEY))) {
+    m->left = 1;
+    n->left_pending = 1;
+    return;
+  }
+  rumor_slot_parts p;
+  uint64_t gen;
+  int reason;
+  if (rumor__slot_parse((const char *)slot->data, slot->len, &p) == 0 && p.map &&
+      p.key_len == KEYLEN(BLOCKED_KEY) && memcmp(p.key, BLOCKED_KEY, p.key_len) == 0 &&
+      p.map_key_len == n->id_len && memcmp(p.map_key, n->id, n->id_len) == 0 &&
+      parse_block(value, &gen, &reason) == 0 && gen == n->generation &&
+      reason == RUMOR_BLOCK_EXPIRED && n->cfg.auto_rejoin)
+    n->rejoin_reason = reason; /* m says it blocked this very process of ours */
+}
+
+void rumor__liveness_generation(rumor_node_t *n, rumor_member *m) {
+  if (m->status != RUMOR_MEMBER_ALIVE && m->generation <= m->blocked_gen) return;
+  unblock(n, m);
+  rumor__detector_reset(&m->fd, now_ms(n));
+  m->heartbeats = 0;
+  m->left = 0;
+  rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+}
+
+/* Starts a new generation: our state renumbered from 1, so every peer
+ * takes it as a member joining (the old generation stays blocked). */
+static void rejoin(rumor_node_t *n, int reason) {
+  uint64_t gen = n->io->ops->wall_us(n->io);
+  if (gen <= n->generation) gen = n->generation + 1;
+  rumor__store_renumber(&n->store, n->self, gen);
+  n->generation = gen;
+  n->pushed_seq = n->self->max_seq; /* peers need it all: anti-entropy from seq 0 */
+  for (size_t i = 1; i < n->store.count; i++) n->store.list[i]->held_self = 0;
+  rumor__await_rebase(n, n->self->max_seq);
+  n->metrics.rejoins++;
+  rumor__node_queue_member(n, n->self, RUMOR_EVENT_REJOINED, reason);
+  rumor__gossip_round(n); /* announce it now */
+}
+
+void rumor__liveness_settle(rumor_node_t *n) {
+  if (n->left_pending) {
+    n->left_pending = 0;
+    for (size_t i = 1; i < n->store.count; i++) {
+      rumor_member *m = n->store.list[i];
+      if (m->left) block(n, m, RUMOR_BLOCK_LEFT);
+    }
+  }
+  if (n->rejoin_reason != 0) {
+    int reason = n->rejoin_reason;
+    n->rejoin_reason = 0;
+    rejoin(n, reason);
+  }
+}
+
+int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_msg *msg,
+                         const struct sockaddr_storage *from) {
+  if (peer->status == RUMOR_MEMBER_ALIVE || msg->h.generation > peer->blocked_gen) return 0;
+  /* A member that left is still finishing its leave: it polls for who
+   * holds its left key, and our answer (not gossip) tells it. */
+  if (peer->status == RUMOR_MEMBER_BLOCKED && peer->block_reason == RUMOR_BLOCK_LEFT) return 0;
+  n->metrics.drops_blocked++;
+  uint64_t now = now_ms(n);
+  if (peer->rejected_at != 0 && now - peer->rejected_at < n->cfg.gossip_interval_ms) return 1;
+  peer->rejected_at = now ? now : 1;
+  rumor_wire_writer w;
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_REJECT) != 0 ||
+      rumor__wire_reject(&w, msg->h.generation, (uint8_t)peer->block_reason) != 0)
+    return 1;
+  rumor__gossip_send(n, from, w.len);
+  n->metrics.rejects_sent++;
+  return 1;
+}
+
+void rumor__liveness_rejected(rumor_node_t *n, const rumor_wire_msg *msg) {
+  n->metrics.rejects_received++;
+  if (msg->reject_gen == n->generation && msg->reject_reason == RUMOR_BLOCK_EXPIRED &&
+      n->cfg.auto_rejoin)
+    n->rejoin_reason = msg->reject_reason;
+}
+
+/* ---- the API -------------------------------------------------------------- */
+
+int rumor_node_set_stats(rumor_node_t *n, const rumor_stat_t *stats, size_t count) {
+  uint8_t *buf;
+  size_t len;
+  int rc = rumor__heartbeat_encode_stats(stats, count, &buf, &len);
+  if (rc != 0) return rc;
+  free(n->stats);
+  n->stats = buf;
+  n->stats_len = len;
+  return 0;
+}
+
+void rumor_node_on_round(rumor_node_t *n, rumor_round_cb cb, void *arg) {
+  n->on_round = cb;
+  n->on_round_arg = arg;
+}
+
+void rumor_node_on_member(rumor_node_t *n, rumor_member_cb cb, void *arg) {
+  n->on_member = cb;
+  n->on_member_arg = arg;
+}
+
+int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t count) {
+  struct sockaddr_storage *addrs;
+  if (n->state == NODE_CLOSING || (count > 0 && peers == NULL)) return RUMOR_EINVAL;
+  /* Check everything first: a bad entry changes nothing. */
+  if ((addrs = calloc(count ? count : 1, sizeof(*addrs))) == NULL) return RUMOR_ENOMEM;
+  for (size_t i = 0; i < count; i++) {
+    size_t len = peers[i].id ? strlen(peers[i].id) : 0;
+    if (len == 0 || len > RUMOR_MAX_ID_LEN) {
+      free(addrs);
+      return RUMOR_EINVAL;
+    }
+    if (peers[i].address != NULL && rumor_addr_parse(peers[i].address, &addrs[i]) != 0) {
+      free(addrs);
+      return RUMOR_EADDR;
+    }
+  }
+  uint64_t stamp = ++n->mark;
+  for (size_t i = 0; i < count; i++) {
+    size_t len = strlen(peers[i].id);
+    if (len == n->id_len && memcmp(peers[i].id, n->id, len) == 0) continue;
+    rumor_member *m = rumor__store_find(&n->store, peers[i].id, len);
+    if (m == NULL && (m = rumor__node_add_member(n, peers[i].id, len)) == NULL) {
+      free(addrs);
+      return RUMOR_ENOMEM;
+    }
+    n->marks[m->index] = stamp;
+    if (peers[i].address != NULL) m->addr = addrs[i];
+    if (m->status == RUMOR_MEMBER_BLOCKED && m->block_reason == RUMOR_BLOCK_TOPOLOGY) unblock(n, m);
+  }
+  free(addrs);
+  for (size_t i = 1; i < n->store.count; i++)
+    if (n->marks[i] != stamp) block(n, n->store.list[i], RUMOR_BLOCK_TOPOLOGY);
+  rumor__node_after_change(n);
+  return 0;
+}
+
+int rumor_node_add_peer(rumor_node_t *n, const char *address) {
+  struct sockaddr_storage ss;
+  if (n->state == NODE_CLOSING || address == NULL) return RUMOR_EINVAL;
+  if (rumor_addr_parse(address, &ss) != 0) return RUMOR_EADDR;
+  for (size_t i = 0; i < n->nseeds; i++)
+    if (rumor__addr_equal(&n->seeds[i], &ss)) return 0;
+  struct sockaddr_storage *seeds = realloc(n->seeds, (n->nseeds + 1) * sizeof(*seeds));
+  if (seeds == NULL) return RUMOR_ENOMEM;
+  n->seeds = seeds;
+  n->seeds[n->nseeds++] = ss;
+  return 0;
+}
+
+int rumor_node_remove_peer(rumor_node_t *n, const char *id, size_t id_len) {
+  return rumor_node_block(n, id, id_len, RUMOR_BLOCK_TOPOLOGY);
+}
+
+static void leave_done(rumor_node_t *n, int status, const char *const *missing, size_t nmissing,
+                       void *arg) {
+  (void)missing;
+  (void)nmissing;
+  (void)arg;
+  rumor_leave_cb cb = n->leave_cb;
+  void *cb_arg = n->leave_arg;
+  n->leave_cb = NULL;
+  n->leaving = 0;
+  if (status != UV_ECANCELED) rumor_node_stop(n);
+  if (cb != NULL) cb(n, status, cb_arg);
+}
+
+int rumor_node_leave(rumor_node_t *n, uint32_t timeout_ms, rumor_leave_cb cb, void *arg) {
+  uint8_t slot[1 + KEYLEN(LEFT_KEY)];
+  if (n->state != NODE_RUNNING || n->leaving) return RUMOR_ESTATE;
+  size_t slot_len = rumor__slot_encode(slot, LEFT_KEY, KEYLEN(LEFT_KEY), NULL, 0);
+  int64_t seq = rumor__node_write(n, slot, slot_len, "", 0, 0, 1);
+  if (seq < 0) return (int)seq;
+  /* Deliver the write's event now; a callback may stop the node. */
+  rumor__node_flush_events(n);
+  if (n->state != NODE_RUNNING) return RUMOR_ESTATE;
+  int rc = rumor__await_start(n, (uint64_t)seq, timeout_ms, n->cfg.gossip_fan_out, leave_done, NULL);
+  if (rc != 0) return rc;
+  n->leaving = 1;
+  n->leave_cb = cb;
+  n->leave_arg = arg;
+  return 0;
+}
