@@ -363,7 +363,15 @@ describe("liveness between in-process nodes", function()
   end)
 
   it("blocks a member its policy refuses, and survives a failing policy", function()
-    local a, b, c = cluster(3)
+    -- c joins before b, so the policy is asked about c (which fails) before b
+    local a = start("a", {})
+    local c = start("c", { a:address() })
+    mesh(a, c)
+    local b = start("b", { a:address() })
+    mesh(a, b, c)
+    local order = {}
+    for _, m in ipairs(a:members()) do order[#order + 1] = m.id end
+    assert.same({ "a", "c", "b" }, order)
     local events, seen = {}, {}
     a:on_member(function(e) events[#events + 1] = e end)
     b:set_heartbeat_stats(function() return { draining = 1 } end)
