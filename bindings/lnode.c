@@ -1,17 +1,19 @@
 /* lnode.c: core.node(cfg) and the node userdata (start/stop/close, set/get,
- * delete, map state, await, members, on_update, metrics) over rumor_node_t.
+ * delete, map state, await, leave, on_update, metrics) over rumor_node_t.
+ * The liveness methods (members, blocks, member events, the round hook,
+ * topology) are in lliveness.c.
  *
- * The binding state of a node (lrumor_node_t) is malloc'd and handed to the
- * core as the update-callback argument; it is freed from the close callback
- * of rumor_node_close, so it outlives its userdata if the core still has a
- * callback running when the userdata is collected.
+ * The binding state of a node (lrumor_node_t, in lrumor.h) is malloc'd and
+ * handed to the core as the callback argument; it is freed from the close
+ * callback of rumor_node_close, so it outlives its userdata if the core
+ * still has a callback running when the userdata is collected.
  *
- * Each n:await() is a malloc'd lrumor_await_t given to the core as the
- * callback argument; the core calls back exactly once, and that call frees
- * it. Until then it holds the Lua function by a registry ref and sits in its
- * node's list. Closing the node detaches the pending ones (drops the ref,
- * forgets the node) without calling Lua: the core's cancel callback that
- * follows only frees them. So a closed node or a closed Lua state never
+ * Each n:await() and n:leave() is a malloc'd lrumor_wait_t given to the core
+ * as the callback argument; the core calls back exactly once, and that call
+ * frees it. Until then it holds the Lua function by a registry ref and sits
+ * in its node's list. Closing the node detaches the pending ones (drops the
+ * ref, forgets the node) without calling Lua: the core's cancel callback
+ * that follows only frees them. So a closed node or a closed Lua state never
  * leaves a ref or a block behind, and the core never sees a freed pointer.
  */
 #include <stddef.h>
@@ -19,42 +21,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rumor.h"
 #include "lrumor.h"
 
-typedef struct lrumor_await lrumor_await_t;
-
-typedef struct lrumor_node {
-  rumor_node_t *node;
-  lrumor_ctx_t *ctx;
-  int on_update;            /* registry ref */
-  uint64_t callback_errors; /* errors raised by this node's callbacks */
-  lrumor_await_t *awaits;   /* pending n:await() calls, a doubly linked list */
-  char where[RUMOR_MAX_ID_LEN + 32];
-  char await_where[RUMOR_MAX_ID_LEN + 32];
-} lrumor_node_t;
-
-struct lrumor_await {
+struct lrumor_wait {
   lrumor_ctx_t *ctx;
   lrumor_node_t *owner;      /* NULL once detached by close */
-  lrumor_await_t *prev, *next;
+  lrumor_wait_t *prev, *next;
   int fn;                    /* registry ref; LUA_NOREF once detached */
+  const char *where;         /* in owner; used only while attached */
 };
 
 typedef struct node_ud {
   lrumor_node_t *n; /* NULL once closed */
 } node_ud_t;
 
-static lrumor_node_t *check_node(lua_State *L) {
+lrumor_node_t *lrumor_check_node(lua_State *L) {
   node_ud_t *ud = (node_ud_t *)luaL_checkudata(L, 1, LRUMOR_NODE_MT);
   if (ud->n == NULL)
     luaL_error(L, "rumor: node is closed");
   return ud->n;
 }
 
-static int fail_code(lua_State *L, int code) {
+#define check_node lrumor_check_node
+
+int lrumor_fail_code(lua_State *L, int code) {
   return lrumor_fail(L, rumor_err_name(code), rumor_strerror(code));
 }
+
+#define fail_code lrumor_fail_code
 
 /* ---- core.node(cfg) ----------------------------------------------------- */
 
@@ -90,6 +84,37 @@ static void opt_u32(lua_State *L, const char *name, uint32_t *field) {
   lua_Integer v;
   if (opt_integer(L, name, (lua_Integer)UINT32_MAX, &v))
     *field = (uint32_t)v;
+}
+
+/* failure_detector = "expiration" | "phi". */
+static void opt_detector(lua_State *L, int *field) {
+  const char *s = opt_string(L, "failure_detector");
+  if (s == NULL)
+    return;
+  if (strcmp(s, "expiration") == 0)
+    *field = RUMOR_FD_EXPIRATION;
+  else if (strcmp(s, "phi") == 0)
+    *field = RUMOR_FD_PHI;
+  else
+    luaL_error(L, "rumor: field 'failure_detector': expected \"expiration\" or \"phi\", got \"%s\"", s);
+}
+
+static void opt_number(lua_State *L, const char *name, double *field) {
+  int t = lua_getfield(L, 1, name);
+  if (t != LUA_TNIL && t != LUA_TNUMBER)
+    luaL_error(L, "rumor: field '%s': expected a number, got %s", name, luaL_typename(L, -1));
+  if (t == LUA_TNUMBER)
+    *field = (double)lua_tonumber(L, -1);
+  lua_pop(L, 1);
+}
+
+static void opt_boolean(lua_State *L, const char *name, int *field) {
+  int t = lua_getfield(L, 1, name);
+  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+    luaL_error(L, "rumor: field '%s': expected a boolean, got %s", name, luaL_typename(L, -1));
+  if (t == LUA_TBOOLEAN)
+    *field = lua_toboolean(L, -1);
+  lua_pop(L, 1);
 }
 
 /* Collects cfg.seeds into a userdata array (left on the stack, collected with
@@ -144,6 +169,10 @@ int lrumor_node_new(lua_State *L) {
   opt_u32(L, "tombstone_grace_ms", &cfg.tombstone_grace_ms);
   if (opt_integer(L, "generation", LUA_MAXINTEGER, &gen))
     cfg.generation = (uint64_t)gen;
+  opt_detector(L, &cfg.failure_detector);
+  opt_number(L, "phi_threshold", &cfg.phi_threshold);
+  opt_boolean(L, "auto_rejoin", &cfg.auto_rejoin);
+  opt_u32(L, "blocked_retention_ms", &cfg.blocked_retention_ms);
 
   ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
   ud->n = NULL;
@@ -167,17 +196,19 @@ int lrumor_node_new(lua_State *L) {
   n->on_update = LUA_NOREF;
   snprintf(n->where, sizeof n->where, "on_update of node '%s'", rumor_node_id(n->node));
   snprintf(n->await_where, sizeof n->await_where, "await of node '%s'", rumor_node_id(n->node));
+  snprintf(n->leave_where, sizeof n->leave_where, "leave of node '%s'", rumor_node_id(n->node));
+  lrumor_liveness_init(n);
   ud->n = n;
   return 1;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-/* Drops the Lua side of every pending await of n; the core still calls each
- * back once (with UV_ECANCELED), which then only frees it. */
-static void awaits_detach(lua_State *L, lrumor_node_t *n) {
-  lrumor_await_t *a = n->awaits, *next;
-  n->awaits = NULL;
+/* Drops the Lua side of every pending await and leave of n; the core still
+ * calls each back once (with UV_ECANCELED), which then only frees it. */
+static void waits_detach(lua_State *L, lrumor_node_t *n) {
+  lrumor_wait_t *a = n->waits, *next;
+  n->waits = NULL;
   for (; a != NULL; a = next) {
     next = a->next;
     a->prev = a->next = NULL;
@@ -199,10 +230,12 @@ static int node_m_close(lua_State *L) {
   if (n == NULL)
     return 0;
   ud->n = NULL;
+  n->closed = 1;
   ctx = n->ctx; /* n may be freed inside rumor_node_close */
   rumor_node_on_update(n->node, NULL, NULL);
   lrumor_unref(L, &n->on_update);
-  awaits_detach(L, n);
+  lrumor_liveness_detach(L, n);
+  waits_detach(L, n);
   prev = lrumor_enter(ctx, L);
   rumor_node_close(n->node, node_closed_cb, n);
   lrumor_leave(ctx, prev);
@@ -389,10 +422,11 @@ static int node_m_map_get_entry(lua_State *L) {
   return push_entry(L, rc, value, vlen, seq);
 }
 
-/* map_keys collects in two passes over the core so that no Lua call (which
- * may raise) happens inside the core's iteration and nothing is malloc'd:
- * the first pass counts, then one userdata of the right size is allocated,
- * the second pass copies into it. The node cannot change in between. */
+/* Sorted strings are collected in two passes over the core so that no Lua
+ * call (which may raise) happens inside the core's iteration and nothing is
+ * malloc'd: the first pass counts, then one userdata of the right size is
+ * allocated, the second pass copies into it. The source must not change in
+ * between (nothing runs that could change a node). */
 typedef struct key_ref {
   const char *p;
   size_t len;
@@ -413,7 +447,7 @@ static void key_collect_cb(const char *map_key, size_t len, void *arg) {
     return;
   }
   if (kc->n == kc->count || len > kc->bytes - kc->used)
-    return; /* cannot happen: the node did not change since pass 1 */
+    return; /* cannot happen: the source did not change since pass 1 */
   if (len > 0)
     memcpy(kc->arena + kc->used, map_key, len);
   kc->refs[kc->n].p = kc->arena + kc->used;
@@ -431,56 +465,80 @@ static int key_ref_cmp(const void *x, const void *y) {
   return a->len < b->len ? -1 : a->len > b->len;
 }
 
-/* One pass over one member (member != NULL) or over all of them. */
-static void key_pass(lrumor_node_t *n, const char *member, size_t member_len,
-                     const char *key, size_t klen, key_collect_t *kc) {
-  size_t i, count;
-  rumor_member_info_t info;
-  if (member != NULL) {
-    (void)rumor_node_map_keys(n->node, member, member_len, key, klen, key_collect_cb, kc);
-    return;
-  }
-  count = rumor_node_member_count(n->node);
-  for (i = 0; i < count; i++) {
-    if (rumor_node_member_at(n->node, i, &info) != 0 || info.id == NULL)
-      continue;
-    (void)rumor_node_map_keys(n->node, info.id, strlen(info.id), key, klen, key_collect_cb, kc);
-  }
-}
-
-static int node_m_map_keys(lua_State *L) {
-  lrumor_node_t *n = check_node(L);
-  size_t klen, mlen = 0, i;
-  const char *key = luaL_checklstring(L, 2, &klen);
-  const char *member = luaL_optlstring(L, 3, NULL, &mlen);
+void lrumor_push_sorted(lua_State *L, lrumor_each_fn each, void *src) {
   key_collect_t kc;
   lua_Integer slot = 0;
+  size_t i;
   memset(&kc, 0, sizeof kc);
-  key_pass(n, member, mlen, key, klen, &kc);
+  each(src, key_collect_cb, &kc);
   if (kc.count > (SIZE_MAX - kc.bytes) / sizeof(key_ref_t) - 1)
-    return luaL_error(L, "rumor: map_keys: too many keys");
+    luaL_error(L, "rumor: too many strings to list");
   kc.refs = (key_ref_t *)lua_newuserdatauv(L, kc.count * sizeof(key_ref_t) + kc.bytes + 1, 0);
   kc.arena = (char *)(kc.refs + kc.count);
-  key_pass(n, member, mlen, key, klen, &kc);
+  each(src, key_collect_cb, &kc);
   if (kc.n > 1)
     qsort(kc.refs, kc.n, sizeof(key_ref_t), key_ref_cmp);
   lua_createtable(L, (int)(kc.n < INT32_MAX ? kc.n : 0), 0);
   for (i = 0; i < kc.n; i++) {
     if (i > 0 && key_ref_cmp(&kc.refs[i - 1], &kc.refs[i]) == 0)
-      continue; /* the same map key held by several members */
+      continue; /* the same string twice (a map key held by several members) */
     lua_pushlstring(L, kc.refs[i].p, kc.refs[i].len);
     lua_rawseti(L, -2, ++slot);
   }
+  lua_remove(L, -2); /* the userdata */
+}
+
+typedef struct map_keys_src {
+  lrumor_node_t *n;
+  const char *member, *key; /* member NULL: all of them */
+  size_t member_len, klen;
+} map_keys_src_t;
+
+/* The map keys of one member, or of every member. */
+static void each_map_key(void *arg, rumor_id_cb cb, void *cb_arg) {
+  const map_keys_src_t *src = (const map_keys_src_t *)arg;
+  rumor_node_t *node = src->n->node;
+  rumor_member_info_t info;
+  size_t i, count;
+  if (src->member != NULL) {
+    (void)rumor_node_map_keys(node, src->member, src->member_len, src->key, src->klen, cb, cb_arg);
+    return;
+  }
+  count = rumor_node_member_count(node);
+  for (i = 0; i < count; i++) {
+    if (rumor_node_member_at(node, i, &info) != 0 || info.id == NULL)
+      continue;
+    (void)rumor_node_map_keys(node, info.id, strlen(info.id), src->key, src->klen, cb, cb_arg);
+  }
+}
+
+static int node_m_map_keys(lua_State *L) {
+  map_keys_src_t src;
+  src.n = check_node(L);
+  src.key = luaL_checklstring(L, 2, &src.klen);
+  src.member_len = 0;
+  src.member = luaL_optlstring(L, 3, NULL, &src.member_len);
+  lrumor_push_sorted(L, each_map_key, &src);
   return 1;
 }
 
-/* ---- await -------------------------------------------------------------- */
+/* ---- await and leave ---------------------------------------------------- */
 
 typedef struct await_args {
   int status;
   const char *const *missing;
   size_t nmissing;
 } await_args_t;
+
+/* The reason of a failed wait: "timeout", "cancelled" or the code's name. */
+static void push_reason(lua_State *L, int status) {
+  if (status == UV_ETIMEDOUT)
+    lua_pushliteral(L, "timeout");
+  else if (status == UV_ECANCELED)
+    lua_pushliteral(L, "cancelled");
+  else
+    lua_pushstring(L, rumor_err_name(status));
+}
 
 /* fn(true) on success; fn(false, {ids}, "timeout"); fn(false, nil, "cancelled");
  * any other status: fn(false, nil, "ENAME"). */
@@ -498,43 +556,46 @@ static int push_await(lua_State *L, void *arg) {
       lua_pushstring(L, r->missing[i]);
       lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
-    lua_pushliteral(L, "timeout");
   } else {
     lua_pushnil(L);
-    if (r->status == UV_ECANCELED)
-      lua_pushliteral(L, "cancelled");
-    else
-      lua_pushstring(L, rumor_err_name(r->status));
   }
+  push_reason(L, r->status);
   return 3;
 }
 
-static void await_unlink(lrumor_await_t *a) {
+/* fn(true), or fn(false, nil, reason) like a failed await. */
+static int push_leave(lua_State *L, void *arg) {
+  int status = *(const int *)arg;
+  if (status == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  lua_pushboolean(L, 0);
+  lua_pushnil(L);
+  push_reason(L, status);
+  return 3;
+}
+
+static void wait_unlink(lrumor_wait_t *a) {
   if (a->owner == NULL)
     return;
   if (a->prev != NULL)
     a->prev->next = a->next;
   else
-    a->owner->awaits = a->next;
+    a->owner->waits = a->next;
   if (a->next != NULL)
     a->next->prev = a->prev;
   a->prev = a->next = NULL;
 }
 
-static void await_cb(rumor_node_t *node, int status, const char *const *missing,
-                     size_t nmissing, void *arg) {
-  lrumor_await_t *a = (lrumor_await_t *)arg;
+/* The core's one call back: calls Lua unless detached, then frees a. */
+static void wait_finish(lrumor_wait_t *a, lrumor_push_fn push, void *args) {
   lrumor_node_t *owner = a->owner;
   lua_State *L = a->ctx->L;
-  await_args_t r;
-  (void)node;
-  await_unlink(a);
+  wait_unlink(a);
   a->owner = NULL;
   if (owner != NULL && a->fn != LUA_NOREF) {
-    r.status = status;
-    r.missing = missing;
-    r.nmissing = nmissing;
-    if (lrumor_invoke(a->ctx, a->fn, push_await, &r, owner->await_where) != 0 && L != NULL)
+    if (lrumor_invoke(a->ctx, a->fn, push, args, a->where) != 0 && L != NULL)
       owner->callback_errors++;
   }
   /* Without a Lua thread the state is being closed and its registry goes
@@ -544,87 +605,94 @@ static void await_cb(rumor_node_t *node, int status, const char *const *missing,
   free(a);
 }
 
-static int node_m_await(lua_State *L) {
-  lrumor_node_t *n = check_node(L);
-  lua_Integer seq = luaL_checkinteger(L, 2);
-  lua_Integer timeout = luaL_checkinteger(L, 3);
-  lrumor_await_t *a;
-  lua_State *prev;
-  int rc, fn;
-  luaL_argcheck(L, seq >= 0, 2, "seq must not be negative");
-  luaL_argcheck(L, timeout >= 0 && timeout <= (lua_Integer)UINT32_MAX, 3,
-                "timeout_ms must be in 0..4294967295");
-  luaL_checktype(L, 4, LUA_TFUNCTION);
-  lua_pushvalue(L, 4);
+static void await_cb(rumor_node_t *node, int status, const char *const *missing,
+                     size_t nmissing, void *arg) {
+  await_args_t r;
+  (void)node;
+  r.status = status;
+  r.missing = missing;
+  r.nmissing = nmissing;
+  wait_finish((lrumor_wait_t *)arg, push_await, &r);
+}
+
+static void leave_cb(rumor_node_t *node, int status, void *arg) {
+  (void)node;
+  wait_finish((lrumor_wait_t *)arg, push_leave, &status);
+}
+
+/* Takes the function at index fn_idx into a new wait (not yet linked). */
+static lrumor_wait_t *wait_new(lua_State *L, lrumor_node_t *n, int fn_idx, const char *where) {
+  lrumor_wait_t *a;
+  int fn;
+  luaL_checktype(L, fn_idx, LUA_TFUNCTION);
+  lua_pushvalue(L, fn_idx);
   fn = luaL_ref(L, LUA_REGISTRYINDEX); /* may raise, so before the calloc */
-  a = (lrumor_await_t *)calloc(1, sizeof *a);
+  a = (lrumor_wait_t *)calloc(1, sizeof *a);
   if (a == NULL) {
     lrumor_unref(L, &fn);
-    return luaL_error(L, "rumor: out of memory");
+    luaL_error(L, "rumor: out of memory");
+    return NULL;
   }
   a->ctx = n->ctx;
   a->fn = fn;
-  prev = lrumor_enter(n->ctx, L);
-  rc = rumor_node_await(n->node, (uint64_t)seq, (uint32_t)timeout, await_cb, a);
-  lrumor_leave(n->ctx, prev);
+  a->where = where;
+  return a;
+}
+
+/* After the core took a (rc 0): links it into n's list and pushes true;
+ * otherwise frees it and pushes the failure. */
+static int wait_started(lua_State *L, lrumor_node_t *n, lrumor_wait_t *a, int rc) {
   if (rc != 0) {
     lrumor_unref(L, &a->fn);
     free(a);
     return fail_code(L, rc);
   }
   a->owner = n;
-  a->next = n->awaits;
-  if (n->awaits != NULL)
-    n->awaits->prev = a;
-  n->awaits = a;
+  a->next = n->waits;
+  if (n->waits != NULL)
+    n->waits->prev = a;
+  n->waits = a;
   lua_pushboolean(L, 1);
   return 1;
 }
 
-static int node_m_members(lua_State *L) {
+static uint32_t check_timeout(lua_State *L, int idx) {
+  lua_Integer timeout = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, timeout >= 0 && timeout <= (lua_Integer)UINT32_MAX, idx,
+                "timeout_ms must be in 0..4294967295");
+  return (uint32_t)timeout;
+}
+
+static int node_m_await(lua_State *L) {
   lrumor_node_t *n = check_node(L);
-  uint64_t now = uv_now(&n->ctx->loop);
-  size_t i, count = rumor_node_member_count(n->node);
-  lua_Integer slot = 0;
-  rumor_member_info_t info;
-  lua_createtable(L, (int)count, 0);
-  for (i = 0; i < count; i++) {
-    memset(&info, 0, sizeof info);
-    if (rumor_node_member_at(n->node, i, &info) != 0 || info.id == NULL)
-      continue;
-    info.address[sizeof info.address - 1] = '\0';
-    lua_createtable(L, 0, 11);
-    lua_pushstring(L, info.id);
-    lua_setfield(L, -2, "id");
-    lua_pushstring(L, info.address);
-    lua_setfield(L, -2, "address");
-    lua_pushstring(L, "alive"); /* RUMOR_MEMBER_ALIVE is the only status */
-    lua_setfield(L, -2, "status");
-    lua_pushinteger(L, (lua_Integer)info.generation);
-    lua_setfield(L, -2, "generation");
-    lua_pushinteger(L, (lua_Integer)info.max_seq);
-    lua_setfield(L, -2, "max_seq");
-    lua_pushinteger(L, (lua_Integer)info.nkeys);
-    lua_setfield(L, -2, "keys");
-    lua_pushinteger(L, (lua_Integer)info.ntombstones);
-    lua_setfield(L, -2, "tombstones");
-    lua_pushinteger(L, (lua_Integer)info.last_seen_ms);
-    lua_setfield(L, -2, "last_seen_ms");
-    lua_pushinteger(L, now > info.last_seen_ms ? (lua_Integer)(now - info.last_seen_ms) : 0);
-    lua_setfield(L, -2, "heartbeat_age_ms");
-    if (info.self) {
-      lua_pushboolean(L, 1);
-      lua_setfield(L, -2, "self");
-    }
-    lua_rawseti(L, -2, ++slot);
-  }
-  return 1;
+  lua_Integer seq = luaL_checkinteger(L, 2);
+  uint32_t timeout = check_timeout(L, 3);
+  lrumor_wait_t *a;
+  lua_State *prev;
+  int rc;
+  luaL_argcheck(L, seq >= 0, 2, "seq must not be negative");
+  a = wait_new(L, n, 4, n->await_where);
+  prev = lrumor_enter(n->ctx, L);
+  rc = rumor_node_await(n->node, (uint64_t)seq, timeout, await_cb, a);
+  lrumor_leave(n->ctx, prev);
+  return wait_started(L, n, a, rc);
+}
+
+static int node_m_leave(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  uint32_t timeout = check_timeout(L, 2);
+  lrumor_wait_t *a = wait_new(L, n, 3, n->leave_where);
+  lua_State *prev = lrumor_enter(n->ctx, L);
+  int rc = rumor_node_leave(n->node, timeout, leave_cb, a);
+  lrumor_leave(n->ctx, prev);
+  return wait_started(L, n, a, rc);
 }
 
 /* ---- updates ------------------------------------------------------------ */
 
-/* sink(member, key, value, seq, generation, is_local, deleted, map_key):
- * value is nil for a delete, map_key nil for a plain key. */
+/* sink(member, key, value, seq, generation, is_local, deleted, map_key, system):
+ * value is nil for a delete, map_key nil for a plain key, system true for a
+ * reserved key (heartbeat, left, blocked). */
 static int push_update(lua_State *L, void *arg) {
   const rumor_update_t *u = (const rumor_update_t *)arg;
   lua_pushlstring(L, u->member, u->member_len);
@@ -641,21 +709,26 @@ static int push_update(lua_State *L, void *arg) {
     lua_pushlstring(L, u->map_key, u->map_key_len);
   else
     lua_pushnil(L);
-  return 8;
+  lua_pushboolean(L, u->system);
+  return 9;
 }
 
 static void update_cb(rumor_node_t *node, const rumor_update_t *u, void *arg) {
   lrumor_node_t *n = (lrumor_node_t *)arg;
   (void)node;
+  if (u->system && !n->update_system)
+    return; /* a heartbeat per member per round: not worth a call nobody wants */
   if (lrumor_invoke(n->ctx, n->on_update, push_update, (void *)u, n->where) != 0 &&
       n->ctx->L != NULL)
     n->callback_errors++;
 }
 
+/* n:on_update(fn [, system]): system updates reach fn only when system is true. */
 static int node_m_on_update(lua_State *L) {
   lrumor_node_t *n = check_node(L);
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TFUNCTION);
+  n->update_system = lua_toboolean(L, 3);
   lrumor_setref(L, &n->on_update, 2);
   if (n->on_update == LUA_NOREF)
     rumor_node_on_update(n->node, NULL, NULL);
@@ -737,7 +810,7 @@ static const luaL_Reg node_methods[] = {
   {"map_get_entry", node_m_map_get_entry},
   {"map_keys", node_m_map_keys},
   {"await", node_m_await},
-  {"members", node_m_members},
+  {"leave", node_m_leave},
   {"on_update", node_m_on_update},
   {"metrics", node_m_metrics},
   {"__gc", node_m_close},
@@ -748,4 +821,5 @@ static const luaL_Reg node_methods[] = {
 
 void lrumor_node_open(lua_State *L) {
   lrumor_newclass(L, LRUMOR_NODE_MT, node_methods);
+  lrumor_liveness_open(L);
 }

@@ -75,6 +75,8 @@ static int msgh(lua_State *L) {
 typedef struct invoke_args {
   int fn;
   lrumor_push_fn push;
+  lrumor_take_fn take;
+  int nresults;
   void *arg;
   const char *where;
 } invoke_args_t;
@@ -87,7 +89,12 @@ static int invoke_trampoline(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, a->fn);
   if (a->push != NULL)
     n = a->push(L, a->arg);
-  lua_call(L, n, 0);
+  if (a->take == NULL) {
+    lua_call(L, n, 0);
+    return 0;
+  }
+  lua_call(L, n, a->nresults);
+  a->take(L, a->arg);
   return 0;
 }
 
@@ -124,6 +131,11 @@ static void report(lrumor_ctx_t *ctx, lua_State *L, invoke_args_t *a) {
 
 int lrumor_invoke(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, void *arg,
                   const char *where) {
+  return lrumor_invoke_take(ctx, fn, push, NULL, 0, arg, where);
+}
+
+int lrumor_invoke_take(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, lrumor_take_fn take,
+                       int nresults, void *arg, const char *where) {
   lua_State *L = ctx->L;
   invoke_args_t a;
   int base, status;
@@ -131,9 +143,11 @@ int lrumor_invoke(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, void *arg,
     return L == NULL ? -1 : 0;
   a.fn = fn;
   a.push = push;
+  a.take = take;
+  a.nresults = nresults;
   a.arg = arg;
   a.where = where;
-  if (!lua_checkstack(L, 8)) {
+  if (!lua_checkstack(L, 8 + nresults)) {
     ctx->callback_errors++;
     fprintf(stderr, "rumor: error in %s: Lua stack overflow\n", where);
     return -1;

@@ -20,6 +20,8 @@
 #include <lauxlib.h>
 #include <uv.h>
 
+#include "rumor.h"
+
 #define LRUMOR_CTX_KEY    "rumor.core.context" /* registry key of the instance */
 #define LRUMOR_CTX_MT     "rumor.core.ctx"
 #define LRUMOR_NODE_MT    "rumor.core.node"
@@ -39,6 +41,9 @@ typedef struct lrumor_ctx {
 /* Pushes the callback's arguments (the function is already pushed) and
  * returns how many it pushed. Runs inside a protected call. */
 typedef int (*lrumor_push_fn)(lua_State *L, void *arg);
+/* Reads the results a callback returned (on top of the stack); runs inside
+ * the same protected call, so it may raise to report bad results. */
+typedef void (*lrumor_take_fn)(lua_State *L, void *arg);
 
 /* lrumor.c */
 lrumor_ctx_t *lrumor_ctx(lua_State *L); /* from upvalue 1 */
@@ -47,6 +52,10 @@ lrumor_ctx_t *lrumor_ctx(lua_State *L); /* from upvalue 1 */
  * error was counted and reported (or when no Lua thread may run now). */
 int lrumor_invoke(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, void *arg,
                   const char *where);
+/* The same, keeping nresults results for take(L, arg); an error take raises
+ * is counted and reported like one of the function. */
+int lrumor_invoke_take(lrumor_ctx_t *ctx, int fn, lrumor_push_fn push, lrumor_take_fn take,
+                       int nresults, void *arg, const char *where);
 /* Makes L the thread for callbacks fired synchronously by a core call made
  * from a method; returns the previous one for lrumor_leave. */
 lua_State *lrumor_enter(lrumor_ctx_t *ctx, lua_State *L);
@@ -64,9 +73,48 @@ void lrumor_newclass(lua_State *L, const char *tname, const luaL_Reg *methods);
 int lrumor_timer_new(lua_State *L);
 void lrumor_timer_open(lua_State *L);
 
-/* lnode.c */
+/* lnode.c: the node userdata. Its binding state is shared with lliveness.c;
+ * lnode.c's header comment describes who owns what. */
+typedef struct lrumor_wait lrumor_wait_t;
+#define LRUMOR_WHERE_LEN (RUMOR_MAX_ID_LEN + 40)
+
+typedef struct lrumor_node {
+  rumor_node_t *node;
+  lrumor_ctx_t *ctx;
+  int closed;               /* n:close() ran: hooks stop calling the core */
+  int on_update;            /* registry refs, LUA_NOREF when unset */
+  int update_system;        /* on_update also receives system updates */
+  int on_member;
+  int stats_fn;             /* set_heartbeat_stats */
+  int policy_fn;            /* set_block_policy */
+  uint64_t callback_errors; /* errors raised by this node's callbacks */
+  lrumor_wait_t *waits;     /* pending n:await() and n:leave() calls */
+  /* Where an error of each callback is reported from. */
+  char where[LRUMOR_WHERE_LEN];
+  char await_where[LRUMOR_WHERE_LEN];
+  char leave_where[LRUMOR_WHERE_LEN];
+  char member_where[LRUMOR_WHERE_LEN];
+  char stats_where[LRUMOR_WHERE_LEN];
+  char policy_where[LRUMOR_WHERE_LEN];
+} lrumor_node_t;
+
 int lrumor_node_new(lua_State *L);
 void lrumor_node_open(lua_State *L);
+/* The open node at stack index 1; raises for a closed one. */
+lrumor_node_t *lrumor_check_node(lua_State *L);
+/* luv-style failure for a rumor or libuv code. */
+int lrumor_fail_code(lua_State *L, int code);
+/* A source of strings: calls cb(s, len, cb_arg) for each; must not change
+ * between two calls. */
+typedef void (*lrumor_each_fn)(void *src, rumor_id_cb cb, void *cb_arg);
+/* Pushes the sorted array of the distinct strings each() yields. */
+void lrumor_push_sorted(lua_State *L, lrumor_each_fn each, void *src);
+
+/* lliveness.c: members, blocks, member events, the round hook, topology */
+void lrumor_liveness_open(lua_State *L);
+void lrumor_liveness_init(lrumor_node_t *n);
+/* Unhooks the node's liveness callbacks and drops their refs (on close). */
+void lrumor_liveness_detach(lua_State *L, lrumor_node_t *n);
 
 /* llines.c: line splitting, core.read_lines and core.write */
 typedef struct lrumor_lines {

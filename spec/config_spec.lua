@@ -81,5 +81,11 @@ describe("rumor.config", function()
     local ok, err = pcall(function() config.check({ id = "a", nope = 1 }) end)
     assert.is_false(ok)
     assert.matches("config_spec%.lua:%d+: rumor%.new: field 'nope'", err)
+    for name, bad in pairs{ generation = -1, bind = "x", mtu = 0, blocked_retention_ms = 0,
+                            phi_threshold = 0, failure_detector = "swim", auto_rejoin = "yes" } do
+      ok, err = pcall(function() config.check({ id = "a", [name] = bad }) end)
+      assert.is_false(ok)
+      assert.matches("config_spec%.lua:%d+: rumor%.new: field '" .. name .. "'", err)
+    end
   end)
 end)

@@ -38,6 +38,9 @@ local function fail(name, reason, level)
   error("rumor.new: field '" .. name .. "': " .. reason, level + 1)
 end
 
+-- The checks below never end in a tail call to a helper that may fail: a tail call
+-- drops the checker's frame, and the error would point one level too far.
+
 -- Integers may arrive as integral floats (JSON decoders give floats).
 local function integer(name, v, level, min)
   local i = math.type(v) == "integer" and v or (type(v) == "number" and math.tointeger(v))
@@ -75,7 +78,10 @@ end
 local checks = {
   id = string_field,
   cluster = string_field,
-  bind = function(name, v, level) return address(name, v, level + 1, false) end,
+  bind = function(name, v, level)
+    local a = address(name, v, level + 1, false)
+    return a
+  end,
   seeds = function(name, v, level)
     if type(v) ~= "table" then
       fail(name, "expected an array of \"host:port\" strings, got " .. type(v), level + 1)
@@ -92,17 +98,48 @@ local checks = {
     end
     return out
   end,
-  generation = function(name, v, level) return integer(name, v, level + 1, 0) end,
+  generation = function(name, v, level)
+    local i = integer(name, v, level + 1, 0)
+    return i
+  end,
+  -- Liveness. Absent, the core's defaults apply ("expiration", 8.0, true, one hour).
+  failure_detector = function(name, v, level)
+    if v ~= "expiration" and v ~= "phi" then
+      fail(name, "expected \"expiration\" or \"phi\", got "
+        .. (type(v) == "string" and ("\"" .. v .. "\"") or type(v)), level + 1)
+    end
+    return v
+  end,
+  phi_threshold = function(name, v, level)
+    if type(v) ~= "number" then
+      fail(name, "expected a number, got " .. type(v), level + 1)
+    end
+    if not (v > 0 and v < math.huge) then
+      fail(name, "must be a finite number > 0, got " .. tostring(v), level + 1)
+    end
+    return v
+  end,
+  auto_rejoin = function(name, v, level)
+    if type(v) ~= "boolean" then
+      fail(name, "expected a boolean, got " .. type(v), level + 1)
+    end
+    return v
+  end,
 }
+
+local function uint32(name, v, level, min)
+  local i = integer(name, v, level + 1, min)
+  if i > UINT32_MAX then
+    fail(name, "must be <= " .. UINT32_MAX .. ", got " .. i, level + 1)
+  end
+  return i
+end
 
 for _, name in ipairs{ "gossip_interval_ms", "gossip_request_timeout_ms", "gossip_fan_out",
                        "gossip_max_send", "heartbeat_expiration_ms", "mtu", "max_value_size",
-                       "tombstone_grace_ms" } do
+                       "tombstone_grace_ms", "blocked_retention_ms" } do
   checks[name] = function(_, v, level)
-    local i = integer(name, v, level + 1, 1)
-    if i > UINT32_MAX then
-      fail(name, "must be <= " .. UINT32_MAX .. ", got " .. i, level + 1)
-    end
+    local i = uint32(name, v, level + 1, 1)
     return i
   end
 end

@@ -174,6 +174,83 @@ end
 rumor._check_interrupt = check_interrupt
 
 ---------------------------------------------------------------------------
+-- Subscriptions. The core has one sink per node and kind; the sinks below fan out to
+-- the subscribers, each call protected, its errors reported and counted per node.
+
+local function deliver(subs, s, value, where)
+  local ok, err = xpcall(s.fn, debug.traceback, value)
+  if not ok then
+    subs.errors = subs.errors + 1
+    report(err, where)
+  end
+end
+
+local function update_sink(subs)
+  return function(member, key, value, seq, generation, is_local, deleted, map_key, system)
+    local list = subs.list   -- a snapshot: (un)subscribing replaces the list
+    local update
+    for i = 1, #list do
+      local s = list[i]
+      local p = s.prefix
+      if s.active and (not system or s.system) and (p == nil or key:sub(1, #p) == p) then
+        update = update or {
+          member = member, key = key, value = value, seq = seq, generation = generation,
+          ["local"] = is_local == true or is_local == 1,
+          deleted = deleted == true, map_key = map_key, system = system or nil,
+        }
+        deliver(subs, s, update, "on_update")
+      end
+    end
+  end
+end
+
+local function member_sink(subs)
+  return function(type_, member, generation, reason)
+    local list = subs.list
+    local event
+    for i = 1, #list do
+      local s = list[i]
+      if s.active then
+        event = event or { type = type_, member = member, generation = generation, reason = reason }
+        deliver(subs, s, event, "on_member")
+      end
+    end
+  end
+end
+
+-- (Re)hooks the core's update sink: none without subscribers, system updates only
+-- when a subscriber asked for them (the core then skips the rest in C).
+local function attach_updates(n, subs)
+  if #subs.list == 0 then return n:on_update(nil) end
+  local system = false
+  for _, s in ipairs(subs.list) do system = system or s.system end
+  n:on_update(subs.sink, system)
+end
+
+local function attach_members(n, subs)
+  n:on_member(#subs.list > 0 and subs.sink or nil)
+end
+
+local Subscription = {}
+Subscription.__index = Subscription
+
+-- Stops delivery to this subscriber; idempotent, safe inside its own callback.
+function Subscription:cancel()
+  if not self.active then return end
+  self.active = false
+  local subs = self._subs
+  local list = {}
+  for _, s in ipairs(subs.list) do
+    if s ~= self then list[#list + 1] = s end
+  end
+  subs.list = list
+  local node = subs.owner.node
+  if node and not node._closed then
+    subs.attach(node._core, subs)
+  end
+end
+
+---------------------------------------------------------------------------
 -- Nodes.
 
 local Node = {}
@@ -197,11 +274,16 @@ function rumor.new(cfg)
   if not ok then
     error((tostring(n):gsub("^rumor:", "rumor.new:")), 2)
   end
-  -- Subscribers live in a table of their own so that the core's sink does not
+  -- Subscribers live in tables of their own so that the core's sinks do not
   -- keep the node object alive.
-  local subs = { list = {}, errors = 0, owner = setmetatable({}, { __mode = "v" }) }
-  local node = setmetatable({ _core = n, _subs = subs, _closed = false, _requests = {} }, Node)
-  subs.owner.node = node
+  local owner = setmetatable({}, { __mode = "v" })
+  local subs = { list = {}, errors = 0, owner = owner, attach = attach_updates }
+  local msubs = { list = {}, errors = 0, owner = owner, attach = attach_members }
+  subs.sink, msubs.sink = update_sink(subs), member_sink(msubs)
+  local node = setmetatable({ _core = n, _subs = subs, _msubs = msubs, _closed = false,
+                              _requests = {}, _leave_timeout_ms = checked.gossip_request_timeout_ms },
+                            Node)
+  owner.node = node
   return node
 end
 
@@ -227,6 +309,7 @@ local function close(self, finalizing)
   if self._closed then return end
   self._closed = true
   self._subs.list = {}
+  self._msubs.list = {}
   self._core:close()   -- drops pending awaits without calling them...
   local pending = {}
   for resolve in pairs(self._requests) do pending[#pending + 1] = resolve end
@@ -274,6 +357,18 @@ local function need_key(method, name, v, level)
   return v
 end
 
+-- The engine's own keys: the core refuses writes to them with a bare EINVAL.
+local RESERVED = { heartbeat = true, left = true, blocked = true }
+
+-- A key this node may write: non-empty and not reserved.
+local function need_own_key(method, name, v, level)
+  need_key(method, name, v, level + 1)
+  if RESERVED[v] then
+    error(("rumor: %s: key '%s' is reserved"):format(method, v), level + 1)
+  end
+  return v
+end
+
 -- Turns a failed write of the core into an error naming the limit that was hit.
 local function write_failed(n, method, err, code, key, map_key, value, level)
   if code == "ETOOBIG" then
@@ -294,7 +389,7 @@ end
 
 local function set_value(self, method, key, value, level)
   local n = handle_of(self, method)
-  need_key(method, "key", key, level + 1)
+  need_own_key(method, "key", key, level + 1)
   need_string(method, "value", value, level + 1)
   local seq, err, code = n:set(key, value)
   if not seq then write_failed(n, method, err, code, key, nil, value, level + 1) end
@@ -310,7 +405,7 @@ end
 -- forgotten tombstone_grace_ms later. Returns the new seq, or 0 when there was no value.
 function Node:delete_state(key)
   local n = handle_of(self, "delete_state")
-  need_key("delete_state", "key", key, 2)
+  need_own_key("delete_state", "key", key, 2)
   local seq, err, code = n:delete(key)
   if not seq then write_failed(n, "delete_state", err, code, key, nil, nil, 2) end
   return seq
@@ -326,7 +421,7 @@ end
 -- Map state: entries under one state key, each versioned (and shipped) on its own.
 function Node:set_map_state(state_key, map_key, value)
   local n = handle_of(self, "set_map_state")
-  need_key("set_map_state", "state_key", state_key, 2)
+  need_own_key("set_map_state", "state_key", state_key, 2)
   need_key("set_map_state", "map_key", map_key, 2)
   need_string("set_map_state", "value", value, 2)
   local seq, err, code = n:map_set(state_key, map_key, value)
@@ -337,7 +432,7 @@ end
 -- Removes one map entry (a tombstone, like delete_state). Returns the seq, or 0.
 function Node:remove_map_state(state_key, map_key)
   local n = handle_of(self, "remove_map_state")
-  need_key("remove_map_state", "state_key", state_key, 2)
+  need_own_key("remove_map_state", "state_key", state_key, 2)
   need_key("remove_map_state", "map_key", map_key, 2)
   local seq, err, code = n:map_remove(state_key, map_key)
   if not seq then write_failed(n, "remove_map_state", err, code, state_key, map_key, nil, 2) end
@@ -364,39 +459,33 @@ end
 local REQUEST_TIMEOUT_MS = 5000
 local UINT32_MAX = 0xffffffff
 
-local function request_options(opts, level)
-  if opts == nil then return REQUEST_TIMEOUT_MS end
+-- opts = { timeout_ms = integer } or nil; returns the timeout or the default.
+local function timeout_option(method, opts, default, level)
+  if opts == nil then return default end
   if type(opts) ~= "table" then
-    error("rumor: set_state_request: argument 'opts' must be a table, got " .. type(opts), level + 1)
+    error("rumor: " .. method .. ": argument 'opts' must be a table, got " .. type(opts), level + 1)
   end
   for k in pairs(opts) do
     if k ~= "timeout_ms" then
-      error("rumor: set_state_request: unknown option '" .. tostring(k) .. "'", level + 1)
+      error("rumor: " .. method .. ": unknown option '" .. tostring(k) .. "'", level + 1)
     end
   end
   local t = opts.timeout_ms
-  if t == nil then return REQUEST_TIMEOUT_MS end
+  if t == nil then return default end
   local i = math.type(t) == "integer" and t or (type(t) == "number" and math.tointeger(t))
   if not i or i < 0 or i > UINT32_MAX then
-    error("rumor: set_state_request: option 'timeout_ms' must be an integer in 0.."
+    error("rumor: " .. method .. ": option 'timeout_ms' must be an integer in 0.."
       .. UINT32_MAX .. ", got " .. tostring(t), level + 1)
   end
   return i
 end
 
--- Sets key like set_state, then waits until every live member holds it. Inside
--- rumor.spawn the coroutine yields meanwhile; elsewhere the loop is driven here.
--- Returns true, or nil, "timeout", {member_id, ...} (those still missing it), or
--- nil, "cancelled" when the node stops or closes first.
-function Node:set_state_request(key, value, opts)
-  handle_of(self, "set_state_request")
-  need_key("set_state_request", "key", key, 2)
-  need_string("set_state_request", "value", value, 2)
-  local timeout = request_options(opts, 2)
-  if not self._running then
-    error("rumor: set_state_request: the node is not running (start it first)", 2)
-  end
-  local seq, n = set_value(self, "set_state_request", key, value, 2)
+-- Starts a core operation that calls back once, start(resolve), and waits for it
+-- (`what` names it in errors):
+-- inside rumor.spawn the coroutine yields meanwhile; elsewhere the loop is driven
+-- here. Returns what resolve(ok, missing, reason) got. Closing the node resolves it
+-- with "cancelled" (the core drops the callback without calling it).
+local function wait_for(self, method, what, start, level)
   local co = coroutine.running()
   local in_spawn = managed[co] == true
   local result, waiting
@@ -410,9 +499,9 @@ function Node:set_state_request(key, value, opts)
       step(co)
     end
   end
-  local ok, err = n:await(seq, timeout, resolve)
+  local ok, err = start(resolve)
   if not ok then
-    error("rumor: set_state_request: " .. tostring(err), 2)
+    error("rumor: " .. method .. ": " .. tostring(err), level + 1)
   end
   requests[resolve] = true
   if in_spawn then
@@ -420,111 +509,232 @@ function Node:set_state_request(key, value, opts)
       waiting = true
       coroutine.yield()
     end
-  else
-    local run_ok, run_err = pcall(function()
-      while not result do
-        if not core.run("once") and not result then
-          error("rumor: set_state_request: the loop ran out of work before the request ended", 0)
-        end
-        check_interrupt()
-      end
-    end)
-    if not run_ok then
-      if type(run_err) == "string" and run_err:find("reentrant", 1, true) then
-        error("rumor: set_state_request: cannot block inside a callback; call it from rumor.spawn", 2)
-      end
-      error(run_err, 0)
-    end
+    return result
   end
+  local run_ok, run_err = pcall(function()
+    while not result do
+      if not core.run("once") and not result then
+        error("rumor: " .. method .. ": the loop ran out of work before the " .. what
+          .. " ended", 0)
+      end
+      check_interrupt()
+    end
+  end)
+  if not run_ok then
+    if type(run_err) == "string" and run_err:find("reentrant", 1, true) then
+      error("rumor: " .. method .. ": cannot block inside a callback; call it from rumor.spawn",
+        level + 1)
+    end
+    error(run_err, 0)
+  end
+  return result
+end
+
+-- Sets key like set_state, then waits until every live member holds it. Inside
+-- rumor.spawn the coroutine yields meanwhile; elsewhere the loop is driven here.
+-- Returns true, or nil, "timeout", {member_id, ...} (those still missing it), or
+-- nil, "cancelled" when the node stops or closes first.
+function Node:set_state_request(key, value, opts)
+  handle_of(self, "set_state_request")
+  need_own_key("set_state_request", "key", key, 2)
+  need_string("set_state_request", "value", value, 2)
+  local timeout = timeout_option("set_state_request", opts, REQUEST_TIMEOUT_MS, 2)
+  if not self._running then
+    error("rumor: set_state_request: the node is not running (start it first)", 2)
+  end
+  local seq, n = set_value(self, "set_state_request", key, value, 2)
+  local result = wait_for(self, "set_state_request", "request", function(resolve)
+    return n:await(seq, timeout, resolve)
+  end, 2)
   if result.ok then return true end
   if result.reason == "timeout" then return nil, "timeout", result.missing end
   return nil, result.reason or "cancelled"
 end
 
+-- Leaves gracefully: publishes the left key, waits until enough members hold it
+-- (or opts.timeout_ms, by default gossip_request_timeout_ms), then stops the node.
+-- Yields inside rumor.spawn, else drives the loop. Returns true, or nil, "timeout"
+-- (stopped all the same), or nil, "cancelled" (stopped or closed meanwhile).
+function Node:leave(opts)
+  local n = handle_of(self, "leave")
+  local timeout = timeout_option("leave", opts, self._leave_timeout_ms or 2000, 2)
+  if not self._running then
+    error("rumor: leave: the node is not running", 2)
+  end
+  local result = wait_for(self, "leave", "leave", function(resolve)
+    local ok, err = n:leave(timeout, resolve)
+    if ok then self._running = false end   -- stopping; a second leave is refused
+    return ok, err
+  end, 2)
+  if result.ok then return true end
+  return nil, result.reason or "cancelled"
+end
+
+-- Records of every member this node knows (removed ones aside), self first:
+-- {id, address, status = "alive"|"blocked"|"left", block_reason, generation,
+--  heartbeat_age_ms, heartbeats, phi, uptime_ms, members_alive, stats, left, self, ...}.
 function Node:members()
   return handle_of(self, "members"):members()
 end
 
--- Core counters plus the errors of this node's update subscribers.
+-- Sorted ids of the members blocked now.
+function Node:get_blocked_members()
+  return handle_of(self, "get_blocked_members"):blocked()
+end
+
+-- Core counters plus the errors of this node's update and member subscribers.
 function Node:metrics()
   local m = handle_of(self, "metrics"):metrics()
-  m.subscriber_errors = self._subs.errors
-  m.callback_errors = (m.callback_errors or 0) + self._subs.errors
+  local errors = self._subs.errors + self._msubs.errors
+  m.subscriber_errors = errors
+  m.callback_errors = (m.callback_errors or 0) + errors
   return m
 end
 
-local function sink_for(subs)
-  return function(member, key, value, seq, generation, is_local, deleted, map_key)
-    local list = subs.list   -- a snapshot: (un)subscribing replaces the list
-    local update
-    for i = 1, #list do
-      local s = list[i]
-      local p = s.prefix
-      if s.active and (p == nil or key:sub(1, #p) == p) then
-        update = update or {
-          member = member, key = key, value = value, seq = seq, generation = generation,
-          ["local"] = is_local == true or is_local == 1,
-          deleted = deleted == true, map_key = map_key,
-        }
-        local ok, err = xpcall(s.fn, debug.traceback, update)
-        if not ok then
-          subs.errors = subs.errors + 1
-          report(err, "on_update")
-        end
-      end
-    end
+local function need_function(method, fn, level)
+  if type(fn) ~= "function" then
+    error("rumor: " .. method .. ": argument 'fn' must be a function, got " .. type(fn), level + 1)
   end
 end
 
-local Subscription = {}
-Subscription.__index = Subscription
+local function check_options(method, opts, known, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error("rumor: " .. method .. ": argument 'opts' must be a table, got " .. type(opts), level + 1)
+  end
+  for k, v in pairs(opts) do
+    local want = known[k]
+    if not want then
+      error("rumor: " .. method .. ": unknown option '" .. tostring(k) .. "'", level + 1)
+    end
+    if type(v) ~= want then
+      error(("rumor: %s: option '%s' must be a %s, got %s"):format(method, k, want, type(v)), level + 1)
+    end
+  end
+  return opts
+end
 
--- Stops delivery to this subscriber; idempotent, safe inside its own callback.
-function Subscription:cancel()
-  if not self.active then return end
-  self.active = false
-  local subs = self._subs
-  local list = {}
-  for _, s in ipairs(subs.list) do
-    if s ~= self then list[#list + 1] = s end
-  end
+local function add_subscription(node, subs, sub)
+  local list = { table.unpack(subs.list) }
+  list[#list + 1] = sub
   subs.list = list
-  local node = subs.owner.node
-  if #list == 0 and node and not node._closed then
-    node._core:on_update(nil)
-  end
+  subs.attach(node._core, subs)
+  return sub
 end
 
 -- fn(update) runs for every accepted entry whose key starts with opts.prefix (all keys
 -- when none). update = {member, key, value, seq, generation, local, deleted, map_key}:
 -- value is nil when deleted, map_key nil for a plain key (the prefix applies to key).
--- Returns a handle with :cancel().
+-- The engine's own entries (heartbeat, left, blocked) come only with opts.system = true,
+-- marked system = true. Returns a handle with :cancel().
 function Node:on_update(fn, opts)
-  local n = handle_of(self, "on_update")
-  if type(fn) ~= "function" then
-    error("rumor: on_update: argument 'fn' must be a function, got " .. type(fn), 2)
+  handle_of(self, "on_update")
+  need_function("on_update", fn, 2)
+  opts = check_options("on_update", opts, { prefix = "string", system = "boolean" }, 2)
+  local prefix = opts.prefix
+  return add_subscription(self, self._subs, setmetatable({
+    fn = fn, prefix = prefix ~= "" and prefix or nil, system = opts.system == true,
+    active = true, _subs = self._subs }, Subscription))
+end
+
+-- fn(event) runs for every membership event: event = {type, member, generation, reason},
+-- type "joined" | "alive" | "blocked" | "removed" | "rejoined" (this node started a new
+-- generation after a block), reason ("expired", "left", "policy", "topology") for blocked
+-- and rejoined. Returns a handle with :cancel().
+function Node:on_member(fn)
+  handle_of(self, "on_member")
+  need_function("on_member", fn, 2)
+  return add_subscription(self, self._msubs,
+    setmetatable({ fn = fn, active = true, _subs = self._msubs }, Subscription))
+end
+
+local function need_optional_function(method, fn, level)
+  if fn ~= nil and type(fn) ~= "function" then
+    error("rumor: " .. method .. ": argument 'fn' must be a function or nil, got " .. type(fn),
+      level + 1)
   end
-  if opts ~= nil and type(opts) ~= "table" then
-    error("rumor: on_update: argument 'opts' must be a table, got " .. type(opts), 2)
+end
+
+-- fn() -> { name = integer, ... } runs once per round; its counters travel in this
+-- node's heartbeats (others see them in members()[i].stats). Names are 1..64 bytes; a
+-- bad result or an error is reported and counted, and the previous stats stay. nil
+-- removes the function and the stats.
+function Node:set_heartbeat_stats(fn)
+  local n = handle_of(self, "set_heartbeat_stats")
+  need_optional_function("set_heartbeat_stats", fn, 2)
+  n:set_heartbeat_stats(fn)
+end
+
+-- fn(member_id, info) -> boolean runs once per round for every other member that is
+-- alive (info is its members() record); true blocks it for its current generation
+-- (reason "policy"). Errors are reported and counted. nil removes the policy.
+function Node:set_block_policy(fn)
+  local n = handle_of(self, "set_block_policy")
+  need_optional_function("set_block_policy", fn, 2)
+  n:set_block_policy(fn)
+end
+
+local function need_address(method, name, v, level)
+  if type(v) ~= "string" then
+    error(("rumor: %s: %s must be a string, got %s"):format(method, name, type(v)), level + 1)
   end
-  local prefix = opts and opts.prefix
-  if prefix ~= nil and type(prefix) ~= "string" then
-    error("rumor: on_update: option 'prefix' must be a string, got " .. type(prefix), 2)
+  local host, reason = config.parse_address(v)
+  if not host then
+    error(("rumor: %s: %s: %s"):format(method, name, reason), level + 1)
   end
-  for k in pairs(opts or {}) do
-    if k ~= "prefix" then
-      error("rumor: on_update: unknown option '" .. tostring(k) .. "'", 2)
+end
+
+local function need_member_id(method, name, v, level)
+  if type(v) ~= "string" then
+    error(("rumor: %s: %s must be a string, got %s"):format(method, name, type(v)), level + 1)
+  end
+  if v == "" or #v > 128 then
+    error(("rumor: %s: %s must be 1..128 bytes, got %d"):format(method, name, #v), level + 1)
+  end
+end
+
+local function core_call(method, level, ok, err)
+  if not ok then error("rumor: " .. method .. ": " .. tostring(err), level + 1) end
+  return true
+end
+
+-- Replaces the peer list from outside (a cluster provider): peers = { {id =, address =
+-- "host:port" (optional)}, ... }. Members listed are known at their addresses (a topology
+-- block on them is lifted); every other member is blocked with reason "topology".
+function Node:set_topology(peers)
+  local n = handle_of(self, "set_topology")
+  if type(peers) ~= "table" then
+    error("rumor: set_topology: argument 'peers' must be an array, got " .. type(peers), 2)
+  end
+  local count = #peers
+  for k in pairs(peers) do
+    if math.type(k) ~= "integer" or k < 1 or k > count then
+      error("rumor: set_topology: argument 'peers' must be an array, found key " .. tostring(k), 2)
     end
   end
-  local sub = setmetatable({ fn = fn, prefix = prefix ~= "" and prefix or nil,
-                             active = true, _subs = self._subs }, Subscription)
-  local list = { table.unpack(self._subs.list) }
-  list[#list + 1] = sub
-  if #self._subs.list == 0 then
-    n:on_update(sink_for(self._subs))
+  for i, p in ipairs(peers) do
+    local entry = "entry " .. i
+    if type(p) ~= "table" then
+      error(("rumor: set_topology: %s must be a table, got %s"):format(entry, type(p)), 2)
+    end
+    need_member_id("set_topology", entry .. ": 'id'", p.id, 2)
+    if p.address ~= nil then need_address("set_topology", entry .. ": 'address'", p.address, 2) end
   end
-  self._subs.list = list
-  return sub
+  return core_call("set_topology", 2, n:set_topology(peers))
+end
+
+-- Adds an address to join through, like a seed.
+function Node:add_peer(address)
+  local n = handle_of(self, "add_peer")
+  need_address("add_peer", "argument 'address'", address, 2)
+  return core_call("add_peer", 2, n:add_peer(address))
+end
+
+-- Blocks one member with reason "topology".
+function Node:remove_peer(id)
+  local n = handle_of(self, "remove_peer")
+  need_member_id("remove_peer", "argument 'id'", id, 2)
+  return core_call("remove_peer", 2, n:remove_peer(id))
 end
 
 rumor.Node = Node

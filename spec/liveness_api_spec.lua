@@ -1,0 +1,458 @@
+-- The liveness API on in-process nodes sharing one loop: config checks, reserved keys,
+-- system updates, heartbeat stats, block policies, member events, the failure detector,
+-- leave and topology. Waits poll with a generous deadline, never a fixed delay.
+local rumor = require("rumor")
+local process = require("rumor.process")
+
+local DEADLINE_MS = 30000
+local CLUSTER = "spec-liveness-api"
+
+-- Live refs in the registry. A freed ref's slot stays, holding the next free slot's
+-- index (an integer), so those are not counted: two refs held at once leave two.
+local function registry_size()
+  local n = 0
+  for _, v in pairs(debug.getregistry()) do
+    if math.type(v) ~= "integer" then n = n + 1 end
+  end
+  return n
+end
+
+local function eventually(pred, message)
+  assert.truthy(process.eventually(pred, DEADLINE_MS), message)
+end
+
+-- node's record of member id, or nil.
+local function record(node, id)
+  for _, m in ipairs(node:members()) do
+    if m.id == id then return m end
+  end
+end
+
+local function contains(list, v)
+  for _, x in ipairs(list) do
+    if x == v then return true end
+  end
+  return false
+end
+
+local function has_event(events, type_, member, reason)
+  for _, e in ipairs(events) do
+    if e.type == type_ and e.member == member and e.reason == reason then return e end
+  end
+end
+
+describe("liveness config", function()
+  local function err_of(cfg)
+    cfg.id = "x"
+    local ok, err = pcall(function() rumor.new(cfg) end)
+    assert.is_false(ok, "expected the config to be refused")
+    assert.matches("liveness_api_spec%.lua:%d+: rumor%.new: ", err) -- at the caller's line
+    return err
+  end
+
+  it("refuses bad liveness fields, naming the field and the reason", function()
+    assert.matches("field 'failure_detector': expected \"expiration\" or \"phi\", got \"swim\"",
+      err_of{ failure_detector = "swim" }, 1, true)
+    assert.matches("field 'failure_detector': expected \"expiration\" or \"phi\", got number",
+      err_of{ failure_detector = 1 }, 1, true)
+    assert.matches("field 'phi_threshold': expected a number, got string",
+      err_of{ phi_threshold = "8" }, 1, true)
+    assert.matches("field 'phi_threshold': must be a finite number > 0, got 0",
+      err_of{ phi_threshold = 0 }, 1, true)
+    assert.matches("field 'phi_threshold': must be a finite number > 0, got -1.5",
+      err_of{ phi_threshold = -1.5 }, 1, true)
+    assert.matches("field 'phi_threshold': must be a finite number > 0",
+      err_of{ phi_threshold = 0 / 0 }, 1, true)
+    assert.matches("field 'auto_rejoin': expected a boolean, got number",
+      err_of{ auto_rejoin = 1 }, 1, true)
+    assert.matches("field 'blocked_retention_ms': expected an integer, got 1.5",
+      err_of{ blocked_retention_ms = 1.5 }, 1, true)
+    assert.matches("field 'blocked_retention_ms': must be >= 1, got 0",
+      err_of{ blocked_retention_ms = 0 }, 1, true)
+    assert.matches("field 'blocked_retention_ms': must be <= 4294967295",
+      err_of{ blocked_retention_ms = 1 << 40 }, 1, true)
+  end)
+
+  it("accepts good liveness fields", function()
+    local n = rumor.new{ id = "x", failure_detector = "phi", phi_threshold = 5, auto_rejoin = false,
+                         blocked_retention_ms = 60000 }
+    n:close()
+    n = rumor.new{ id = "x", failure_detector = "expiration", phi_threshold = 12.5 }
+    n:close()
+    rumor.run()
+  end)
+end)
+
+describe("liveness API of one node", function()
+  local node, reported
+
+  before_each(function()
+    reported = {}
+    rumor.set_error_handler(function(message, where)
+      reported[#reported + 1] = { message = message, where = where }
+    end)
+    node = rumor.new{ id = "solo", cluster = CLUSTER, gossip_interval_ms = 50 }
+  end)
+
+  after_each(function()
+    node:close()
+    rumor.set_error_handler(nil)
+    rumor.run()
+  end)
+
+  it("refuses writes to the reserved keys, naming the method", function()
+    node:start()
+    local cases = {
+      { function() node:set_state("heartbeat", "x") end, "rumor: set_state: key 'heartbeat' is reserved" },
+      { function() node:delete_state("left") end, "rumor: delete_state: key 'left' is reserved" },
+      { function() node:set_map_state("blocked", "m", "v") end,
+        "rumor: set_map_state: key 'blocked' is reserved" },
+      { function() node:remove_map_state("blocked", "m") end,
+        "rumor: remove_map_state: key 'blocked' is reserved" },
+      { function() node:set_state_request("heartbeat", "v") end,
+        "rumor: set_state_request: key 'heartbeat' is reserved" },
+    }
+    for i, c in ipairs(cases) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok, "case " .. i .. " did not raise")
+      assert.matches(c[2], err, 1, true)
+      assert.matches("liveness_api_spec%.lua:%d+:", err)
+    end
+    -- a map entry named like a reserved key is an ordinary one
+    assert.is_true(node:set_map_state("cfg", "heartbeat", "v") > 0)
+  end)
+
+  it("names the bad argument of every liveness method", function()
+    local cases = {
+      { function() node:on_member("f") end, "rumor: on_member: argument 'fn' must be a function, got string" },
+      { function() node:set_heartbeat_stats(1) end,
+        "rumor: set_heartbeat_stats: argument 'fn' must be a function or nil, got number" },
+      { function() node:set_block_policy({}) end,
+        "rumor: set_block_policy: argument 'fn' must be a function or nil, got table" },
+      { function() node:set_topology("b") end, "rumor: set_topology: argument 'peers' must be an array, got string" },
+      { function() node:set_topology({ b = { id = "b" } }) end,
+        "rumor: set_topology: argument 'peers' must be an array, found key b" },
+      { function() node:set_topology({ { id = "b" }, "c" }) end,
+        "rumor: set_topology: entry 2 must be a table, got string" },
+      { function() node:set_topology({ { id = "b" }, { address = "127.0.0.1:1" } }) end,
+        "rumor: set_topology: entry 2: 'id' must be a string, got nil" },
+      { function() node:set_topology({ { id = "" } }) end,
+        "rumor: set_topology: entry 1: 'id' must be 1..128 bytes, got 0" },
+      { function() node:set_topology({ { id = "b", address = "b" } }) end,
+        "rumor: set_topology: entry 1: 'address': expected \"host:port\", got \"b\"" },
+      { function() node:add_peer(7000) end, "rumor: add_peer: argument 'address' must be a string, got number" },
+      { function() node:add_peer("localhost") end,
+        "rumor: add_peer: argument 'address': expected \"host:port\", got \"localhost\"" },
+      { function() node:remove_peer(nil) end, "rumor: remove_peer: argument 'id' must be a string, got nil" },
+      { function() node:on_update(function() end, { system = "yes" }) end,
+        "rumor: on_update: option 'system' must be a boolean, got string" },
+      { function() node:leave() end, "rumor: leave: the node is not running" },
+    }
+    for i, c in ipairs(cases) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok, "case " .. i .. " did not raise")
+      assert.matches(c[2], err, 1, true)
+      assert.matches("liveness_api_spec%.lua:%d+:", err)
+    end
+    node:start()
+    local ok, err = pcall(node.leave, node, { timeout_ms = -5 })
+    assert.is_false(ok)
+    assert.matches("rumor: leave: option 'timeout_ms' must be an integer in 0..4294967295, got -5", err, 1, true)
+    ok, err = pcall(node.leave, node, { wait = 1 })
+    assert.is_false(ok)
+    assert.matches("rumor: leave: unknown option 'wait'", err, 1, true)
+  end)
+
+  it("has the liveness counters in metrics", function()
+    local m = node:metrics()
+    for _, name in ipairs{ "heartbeats_sent", "drops_blocked", "rejects_sent", "rejects_received",
+                           "members_blocked", "members_removed", "rejoins", "stalls" } do
+      assert.equal("number", type(m[name]), name)
+    end
+  end)
+
+  it("describes itself in members()", function()
+    local me = node:members()[1]
+    assert.equal("solo", me.id)
+    assert.equal("alive", me.status)
+    assert.is_true(me.self)
+    assert.is_nil(me.block_reason)
+    assert.is_nil(me.left)
+    assert.equal("number", type(me.phi))
+    assert.equal(0, me.heartbeat_age_ms)
+    node:start()
+    eventually(function() return node:metrics().heartbeats_sent > 0 end, "no heartbeat was written")
+    assert.same({}, node:get_blocked_members())
+  end)
+
+  it("leaves alone at once, stopped afterwards", function()
+    node:start()
+    assert.is_true(node:leave())
+    assert.has_error(function() node:leave() end, "rumor: leave: the node is not running")
+    assert.has_error(function() node:set_state_request("k", "v") end,
+      "rumor: set_state_request: the node is not running (start it first)")
+    assert.same({}, node:get_blocked_members())
+  end)
+
+  it("ends a leave as cancelled when the node stops or closes first, keeping no ref", function()
+    node:start()
+    local other = rumor.new{ id = "other", cluster = CLUSTER, gossip_interval_ms = 50 }
+    other:start()
+    collectgarbage()
+    local before = registry_size()
+    local results = {}
+    rumor.spawn(function() results.stop = { node:leave{ timeout_ms = DEADLINE_MS } } end)
+    rumor.spawn(function() results.close = { other:leave{ timeout_ms = DEADLINE_MS } } end)
+    assert.is_nil(results.stop)   -- the core never calls back from inside leave
+    assert.is_nil(results.close)
+    node:stop()
+    other:close()
+    eventually(function() return results.stop and results.close end)
+    assert.same({ nil, "cancelled" }, results.stop)
+    assert.same({ nil, "cancelled" }, results.close)
+    collectgarbage()
+    assert.equal(before, registry_size())
+  end)
+
+  it("reports a bad stats result or a failing stats function, and counts it", function()
+    local calls = 0
+    node:set_heartbeat_stats(function()
+      calls = calls + 1
+      if calls == 1 then return { ratio = 0.5 } end
+      if calls == 2 then return { [string.rep("n", 65)] = 1 } end
+      if calls == 3 then return "many" end
+      error("stats broke")
+    end)
+    local before = rumor.callback_errors()
+    node:start()
+    eventually(function() return calls >= 4 and #reported >= 4 end, "the stats function did not run")
+    assert.is_true(rumor.callback_errors() >= before + 4)
+    assert.matches("stat 'ratio': expected an integer, got 0.5", reported[1].message, 1, true)
+    assert.matches("a stat name of 65 bytes", reported[2].message, 1, true)
+    assert.matches("returned string, expected a table", reported[3].message, 1, true)
+    assert.matches("stats broke", reported[4].message, 1, true)
+    assert.equal("set_heartbeat_stats of node 'solo'", reported[4].where)
+    assert.is_true(node:metrics().callback_errors >= 4)
+    node:set_heartbeat_stats(nil)
+    local seen = calls
+    eventually(function() return node:metrics().heartbeats_sent > 3 end)
+    local heartbeats = node:metrics().heartbeats_sent
+    eventually(function() return node:metrics().heartbeats_sent > heartbeats + 2 end)
+    assert.equal(seen, calls)   -- removed: no longer called
+  end)
+end)
+
+describe("liveness between in-process nodes", function()
+  local nodes, reported
+
+  local function start(id, seeds, extra)
+    local cfg = { id = id, cluster = CLUSTER, seeds = seeds, gossip_interval_ms = 50,
+                  heartbeat_expiration_ms = 1000 }
+    for k, v in pairs(extra or {}) do cfg[k] = v end
+    local n = rumor.new(cfg)
+    n:start()
+    nodes[#nodes + 1] = n
+    return n
+  end
+
+  -- Waits until every node sees every other one alive, with a heartbeat.
+  local function mesh(...)
+    local list = { ... }
+    eventually(function()
+      for _, x in ipairs(list) do
+        for _, y in ipairs(list) do
+          local m = x ~= y and record(x, y:id())
+          if x ~= y and not (m and m.status == "alive" and m.heartbeats > 0) then return false end
+        end
+      end
+      return true
+    end, "the nodes did not all see each other alive")
+  end
+
+  local function cluster(count)
+    local a = start("a", {})
+    local out = { a }
+    for i = 2, count do out[i] = start(string.char(96 + i), { a:address() }) end
+    mesh(table.unpack(out))
+    return table.unpack(out)
+  end
+
+  before_each(function()
+    nodes, reported = {}, {}
+    rumor.set_error_handler(function(message, where)
+      reported[#reported + 1] = { message = message, where = where }
+    end)
+  end)
+
+  after_each(function()
+    for _, n in ipairs(nodes) do n:close() end
+    rumor.set_error_handler(nil)
+    rumor.run()
+  end)
+
+  it("delivers heartbeats only to update subscribers that asked for system updates", function()
+    local a = start("a", {})
+    local plain, system, prefixed = {}, {}, {}
+    a:on_update(function(u) plain[#plain + 1] = u end)
+    a:on_update(function(u) system[#system + 1] = u end, { system = true })
+    a:on_update(function(u) prefixed[#prefixed + 1] = u end, { system = true, prefix = "cfg/" })
+    local b = start("b", { a:address() })
+    b:set_state("cfg/x", "1")
+    eventually(function()
+      for _, u in ipairs(system) do
+        if u.key == "heartbeat" and u.member == "b" then return true end
+      end
+    end, "no heartbeat of b reached the system subscriber")
+    eventually(function() return a:get_state("cfg/x").b == "1" end)
+    local keys = {}
+    for _, u in ipairs(plain) do
+      keys[u.key] = true
+      assert.is_nil(u.system)
+    end
+    assert.is_nil(keys.heartbeat)
+    assert.is_true(keys["cfg/x"])
+    for _, u in ipairs(system) do
+      if u.key == "heartbeat" then assert.is_true(u.system) end
+    end
+    for _, u in ipairs(prefixed) do assert.equal("cfg/x", u.key) end
+    assert.is_true(#prefixed >= 1)
+  end)
+
+  it("joins through add_peer and reports joined and alive events", function()
+    local a = start("a", {})
+    local events = {}
+    local h = a:on_member(function(e) events[#events + 1] = e end)
+    local b = start("b", {})
+    assert.is_true(b:add_peer(a:address()))
+    mesh(a, b)
+    eventually(function() return has_event(events, "joined", "b") and has_event(events, "alive", "b") end,
+      "a did not report b joined and alive")
+    local joined = has_event(events, "joined", "b")
+    assert.equal(b:generation(), joined.generation)
+    assert.is_nil(joined.reason)
+    h:cancel()
+    local count = #events
+    b:close()
+    eventually(function() return record(a, "b").status == "blocked" end, "b was not blocked once closed")
+    assert.equal(count, #events)   -- cancelled: no more events
+  end)
+
+  it("carries set_heartbeat_stats in heartbeats and keeps them when the function fails", function()
+    local a, b = cluster(2)
+    a:set_heartbeat_stats(function() return { load = 7, queue = -3, ratio = 2.0 } end)
+    eventually(function()
+      local m = record(b, "a")
+      return m.stats and m.stats.load == 7
+    end, "b did not see a's stats")
+    local m = record(b, "a")
+    assert.same({ load = 7, queue = -3, ratio = 2 }, m.stats)
+    assert.equal("integer", math.type(m.stats.ratio))
+    assert.equal("integer", math.type(m.uptime_ms))
+    assert.equal(2, m.members_alive)
+
+    local before = rumor.callback_errors()
+    a:set_heartbeat_stats(function() error("stats broke") end)
+    eventually(function() return rumor.callback_errors() >= before + 2 end, "the failing stats were not counted")
+    local beats = record(b, "a").heartbeats
+    eventually(function() return record(b, "a").heartbeats > beats + 2 end, "a's heartbeats stopped")
+    assert.same({ load = 7, queue = -3, ratio = 2 }, record(b, "a").stats)  -- the previous stats stay
+    assert.equal("alive", record(b, "a").status)
+    a:set_state("still", "gossiping")
+    eventually(function() return b:get_state("still").a == "gossiping" end, "a stopped gossiping")
+    assert.matches("stats broke", reported[1].message, 1, true)
+  end)
+
+  it("blocks a member its policy refuses, and survives a failing policy", function()
+    -- c joins before b, so the policy is asked about c (which fails) before b
+    local a = start("a", {})
+    local c = start("c", { a:address() })
+    mesh(a, c)
+    local b = start("b", { a:address() })
+    mesh(a, b, c)
+    local order = {}
+    for _, m in ipairs(a:members()) do order[#order + 1] = m.id end
+    assert.same({ "a", "c", "b" }, order)
+    local events, seen = {}, {}
+    a:on_member(function(e) events[#events + 1] = e end)
+    b:set_heartbeat_stats(function() return { draining = 1 } end)
+    c:set_heartbeat_stats(function() return { draining = 0 } end)
+    local before = rumor.callback_errors()
+    a:set_block_policy(function(id, info)
+      seen[id] = info
+      if id == "c" then error("policy broke on c") end
+      return info.stats ~= nil and info.stats.draining == 1
+    end)
+    eventually(function() return #a:get_blocked_members() > 0 end, "a blocked nobody")
+    assert.same({ "b" }, a:get_blocked_members())
+    local m = record(a, "b")
+    assert.equal("blocked", m.status)
+    assert.equal("policy", m.block_reason)
+    eventually(function() return has_event(events, "blocked", "b", "policy") end, "no blocked event for b")
+    assert.equal(b:generation(), has_event(events, "blocked", "b", "policy").generation)
+    assert.equal("c", seen.c.id)            -- info is the members() record
+    assert.equal("alive", seen.c.status)
+    assert.equal("alive", record(a, "c").status)
+    assert.is_true(rumor.callback_errors() > before)
+    assert.matches("policy broke on c", reported[1].message, 1, true)
+    assert.equal("set_block_policy of node 'a'", reported[1].where)
+    assert.equal("alive", record(b, "c").status)  -- only a's view changed
+  end)
+
+  it("blocks a stopped member as expired", function()
+    local a, b, c = cluster(3)
+    local events = {}
+    a:on_member(function(e) events[#events + 1] = e end)
+    c:stop()
+    for _, x in ipairs{ a, b } do
+      eventually(function()
+        local m = record(x, "c")
+        return m.status == "blocked" and m.block_reason == "expired"
+      end, x:id() .. " did not block c as expired")
+      assert.is_truthy(contains(x:get_blocked_members(), "c"))
+    end
+    eventually(function() return has_event(events, "blocked", "c", "expired") end, "no blocked event for c")
+    assert.equal("alive", record(a, "b").status)
+  end)
+
+  it("reports a member that left as left", function()
+    local a, b, c = cluster(3)
+    local events = {}
+    a:on_member(function(e) events[#events + 1] = e end)
+    assert.is_true(c:leave{ timeout_ms = DEADLINE_MS })
+    for _, x in ipairs{ a, b } do
+      eventually(function() return record(x, "c").status == "left" end, x:id() .. " did not see c leave")
+      local m = record(x, "c")
+      assert.equal("left", m.block_reason)
+      assert.is_true(m.left)
+    end
+    assert.is_nil(record(a, "b").left)
+    eventually(function() return has_event(events, "blocked", "c", "left") end, "no blocked event for c")
+    assert.has_error(function() c:leave() end, "rumor: leave: the node is not running")
+  end)
+
+  it("leaves from inside rumor.spawn", function()
+    local a, b = cluster(2)
+    local result
+    rumor.spawn(function() result = { b:leave() } end)
+    eventually(function() return result end, "the leave did not end")
+    assert.same({ true }, result)
+    eventually(function() return record(a, "b").status == "left" end, "a did not see b leave")
+  end)
+
+  it("blocks members left out of the topology or removed, and lifts topology blocks", function()
+    local a, b, c = cluster(3)
+    local events = {}
+    a:on_member(function(e) events[#events + 1] = e end)
+    assert.is_true(a:set_topology({ { id = "b", address = b:address() } }))
+    eventually(function() return record(a, "c").status == "blocked" end, "c was not blocked")
+    assert.equal("topology", record(a, "c").block_reason)
+    assert.same({ "c" }, a:get_blocked_members())
+    assert.is_truthy(has_event(events, "blocked", "c", "topology"))
+    assert.is_true(a:remove_peer("b"))
+    eventually(function() return record(a, "b").status == "blocked" end, "b was not blocked")
+    assert.equal("topology", record(a, "b").block_reason)
+    assert.same({ "b", "c" }, a:get_blocked_members())
+    assert.is_true(a:set_topology({ { id = "b" }, { id = "c", address = c:address() } }))
+    eventually(function() return #a:get_blocked_members() == 0 end, "the topology blocks were not lifted")
+  end)
+end)
