@@ -204,7 +204,7 @@ local FIELDS = {
   set_stats = { "stats" },
   set_topology = { "peers" },
   add_peer = { "address" },
-  remove_peer = { "id" },
+  remove_peer = { "member" },   -- not "id": that one names the command
   leave = { "timeout_ms" },
   stop = {},
 }
@@ -302,7 +302,7 @@ local function handlers(st)
       return {}
     end,
     remove_peer = function(cmd)
-      node:remove_peer(need_string(cmd, "id"))
+      node:remove_peer(need_string(cmd, "member"))
       return {}
     end,
     -- Replies when the leave ends (ok, or error "timeout" / "cancelled"); the node is
