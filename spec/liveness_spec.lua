@@ -394,6 +394,22 @@ describe("liveness on a live cluster", function()
     assert.is_true(a:alive())
   end)
 
+  it("runs a script's function with the node before it starts, and still prints started first", function()
+    local script = write_file([[
+      return function(node)
+        assert(node:id() == "scripted")
+        node:set_state("boot", "from the script")
+      end
+    ]])
+    local a = procs:agent(cfg("scripted", { script = script }))
+    a:wait_started(DEADLINE_MS)
+    assert.equal("started", a.events[1].event)
+    local ev = a:wait_for(function(e) return e.event == "update" and e.key == "boot" end,
+      DEADLINE_MS, "update of boot")
+    assert.equal("from the script", ev.value)
+    assert.same({ scripted = "from the script" }, call(a, { cmd = "get", key = "boot" }).values)
+  end)
+
   it("refuses a script that cannot be loaded or returns no function, naming it", function()
     local cases = {
       { script = "/nonexistent/policy.lua", err = "cannot load script: .*/nonexistent/policy.lua" },
