@@ -65,6 +65,17 @@ describe("rumor.config", function()
     assert.matches("field 'generation': must be >= 0", err_of{ id = "a", generation = -1 })
     assert.matches("field 'heartbeat_expiration_ms': must be <= 4294967295",
       err_of{ id = "a", heartbeat_expiration_ms = 1 << 40 })
+    assert.matches("field 'heartbeat_expiration_ms': must be >= 0",
+      err_of{ id = "a", heartbeat_expiration_ms = -1 })
+    assert.matches("field 'blocked_retention_ms': must be >= 1",
+      err_of{ id = "a", blocked_retention_ms = 0 })
+    assert.matches("field 'failure_detector'", err_of{ id = "a", failure_detector = "gossip" })
+  end)
+
+  it("takes heartbeat_expiration_ms = 0: the expiration detector off", function()
+    local rumor = require("rumor")
+    local n = rumor.new{ id = "a", heartbeat_expiration_ms = 0 }
+    n:close()
   end)
 
   it("checks seeds and bind as host:port", function()

@@ -221,18 +221,24 @@ describe("liveness API of one node", function()
       if calls == 1 then return { ratio = 0.5 } end
       if calls == 2 then return { [string.rep("n", 65)] = 1 } end
       if calls == 3 then return "many" end
+      if calls == 4 then
+        local big = {}
+        for i = 1, 20 do big[("%02d"):format(i) .. string.rep("x", 60)] = i end
+        return big
+      end
       error("stats broke")
     end)
     local before = rumor.callback_errors()
     node:start()
-    eventually(function() return calls >= 4 and #reported >= 4 end, "the stats function did not run")
-    assert.is_true(rumor.callback_errors() >= before + 4)
+    eventually(function() return calls >= 5 and #reported >= 5 end, "the stats function did not run")
+    assert.is_true(rumor.callback_errors() >= before + 5)
     assert.matches("stat 'ratio': expected an integer, got 0.5", reported[1].message, 1, true)
     assert.matches("a stat name of 65 bytes", reported[2].message, 1, true)
     assert.matches("returned string, expected a table", reported[3].message, 1, true)
-    assert.matches("stats broke", reported[4].message, 1, true)
-    assert.equal("set_heartbeat_stats of node 'solo'", reported[4].where)
-    assert.is_true(node:metrics().callback_errors >= 4)
+    assert.matches("ETOOBIG: 20 stats do not fit a heartbeat", reported[4].message, 1, true)
+    assert.matches("stats broke", reported[5].message, 1, true)
+    assert.equal("set_heartbeat_stats of node 'solo'", reported[5].where)
+    assert.is_true(node:metrics().callback_errors >= 5)
     node:set_heartbeat_stats(nil)
     local seen = calls
     eventually(function() return node:metrics().heartbeats_sent > 3 end)
@@ -412,6 +418,22 @@ describe("liveness between in-process nodes", function()
     end
     eventually(function() return has_event(events, "blocked", "c", "expired") end, "no blocked event for c")
     assert.equal("alive", record(a, "b").status)
+  end)
+
+  it("forgets a blocked member after blocked_retention_ms", function()
+    local a = start("a", {}, { blocked_retention_ms = 300 })
+    local b = start("b", { a:address() })
+    local c = start("c", { a:address() })
+    mesh(a, b, c)
+    local events = {}
+    a:on_member(function(e) events[#events + 1] = e end)
+    c:stop()
+    eventually(function() return has_event(events, "removed", "c") end, "c was not removed")
+    assert.is_truthy(has_event(events, "blocked", "c", "expired"))
+    assert.is_nil(record(a, "c"))
+    assert.is_false(contains(a:get_blocked_members(), "c"))
+    assert.equal("alive", record(a, "b").status)
+    assert.is_true(a:metrics().members_removed >= 1)
   end)
 
   it("reports a member that left as left", function()

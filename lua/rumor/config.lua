@@ -143,6 +143,10 @@ for _, name in ipairs{ "gossip_interval_ms", "gossip_request_timeout_ms", "gossi
     return i
   end
 end
+-- 0 turns the expiration detector off (protoactor-dotnet's switch, #2004).
+checks.heartbeat_expiration_ms = function(name, v, level)
+  return uint32(name, v, level + 1, 0)
+end
 
 -- The names rumor.new accepts, sorted (for messages and docs).
 M.fields = {}
