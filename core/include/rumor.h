@@ -62,7 +62,8 @@ typedef struct rumor_config {
   uint32_t gossip_request_timeout_ms; /* default 2000 */
   uint32_t gossip_fan_out;            /* default 3 */
   uint32_t gossip_max_send;           /* default 50: entries per datagram at most */
-  uint32_t heartbeat_expiration_ms;   /* default 10000 */
+  uint32_t heartbeat_expiration_ms;   /* default 10000; 0 turns expiration off, otherwise
+                                         at least 3 gossip intervals */
   uint32_t mtu;                       /* default 1400: largest datagram we send */
   uint32_t max_value_size;            /* default 1 MiB; larger than a datagram goes over TCP */
   uint32_t tombstone_grace_ms;        /* default 3600000: deletes are forgotten this long after
@@ -242,7 +243,8 @@ typedef struct rumor_stat {
 
 /* Replaces the stats this node's next heartbeats carry (copied). Returns 0,
  * RUMOR_EINVAL for an empty, over-long or repeated name, or RUMOR_ETOOBIG
- * when the heartbeat would pass RUMOR_MAX_HEARTBEAT. */
+ * when the heartbeat would pass RUMOR_MAX_HEARTBEAT or not fit a datagram
+ * of this node's mtu. */
 int rumor_node_set_stats(rumor_node_t *node, const rumor_stat_t *stats, size_t n);
 
 /* Walks the stats of a heartbeat (rumor_member_info_t.stats): call with

@@ -113,10 +113,18 @@ static void send_syn_to(rumor_node_t *n, const struct sockaddr_storage *to, cons
 
 void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m) { send_syn_to(n, &m->addr, m); }
 
-static int seed_known(const rumor_node_t *n, const struct sockaddr_storage *seed) {
+void rumor__gossip_probe_seed(rumor_node_t *n, const struct sockaddr_storage *seed) {
+  send_syn_to(n, seed, NULL);
+}
+
+/* A seed is known once a member we consider alive has its address; seeds
+ * of blocked members are probed now and then instead (liveness.c). */
+int rumor__gossip_seed_known(const rumor_node_t *n, const struct sockaddr_storage *seed) {
   if (rumor__addr_equal(seed, &n->addr)) return 1;
-  for (size_t i = 1; i < n->store.count; i++)
-    if (rumor__addr_equal(seed, &n->store.list[i]->addr)) return 1;
+  for (size_t i = 1; i < n->store.count; i++) {
+    const rumor_member *m = n->store.list[i];
+    if (rumor__addr_equal(seed, &m->addr)) return m->status == RUMOR_MEMBER_ALIVE ? 1 : -1;
+  }
   return 0;
 }
 
@@ -124,12 +132,14 @@ void rumor__gossip_round(rumor_node_t *n) {
   n->metrics.rounds++;
   size_t k = rumor__gossip_pick(n, n->cfg.gossip_fan_out, NULL, NULL);
   for (size_t i = 0; i < k; i++) rumor__gossip_syn(n, n->picks[i]);
-  /* Nobody left to talk to: maybe it is us they blocked (a partition, a
-   * stall); a blocked peer's rejection tells us so. */
-  if (k == 0) rumor__liveness_probe(n);
+  /* Maybe it is us they blocked (a partition, a stall, a healed outage):
+   * knock at a member we blocked as expired, every round while nobody is
+   * left to talk to, now and then otherwise. A blocked peer's rejection
+   * makes us rejoin; an alive one's answer, which we reject, makes it. */
+  rumor__liveness_probe(n, k == 0);
   /* Seeds we have not met under any member id yet: keep knocking. */
   for (size_t i = 0; i < n->nseeds; i++)
-    if (!seed_known(n, &n->seeds[i])) send_syn_to(n, &n->seeds[i], NULL);
+    if (rumor__gossip_seed_known(n, &n->seeds[i]) == 0) send_syn_to(n, &n->seeds[i], NULL);
 }
 
 /* Learns members named in a digest (names and addresses), and how much of
@@ -207,12 +217,12 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
   if (peer == NULL && (peer = rumor__node_add_member(n, msg.h.sender, msg.h.sender_len)) == NULL)
     return;
-  if (rumor__liveness_drop(n, peer, &msg, from)) return;
   /* The sender's advertised address; an unspecified IP means "where this
    * datagram came from" (a node bound to 0.0.0.0). */
   struct sockaddr_storage addr = msg.h.addr;
   if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
   peer->addr = addr;
+  if (rumor__liveness_drop(n, peer, &msg)) return;
   peer->last_seen = n->io->ops->now(n->io);
   if (msg.h.generation > peer->incarnation) {
     /* The peer restarted: what its last process held of us is gone. */

@@ -33,6 +33,11 @@ static const char BLOCKED_KEY[] = "blocked";
 /* Intervals between beats longer than this many rounds are an outage, not
  * the rhythm the phi detector should learn. */
 #define MAX_RHYTHM_ROUNDS 10
+/* A node with live peers still knocks at one expired member every 10
+ * rounds (5 s at the default interval), so a healed partition or outage
+ * reunites within seconds for one datagram per 10 rounds (Serf reconnects
+ * to failed members every 30 s). */
+#define PROBE_EVERY_ROUNDS 10
 
 int rumor__liveness_reserved(const char *key, size_t len) {
   return (len == KEYLEN(HEARTBEAT_KEY) && memcmp(key, HEARTBEAT_KEY, len) == 0) ||
@@ -248,18 +253,60 @@ int rumor__liveness_round(rumor_node_t *n) {
   return 1;
 }
 
-void rumor__liveness_probe(rumor_node_t *n) {
-  size_t k = 0;
+void rumor__liveness_probe(rumor_node_t *n, int alone) {
+  if (!alone && n->metrics.rounds % PROBE_EVERY_ROUNDS != 0) return;
+  size_t k = 0, seeds = 0;
   for (size_t i = 1; i < n->store.count; i++) {
     rumor_member *m = n->store.list[i];
-    if (m->status == RUMOR_MEMBER_BLOCKED && m->block_reason == RUMOR_BLOCK_EXPIRED &&
+    if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_EXPIRED &&
         rumor__gossip_addressable(n, m))
       n->picks[k++] = m;
   }
-  if (k > 0) rumor__gossip_syn(n, n->picks[rumor__rng_below(&n->rng, k)]);
+  /* Seeds whose member is blocked for another reason (it left, say): its
+   * address may host a new process by now. */
+  for (size_t i = 0; i < n->nseeds; i++) seeds += rumor__gossip_seed_known(n, &n->seeds[i]) < 0;
+  if (k + seeds == 0) return;
+  uint64_t pick = rumor__rng_below(&n->rng, k + seeds);
+  if (pick < k) {
+    rumor__gossip_syn(n, n->picks[pick]);
+    return;
+  }
+  for (size_t i = 0; i < n->nseeds; i++)
+    if (rumor__gossip_seed_known(n, &n->seeds[i]) < 0 && pick-- == k) {
+      rumor__gossip_probe_seed(n, &n->seeds[i]);
+      return;
+    }
 }
 
 /* ---- what arrives --------------------------------------------------------- */
+
+/* Another member blocked v's generation gen as gone (expired or left).
+ * If we never saw v beat ourselves (we just learned of it, from state
+ * others relay), we take their word: a newcomer must not announce a dead
+ * member as alive. A member we see beating keeps our own verdict; if it
+ * is alive, the block it learns of makes it rejoin anyway. */
+static void adopt(rumor_node_t *n, rumor_member *v, uint64_t gen, int reason) {
+  if (v == n->self || v->status != RUMOR_MEMBER_ALIVE || v->generation != gen ||
+      v->heartbeats > 1 || (reason != RUMOR_BLOCK_EXPIRED && reason != RUMOR_BLOCK_LEFT))
+    return;
+  block(n, v, reason);
+}
+
+/* On first sight of m's generation: blocks of it others published. */
+static void adopt_published(rumor_node_t *n, rumor_member *m) {
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT];
+  uint64_t gen;
+  int reason;
+  size_t len = rumor__slot_encode(slot, BLOCKED_KEY, KEYLEN(BLOCKED_KEY), (const char *)m->id->data,
+                                  m->id->len);
+  for (size_t i = 1; i < n->store.count && m->status == RUMOR_MEMBER_ALIVE; i++) {
+    const rumor_member *x = n->store.list[i];
+    if (x == m || x->status != RUMOR_MEMBER_ALIVE) continue;
+    const rumor_entry *e = rumor__store_entry(x, (const char *)slot, len);
+    if (e != NULL && e->value != NULL && parse_block(e->value, &gen, &reason) == 0)
+      adopt(n, m, gen, reason);
+  }
+}
 
 void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
                            const rumor_blob *value) {
@@ -279,21 +326,36 @@ void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *s
   rumor_slot_parts p;
   uint64_t gen;
   int reason;
-  if (rumor__slot_parse((const char *)slot->data, slot->len, &p) == 0 && p.map &&
-      p.key_len == KEYLEN(BLOCKED_KEY) && memcmp(p.key, BLOCKED_KEY, p.key_len) == 0 &&
-      p.map_key_len == n->id_len && memcmp(p.map_key, n->id, n->id_len) == 0 &&
-      parse_block(value, &gen, &reason) == 0 && gen == n->generation &&
-      reason == RUMOR_BLOCK_EXPIRED && n->cfg.auto_rejoin)
-    n->rejoin_reason = reason; /* m says it blocked this very process of ours */
+  if (rumor__slot_parse((const char *)slot->data, slot->len, &p) != 0 || !p.map ||
+      p.key_len != KEYLEN(BLOCKED_KEY) || memcmp(p.key, BLOCKED_KEY, p.key_len) != 0 ||
+      parse_block(value, &gen, &reason) != 0)
+    return;
+  if (p.map_key_len == n->id_len && memcmp(p.map_key, n->id, n->id_len) == 0) {
+    /* m says it blocked this very process of ours. */
+    if (gen == n->generation && reason == RUMOR_BLOCK_EXPIRED && n->cfg.auto_rejoin && !n->leaving)
+      n->rejoin_reason = reason;
+    return;
+  }
+  rumor_member *v = rumor__store_find(&n->store, p.map_key, p.map_key_len);
+  if (v != NULL && m->status == RUMOR_MEMBER_ALIVE) adopt(n, v, gen, reason);
 }
 
 void rumor__liveness_generation(rumor_node_t *n, rumor_member *m) {
+  if (m->status != RUMOR_MEMBER_ALIVE && m->blocked_gen == 0 &&
+      (m->block_reason == RUMOR_BLOCK_POLICY || m->block_reason == RUMOR_BLOCK_TOPOLOGY)) {
+    /* Blocked by name before we knew any process of it: the decision is
+     * about the member, so it holds for the first generation we see. */
+    m->blocked_gen = m->generation;
+    publish_block(n, m, 0);
+    return;
+  }
   if (m->status != RUMOR_MEMBER_ALIVE && m->generation <= m->blocked_gen) return;
   unblock(n, m);
   rumor__detector_reset(&m->fd, now_ms(n));
   m->heartbeats = 0;
   m->left = 0;
-  rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+  adopt_published(n, m);
+  if (m->status == RUMOR_MEMBER_ALIVE) rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
 }
 
 /* Starts a new generation: our state renumbered from 1, so every peer
@@ -326,8 +388,7 @@ void rumor__liveness_settle(rumor_node_t *n) {
   }
 }
 
-int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_msg *msg,
-                         const struct sockaddr_storage *from) {
+int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_msg *msg) {
   if (peer->status == RUMOR_MEMBER_ALIVE || msg->h.generation > peer->blocked_gen) return 0;
   /* A member that left is still finishing its leave: it polls for who
    * holds its left key, and our answer (not gossip) tells it. */
@@ -340,7 +401,8 @@ int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_m
   if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_REJECT) != 0 ||
       rumor__wire_reject(&w, msg->h.generation, (uint8_t)peer->block_reason) != 0)
     return 1;
-  rumor__gossip_send(n, from, w.len);
+  /* To its datagram address: a frame's source is an ephemeral TCP port. */
+  rumor__gossip_send(n, &peer->addr, w.len);
   n->metrics.rejects_sent++;
   return 1;
 }
@@ -348,7 +410,7 @@ int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_m
 void rumor__liveness_rejected(rumor_node_t *n, const rumor_wire_msg *msg) {
   n->metrics.rejects_received++;
   if (msg->reject_gen == n->generation && msg->reject_reason == RUMOR_BLOCK_EXPIRED &&
-      n->cfg.auto_rejoin)
+      n->cfg.auto_rejoin && !n->leaving)
     n->rejoin_reason = msg->reject_reason;
 }
 
@@ -359,6 +421,13 @@ int rumor_node_set_stats(rumor_node_t *n, const rumor_stat_t *stats, size_t coun
   size_t len;
   int rc = rumor__heartbeat_encode_stats(stats, count, &buf, &len);
   if (rc != 0) return rc;
+  /* A heartbeat must travel in any datagram of ours: one that needs a TCP
+   * pull every round would be late every round. */
+  size_t most = rumor__wire_entry_size(1 + KEYLEN(HEARTBEAT_KEY), UINT64_MAX, 21 + len);
+  if (most > n->udp_entry_max) {
+    free(buf);
+    return RUMOR_ETOOBIG;
+  }
   free(n->stats);
   n->stats = buf;
   n->stats_len = len;
@@ -402,7 +471,10 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
     }
     n->marks[m->index] = stamp;
     if (peers[i].address != NULL) m->addr = addrs[i];
-    if (m->status == RUMOR_MEMBER_BLOCKED && m->block_reason == RUMOR_BLOCK_TOPOLOGY) unblock(n, m);
+    if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_TOPOLOGY) {
+      unblock(n, m); /* a removed one takes its generation's state from seq 0 again */
+      rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+    }
   }
   free(addrs);
   for (size_t i = 1; i < n->store.count; i++)
@@ -447,11 +519,13 @@ int rumor_node_leave(rumor_node_t *n, uint32_t timeout_ms, rumor_leave_cb cb, vo
   size_t slot_len = rumor__slot_encode(slot, LEFT_KEY, KEYLEN(LEFT_KEY), NULL, 0);
   int64_t seq = rumor__node_write(n, slot, slot_len, "", 0, 0, 1);
   if (seq < 0) return (int)seq;
-  /* Deliver the write's event now; a callback may stop the node. */
-  rumor__node_flush_events(n);
-  if (n->state != NODE_RUNNING) return RUMOR_ESTATE;
   int rc = rumor__await_start(n, (uint64_t)seq, timeout_ms, n->cfg.gossip_fan_out, leave_done, NULL);
-  if (rc != 0) return rc;
+  if (rc != 0) {
+    rumor_node_stop(n); /* the left key is out: do not stay half gone */
+    return rc;
+  }
+  /* No callback runs in between: the write's event is delivered with the
+   * next change, when a second leave is already refused. */
   n->leaving = 1;
   n->leave_cb = cb;
   n->leave_arg = arg;

@@ -130,6 +130,13 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
   if (!(c->phi_threshold > 0 && c->phi_threshold <= 1000))
     return fail(err, RUMOR_EINVAL, "phi_threshold", "must be above 0 and at most 1000 (got %g)",
                 c->phi_threshold);
+  /* Heartbeats need a round or more to arrive, and our own round may run
+   * up to two intervals late before we call it a stall: an expiration
+   * under three intervals blocks healthy members over and over. */
+  if (c->heartbeat_expiration_ms != 0 && c->heartbeat_expiration_ms < 3ull * c->gossip_interval_ms)
+    return fail(err, RUMOR_EINVAL, "heartbeat_expiration_ms",
+                "must be 0 (off) or at least 3 gossip intervals, %llu ms (got %u)",
+                3ull * c->gossip_interval_ms, c->heartbeat_expiration_ms);
   if (c->auto_rejoin != 0 && c->auto_rejoin != 1)
     return fail(err, RUMOR_EINVAL, "auto_rejoin", "must be 0 or 1 (got %d)", c->auto_rejoin);
   return 0;
@@ -495,7 +502,9 @@ void rumor__node_queue_member(rumor_node_t *n, rumor_member *m, int type, int re
   if (n->on_member == NULL || (ev = event_slot(n)) == NULL) return;
   ev->kind = EVENT_MEMBER;
   ev->member = m;
-  ev->generation = m->generation;
+  /* A block is of the generation it holds for (newer than the state we hold
+   * when only the member's own datagrams had told us of it). */
+  ev->generation = (m->status != RUMOR_MEMBER_ALIVE && m->blocked_gen) ? m->blocked_gen : m->generation;
   ev->type = type;
   ev->reason = reason;
 }

@@ -116,10 +116,15 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from,
                         const uint8_t *buf, size_t len, int via_stream);
 /* Sends a SYN to m (whose view of us comes back in its SYNACK). */
 void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m);
+/* Sends a SYN to a seed's address, naming no addressee. */
+void rumor__gossip_probe_seed(rumor_node_t *n, const struct sockaddr_storage *seed);
 /* Starts a message of kind in n->sendbuf (or another buffer). */
 int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, size_t cap,
                         uint8_t kind);
 void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size_t len);
+/* 1 if a member we consider alive has this seed's address, -1 if a
+ * blocked one has it, 0 if nobody does. */
+int rumor__gossip_seed_known(const rumor_node_t *n, const struct sockaddr_storage *seed);
 /* A member whose address we know (not us). */
 int rumor__gossip_addressable(const rumor_node_t *n, const rumor_member *m);
 /* A member we gossip to: addressable and not blocked. */
@@ -177,8 +182,9 @@ void rumor__liveness_start(rumor_node_t *n);
 /* Start of a round: stall check, the round callback, our heartbeat, the
  * failure detector, retention. 0 if the node no longer runs after it. */
 int rumor__liveness_round(rumor_node_t *n);
-/* No live peer this round: knock at one member blocked as expired. */
-void rumor__liveness_probe(rumor_node_t *n);
+/* Knocks at one member blocked as expired (or a seed of a blocked member):
+ * every round when alone, every few rounds otherwise. */
+void rumor__liveness_probe(rumor_node_t *n, int alone);
 /* An entry of another member was accepted (called during a merge). */
 void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
                            const rumor_blob *value);
@@ -187,9 +193,9 @@ void rumor__liveness_generation(rumor_node_t *n, rumor_member *m);
 /* After a merge: the blocks and the rejoin it called for. */
 void rumor__liveness_settle(rumor_node_t *n);
 /* A datagram or frame of peer: 1 if it must be dropped (peer blocked),
- * after answering with a rejection at most once per round. */
-int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_msg *msg,
-                         const struct sockaddr_storage *from);
+ * after answering, at its datagram address, with a rejection at most once
+ * per round. */
+int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_msg *msg);
 void rumor__liveness_rejected(rumor_node_t *n, const rumor_wire_msg *msg);
 /* m's heartbeat entry, or NULL. */
 const rumor_entry *rumor__liveness_heartbeat(const rumor_member *m);

@@ -39,6 +39,8 @@ typedef struct fake_net {
   size_t frames_delivered;
   int down[NET_MAX_NODES]; /* cut off: nothing to or from it arrives */
   int paused[NET_MAX_NODES]; /* SIGSTOPped: its timers wait, nothing reaches it */
+  int partitioned;           /* while set, only nodes of the same side[] hear each other */
+  int side[NET_MAX_NODES];
 } fake_net;
 
 typedef struct fake_io {
@@ -206,7 +208,8 @@ static inline void net_drop_queue(fake_net *net) {
 /* Delivers one queued datagram or frame. */
 static inline void net_deliver(fake_net *net, net_datagram *d) {
   int up = d->to >= 0 && d->to < net->n && net->nodes[d->to] && net->ios[d->to]->open &&
-           !net->down[d->to] && !net->down[d->from] && !net->paused[d->to];
+           !net->down[d->to] && !net->down[d->from] && !net->paused[d->to] &&
+           !(net->partitioned && net->side[d->from] != net->side[d->to]);
   struct sockaddr_storage from;
   net_addr(d->from, &from);
   if (d->stream == NULL) {

@@ -422,10 +422,163 @@ static void blocked_state_is_retired(void) {
   CHECK_EQ(m.nkeys, 0);
   CHECK(find(&ev, "c", RUMOR_EVENT_REMOVED) > find(&ev, "c", RUMOR_EVENT_BLOCKED));
   CHECK_EQ(rumor_node_metrics(a)->members_removed, 1);
-  /* c comes back as it was (same generation): still refused. */
+  /* c comes back: its old generation stays refused, but the rejection of
+   * it (a probes its removed members now and then) makes c rejoin. */
+  uint64_t gen = rumor_node_generation(c);
   net.down[2] = 0;
+  net_run(&net, 3000);
+  CHECK(rumor_node_generation(c) > gen);
+  m = member(a, "c");
+  CHECK_EQ(m.status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(m.generation, rumor_node_generation(c));
+  CHECK(holds(a, "c", "k", "v"));
+  net_free(&net);
+}
+
+/* Every node sees every other alive, under its current generation. */
+static int all_alive(fake_net *net) {
+  for (int i = 0; i < net->n; i++)
+    for (int j = 0; j < net->n; j++) {
+      if (i == j) continue;
+      rumor_member_info_t m = member(net->nodes[i], rumor_node_id(net->nodes[j]));
+      if (m.status != RUMOR_MEMBER_ALIVE || m.generation != rumor_node_generation(net->nodes[j]))
+        return 0;
+    }
+  return 1;
+}
+
+static void healed_partition_reunites(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  cluster(&net, 4, &cfg, 21);
+  net.side[2] = net.side[3] = 1;
+  net.partitioned = 1; /* {a, b} | {c, d}: each side keeps a live peer */
+  net_run(&net, 3000);
+  CHECK_EQ(member(net.nodes[0], "c").status, RUMOR_MEMBER_BLOCKED);
+  CHECK_EQ(member(net.nodes[2], "a").status, RUMOR_MEMBER_BLOCKED);
+  net.partitioned = 0;
+  for (int i = 0; i < 60 && !all_alive(&net); i++) net_run(&net, 500);
+  CHECK(all_alive(&net));
+  net_free(&net);
+}
+
+static void healed_outage_reunites(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  cfg.blocked_retention_ms = 2000; /* longer than the outage: removed, not just blocked */
+  cluster(&net, 6, &cfg, 31);
+  for (int i = 0; i < 6; i++) net.down[i] = 1; /* a switch reboots */
+  net_run(&net, 5000);
+  CHECK_EQ(member(net.nodes[0], "b").status, RUMOR_MEMBER_REMOVED);
+  for (int i = 0; i < 6; i++) net.down[i] = 0;
+  for (int i = 0; i < 120 && !all_alive(&net); i++) net_run(&net, 500);
+  CHECK(all_alive(&net));
+  net_free(&net);
+}
+
+static void topology_blocks_hold(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  cfg.blocked_retention_ms = 1000;
+  net_init(&net, 24);
+  rumor_node_t *a = net_add(&net, "a", -1, &cfg);
+  rumor_node_t *b = net_add(&net, "b", 0, &cfg);
+  rumor_node_t *c = net_add(&net, "c", 0, &cfg);
+  CHECK_EQ(rumor_node_start(a), 0);
+  CHECK_EQ(rumor_node_start(b), 0);
+  net_run(&net, 500);
+  /* c is known by name only when the topology drops it: the block holds for
+   * the first process of c that shows up. */
+  rumor_peer_t bc[] = {{"b", NULL}, {"c", NULL}}, only_b[] = {{"b", NULL}};
+  CHECK_EQ(rumor_node_set_topology(a, bc, 2), 0);
+  CHECK_EQ(rumor_node_set_topology(a, only_b, 1), 0);
+  CHECK_EQ(rumor_node_start(c), 0);
   net_run(&net, 1000);
-  CHECK(!holds(a, "c", "k", "v"));
+  rumor_member_info_t m = member(a, "c");
+  CHECK(m.status != RUMOR_MEMBER_ALIVE && m.block_reason == RUMOR_BLOCK_TOPOLOGY);
+  CHECK_EQ(member(b, "c").status, RUMOR_MEMBER_ALIVE);
+  /* Past the retention its state is gone; back in the topology, it returns. */
+  net_run(&net, 2000);
+  CHECK_EQ(member(a, "c").status, RUMOR_MEMBER_REMOVED);
+  CHECK_EQ(rumor_node_set_topology(a, bc, 2), 0);
+  net_run(&net, 2000);
+  m = member(a, "c");
+  CHECK(m.status == RUMOR_MEMBER_ALIVE && m.generation == rumor_node_generation(c));
+  CHECK(m.heartbeats > 1);
+  net_free(&net);
+}
+
+static void newcomer_learns_the_dead_are_dead(void) {
+  fake_net net;
+  mevents ev = {0};
+  rumor_config_t cfg = fast();
+  cluster(&net, 3, &cfg, 25);
+  net.down[2] = 1; /* c dies */
+  net_run(&net, 3000);
+  rumor_node_t *d = net_add(&net, "d", 0, &cfg);
+  rumor_node_on_member(d, on_member, &ev);
+  CHECK_EQ(rumor_node_start(d), 0);
+  net_run(&net, 500);
+  rumor_member_info_t m = member(d, "c");
+  CHECK(m.status == RUMOR_MEMBER_BLOCKED && m.block_reason == RUMOR_BLOCK_EXPIRED);
+  CHECK(find(&ev, "c", RUMOR_EVENT_ALIVE) < 0);
+  CHECK(find(&ev, "c", RUMOR_EVENT_JOINED) < 0);
+  CHECK_EQ(member(d, "a").status, RUMOR_MEMBER_ALIVE); /* the living are not affected */
+  CHECK_EQ(member(d, "b").status, RUMOR_MEMBER_ALIVE);
+  net_free(&net);
+}
+
+static struct {
+  int inner_rc, inner_calls, outer_calls, once;
+} re;
+static void inner_left(rumor_node_t *n, int s, void *a) { (void)n, (void)s, (void)a, re.inner_calls++; }
+static void outer_left(rumor_node_t *n, int s, void *a) { (void)n, (void)s, (void)a, re.outer_calls++; }
+static void leave_again(rumor_node_t *n, const rumor_update_t *u, void *arg) {
+  (void)arg;
+  if (u->local && u->system && u->key_len == 4 && memcmp(u->key, "left", 4) == 0 && !re.once) {
+    re.once = 1;
+    re.inner_rc = rumor_node_leave(n, 500, inner_left, NULL);
+  }
+}
+
+static void leave_from_its_own_event(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  cluster(&net, 3, &cfg, 26);
+  rumor_node_on_update(net.nodes[0], leave_again, NULL);
+  CHECK_EQ(rumor_node_leave(net.nodes[0], 500, outer_left, NULL), 0);
+  net_run(&net, 2000);
+  CHECK(re.once);
+  CHECK_EQ(re.inner_rc, RUMOR_ESTATE); /* refused, not silently dropped */
+  CHECK_EQ(re.inner_calls, 0);
+  CHECK_EQ(re.outer_calls, 1);
+  net_free(&net);
+}
+
+static void limits(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  rumor_error_t err;
+  cfg.heartbeat_expiration_ms = 250; /* under 3 rounds */
+  cfg.id = "a";
+  CHECK_EQ(rumor_config_check(&cfg, &err), RUMOR_EINVAL);
+  CHECK(strcmp(err.field, "heartbeat_expiration_ms") == 0);
+  cfg.heartbeat_expiration_ms = 0; /* off */
+  CHECK_EQ(rumor_config_check(&cfg, &err), 0);
+  cfg.phi_threshold = 0;
+  CHECK_EQ(rumor_config_check(&cfg, &err), RUMOR_EINVAL);
+  cfg = fast();
+  cfg.mtu = 576;
+  net_init(&net, 27);
+  rumor_node_t *a = net_add(&net, "a", -1, &cfg);
+  static char names[6][64];
+  rumor_stat_t st[6];
+  for (int i = 0; i < 6; i++) {
+    memset(names[i], 'a' + i, 64);
+    st[i] = (rumor_stat_t){names[i], 64, INT64_MIN};
+  }
+  CHECK_EQ(rumor_node_set_stats(a, st, 6), RUMOR_ETOOBIG); /* would not fit a 576-byte datagram */
+  CHECK_EQ(rumor_node_set_stats(a, st, 1), 0);
   net_free(&net);
 }
 
@@ -458,6 +611,12 @@ int main(void) {
   RUN(leave_waits_for_fan_out);
   RUN(policy_and_topology_blocks);
   RUN(blocked_state_is_retired);
+  RUN(healed_partition_reunites);
+  RUN(healed_outage_reunites);
+  RUN(topology_blocks_hold);
+  RUN(newcomer_learns_the_dead_are_dead);
+  RUN(leave_from_its_own_event);
+  RUN(limits);
   RUN(reject_wire);
   return 0;
 }
