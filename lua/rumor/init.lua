@@ -727,6 +727,9 @@ end
 function Node:add_peer(address)
   local n = handle_of(self, "add_peer")
   need_address("add_peer", "argument 'address'", address, 2)
+  if address:match(":0$") then
+    error("rumor: add_peer: argument 'address': port 0 in \"" .. address .. "\" cannot be joined", 2)
+  end
   return core_call("add_peer", 2, n:add_peer(address))
 end
 
@@ -734,7 +737,14 @@ end
 function Node:remove_peer(id)
   local n = handle_of(self, "remove_peer")
   need_member_id("remove_peer", "argument 'id'", id, 2)
-  return core_call("remove_peer", 2, n:remove_peer(id))
+  if id == self:id() then
+    error("rumor: remove_peer: argument 'id': '" .. id .. "' is this node itself", 2)
+  end
+  local ok, err = n:remove_peer(id)
+  if not ok and tostring(err):find("EINVAL", 1, true) then
+    error("rumor: remove_peer: argument 'id': no member '" .. id .. "' is known", 2)
+  end
+  return core_call("remove_peer", 2, ok, err)
 end
 
 rumor.Node = Node
