@@ -1,36 +1,12 @@
 /* heartbeat.c: encoding and bounds-checked decoding of heartbeat values
  * (format in heartbeat.h). */
 #include "heartbeat.h"
+#include "wire.h"
 #include <stdlib.h>
 #include <string.h>
 
 /* Room the fixed part may take: version, two 10-byte varints. */
 #define FIXED_MAX (1 + 10 + 10)
-
-static size_t put_varint(uint8_t *p, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  p[n++] = (uint8_t)v;
-  return n;
-}
-
-static int get_varint(const uint8_t *buf, size_t len, size_t *off, uint64_t *out) {
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    if (*off >= len) return -1;
-    uint8_t b = buf[(*off)++];
-    if (shift == 63 && b > 1) return -1; /* over 64 bits */
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *out = v;
-      return 0;
-    }
-  }
-  return -1;
-}
 
 static uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
@@ -54,12 +30,12 @@ int rumor__heartbeat_encode_stats(const rumor_stat_t *stats, size_t n, uint8_t *
    * check as we go, so the buffer is the heartbeat's limit. */
   if ((buf = malloc(cap)) == NULL) return RUMOR_ENOMEM;
   uint8_t tmp[10];
-  size_t c = put_varint(tmp, n);
+  size_t c = rumor__varint_put(tmp, n);
   if (FIXED_MAX + c > cap) goto too_big;
   memcpy(buf, tmp, c);
   len = c;
   for (size_t i = 0; i < n; i++) {
-    size_t vlen = put_varint(tmp, zigzag(stats[i].value));
+    size_t vlen = rumor__varint_put(tmp, zigzag(stats[i].value));
     if (FIXED_MAX + len + 1 + stats[i].name_len + vlen > cap) goto too_big;
     buf[len++] = (uint8_t)stats[i].name_len;
     memcpy(buf + len, stats[i].name, stats[i].name_len);
@@ -79,8 +55,8 @@ size_t rumor__heartbeat_write(uint8_t *buf, uint64_t uptime_ms, uint32_t members
                               const uint8_t *stats, size_t stats_len) {
   size_t len = 0;
   buf[len++] = RUMOR_HEARTBEAT_VERSION;
-  len += put_varint(buf + len, uptime_ms);
-  len += put_varint(buf + len, members_alive);
+  len += rumor__varint_put(buf + len, uptime_ms);
+  len += rumor__varint_put(buf + len, members_alive);
   if (stats != NULL && stats_len > 0) {
     memcpy(buf + len, stats, stats_len);
     len += stats_len;
@@ -94,7 +70,7 @@ int rumor_stats_next(const uint8_t *stats, size_t len, size_t *off, rumor_stat_t
   uint64_t count, v;
   size_t o = 0;
   if (stats == NULL || off == NULL || out == NULL) return 0;
-  if (get_varint(stats, len, &o, &count) != 0) return 0;
+  if (rumor__varint_get(stats, len, &o, &count) != 0) return 0;
   /* *off is 0 at the start; later it is where the next stat begins. */
   if (*off == 0) *off = o;
   if (*off >= len) return 0;
@@ -103,7 +79,7 @@ int rumor_stats_next(const uint8_t *stats, size_t len, size_t *off, rumor_stat_t
   if (nlen == 0 || nlen > RUMOR_MAX_STAT_NAME || len - o < nlen) return 0;
   const char *name = (const char *)stats + o;
   o += nlen;
-  if (get_varint(stats, len, &o, &v) != 0) return 0;
+  if (rumor__varint_get(stats, len, &o, &v) != 0) return 0;
   out->name = name;
   out->name_len = nlen;
   out->value = unzigzag(v);
@@ -117,11 +93,11 @@ int rumor__heartbeat_decode(const uint8_t *buf, size_t len, rumor_heartbeat *out
   memset(out, 0, sizeof(*out));
   if (buf == NULL || len == 0 || len > RUMOR_MAX_HEARTBEAT || buf[off++] != RUMOR_HEARTBEAT_VERSION)
     return -1;
-  if (get_varint(buf, len, &off, &uptime) != 0 || get_varint(buf, len, &off, &alive) != 0 ||
+  if (rumor__varint_get(buf, len, &off, &uptime) != 0 || rumor__varint_get(buf, len, &off, &alive) != 0 ||
       alive > UINT32_MAX)
     return -1;
   size_t stats_at = off;
-  if (get_varint(buf, len, &off, &count) != 0) return -1;
+  if (rumor__varint_get(buf, len, &off, &count) != 0) return -1;
   /* Every stat must parse and the list must end exactly at the value's end. */
   size_t it = 0, seen = 0;
   rumor_stat_t st;

@@ -111,32 +111,17 @@ static void publish_block(rumor_node_t *n, const rumor_member *m, int del) {
     if (e != NULL && e->value != NULL) rumor__node_write(n, slot, slot_len, NULL, 0, 1, 0);
     return;
   }
-  size_t len = 0;
-  uint64_t g = m->blocked_gen;
-  while (g >= 0x80) {
-    value[len++] = (uint8_t)(g | 0x80);
-    g >>= 7;
-  }
-  value[len++] = (uint8_t)g;
+  size_t len = rumor__varint_put(value, m->blocked_gen);
   value[len++] = (uint8_t)m->block_reason;
   rumor__node_write(n, slot, slot_len, value, len, 0, 0);
 }
 
 /* Reads a "blocked" value: generation (v), reason. 0, or -1. */
 static int parse_block(const rumor_blob *v, uint64_t *gen, int *reason) {
-  uint64_t g = 0;
-  size_t i = 0;
-  for (unsigned shift = 0; i < v->len && shift < 64; shift += 7) {
-    uint8_t b = v->data[i++];
-    g |= (uint64_t)(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      if (i + 1 != v->len) return -1;
-      *gen = g;
-      *reason = v->data[i];
-      return 0;
-    }
-  }
-  return -1;
+  size_t off = 0;
+  if (rumor__varint_get(v->data, v->len, &off, gen) != 0 || off + 1 != v->len) return -1;
+  *reason = v->data[off];
+  return 0;
 }
 
 /* ---- blocks --------------------------------------------------------------- */

@@ -20,19 +20,38 @@ static int rd_u16(rumor_wire_reader *r, uint16_t *v) {
   return 0;
 }
 
-static int rd_varint(rumor_wire_reader *r, uint64_t *v) {
+int rumor__varint_get(const uint8_t *buf, size_t len, size_t *off, uint64_t *out) {
   uint64_t x = 0;
+  size_t o = *off;
   for (int shift = 0; shift < 64; shift += 7) {
-    uint8_t b;
-    if (rd_u8(r, &b) != 0) return -1;
+    if (o >= len) return -1;
+    uint8_t b = buf[o++];
     if (shift == 63 && b > 1) return -1; /* would overflow 64 bits */
     x |= (uint64_t)(b & 0x7f) << shift;
     if ((b & 0x80) == 0) {
-      *v = x;
+      *out = x;
+      *off = o;
       return 0;
     }
   }
   return -1;
+}
+
+size_t rumor__varint_put(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    p[n++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  p[n++] = (uint8_t)v;
+  return n;
+}
+
+static int rd_varint(rumor_wire_reader *r, uint64_t *v) {
+  size_t off = 0;
+  if (rumor__varint_get(r->p, (size_t)(r->end - r->p), &off, v) != 0) return -1;
+  r->p += off;
+  return 0;
 }
 
 static int rd_bytes(rumor_wire_reader *r, size_t n, const uint8_t **out) {
@@ -274,13 +293,7 @@ static void wr_u16(rumor_wire_writer *w, uint16_t v) {
   w->buf[w->len++] = (uint8_t)v;
 }
 
-static void wr_varint(rumor_wire_writer *w, uint64_t v) {
-  while (v >= 0x80) {
-    w->buf[w->len++] = (uint8_t)(v | 0x80);
-    v >>= 7;
-  }
-  w->buf[w->len++] = (uint8_t)v;
-}
+static void wr_varint(rumor_wire_writer *w, uint64_t v) { w->len += rumor__varint_put(w->buf + w->len, v); }
 
 static void wr_bytes(rumor_wire_writer *w, const void *p, size_t n) {
   if (n) memcpy(w->buf + w->len, p, n);

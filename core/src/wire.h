@@ -146,6 +146,13 @@ size_t rumor__slot_encode(uint8_t *buf, const char *key, size_t key_len, const c
 /* Splits a slot; 0, or -1 when it is not a valid slot. */
 int rumor__slot_parse(const char *slot, size_t len, rumor_slot_parts *out);
 
+/* LEB128 varints outside a message's framing (heartbeat values, published
+ * blocks). put writes at most 10 bytes at p and returns how many. get reads
+ * one at buf[*off], never past len, and advances *off; 0, or -1 when it is
+ * cut short or over 64 bits. */
+size_t rumor__varint_put(uint8_t *p, uint64_t v);
+int rumor__varint_get(const uint8_t *buf, size_t len, size_t *off, uint64_t *out);
+
 /* Validates the whole datagram and fills msg. Returns RUMOR_WIRE_OK,
  * RUMOR_WIRE_EMALFORMED or RUMOR_WIRE_EVERSION. */
 int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *msg);

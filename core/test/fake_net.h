@@ -265,6 +265,17 @@ static inline void net_free(fake_net *net) {
   free(net->streams);
 }
 
+/* node's view of one member (the test fails if it has none). */
+static inline rumor_member_info_t net_member(rumor_node_t *n, const char *id) {
+  rumor_member_info_t info;
+  for (size_t i = 0; i < rumor_node_member_count(n); i++) {
+    CHECK_EQ(rumor_node_member_at(n, i, &info), 0);
+    if (strcmp(info.id, id) == 0) return info;
+  }
+  CHECK(!"member not found");
+  return info;
+}
+
 /* Does node hold member's key with this value? */
 static inline int holds(rumor_node_t *node, const char *member, const char *key, const char *value) {
   const uint8_t *v;

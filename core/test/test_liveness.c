@@ -30,16 +30,6 @@ static int find(const mevents *e, const char *member, int type) {
   return -1;
 }
 
-static rumor_member_info_t member(rumor_node_t *n, const char *id) {
-  rumor_member_info_t info;
-  for (size_t i = 0; i < rumor_node_member_count(n); i++) {
-    CHECK_EQ(rumor_node_member_at(n, i, &info), 0);
-    if (strcmp(info.id, id) == 0) return info;
-  }
-  CHECK(!"member not found");
-  return info;
-}
-
 static int stat_of(const rumor_member_info_t *m, const char *name, int64_t *value) {
   size_t off = 0;
   rumor_stat_t st;
@@ -82,7 +72,7 @@ static void heartbeats_carry_stats(void) {
   CHECK_EQ(rumor_node_start(a), 0);
   CHECK_EQ(rumor_node_start(b), 0);
   net_run(&net, 1000);
-  rumor_member_info_t m = member(b, "a");
+  rumor_member_info_t m = net_member(b, "a");
   int64_t v = 0;
   CHECK(m.has_heartbeat);
   CHECK(stat_of(&m, "actors", &v) && v == 42);
@@ -112,7 +102,7 @@ static void heartbeats_carry_stats(void) {
   }
   CHECK_EQ(rumor_node_set_stats(a, many, 20), RUMOR_ETOOBIG);
   net_run(&net, 300);
-  m = member(b, "a");
+  m = net_member(b, "a");
   CHECK(stat_of(&m, "actors", &v) && v == 42);
   net_free(&net);
 }
@@ -153,26 +143,26 @@ static void expired_by(int detector) {
   cluster(&net, 4, &cfg, 2 + (uint64_t)detector);
   rumor_node_t *a = net.nodes[0];
   rumor_node_on_member(a, on_member, &ev);
-  CHECK_EQ(member(a, "d").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(a, "d").status, RUMOR_MEMBER_ALIVE);
   net.down[3] = 1; /* d crashes */
   uint64_t t0 = net.now;
-  while (member(a, "d").status == RUMOR_MEMBER_ALIVE && net.now - t0 < 10000) net_run(&net, 10);
+  while (net_member(a, "d").status == RUMOR_MEMBER_ALIVE && net.now - t0 < 10000) net_run(&net, 10);
   uint64_t took = net.now - t0;
   /* Expiration: after 1000 ms of silence, seen at the next round. Phi 8:
    * about 18 intervals of 100 ms. */
   CHECK(took > 900 && took < (detector == RUMOR_FD_PHI ? 3000u : 1300u));
   net_run(&net, 500);
   for (int i = 0; i < 3; i++) {
-    rumor_member_info_t d = member(net.nodes[i], "d");
+    rumor_member_info_t d = net_member(net.nodes[i], "d");
     CHECK_EQ(d.status, RUMOR_MEMBER_BLOCKED);
     CHECK_EQ(d.block_reason, RUMOR_BLOCK_EXPIRED);
-    CHECK_EQ(member(net.nodes[i], "a").status, RUMOR_MEMBER_ALIVE); /* the others are fine */
+    CHECK_EQ(net_member(net.nodes[i], "a").status, RUMOR_MEMBER_ALIVE); /* the others are fine */
   }
   int i = find(&ev, "d", RUMOR_EVENT_BLOCKED);
   CHECK(i >= 0 && ev.reason[i] == RUMOR_BLOCK_EXPIRED);
   /* d, cut off, blocked everyone but itself. */
-  CHECK_EQ(member(net.nodes[3], "a").status, RUMOR_MEMBER_BLOCKED);
-  CHECK_EQ(member(net.nodes[3], "d").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(net.nodes[3], "a").status, RUMOR_MEMBER_BLOCKED);
+  CHECK_EQ(net_member(net.nodes[3], "d").status, RUMOR_MEMBER_ALIVE);
   /* No gossip goes to d any more. */
   uint64_t sent = rumor_node_metrics(a)->datagrams_sent;
   size_t to_d = 0;
@@ -199,7 +189,7 @@ static void stalled_node_rejoins(void) {
   uint64_t gen = rumor_node_generation(c);
   net.paused[2] = 1; /* SIGSTOP */
   net_run(&net, 3000);
-  CHECK_EQ(member(a, "c").status, RUMOR_MEMBER_BLOCKED);
+  CHECK_EQ(net_member(a, "c").status, RUMOR_MEMBER_BLOCKED);
   net.paused[2] = 0; /* SIGCONT */
   net_run(&net, 1000);
   CHECK(rumor_node_metrics(c)->stalls >= 1);
@@ -208,10 +198,10 @@ static void stalled_node_rejoins(void) {
   CHECK(rumor_node_generation(c) > gen);
   CHECK(find(&self, "c", RUMOR_EVENT_REJOINED) >= 0);
   /* The stall did not count against a and b. */
-  CHECK_EQ(member(c, "a").status, RUMOR_MEMBER_ALIVE);
-  CHECK_EQ(member(c, "b").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(c, "a").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(c, "b").status, RUMOR_MEMBER_ALIVE);
   for (int i = 0; i < 2; i++) {
-    rumor_member_info_t m = member(net.nodes[i], "c");
+    rumor_member_info_t m = net_member(net.nodes[i], "c");
     CHECK_EQ(m.status, RUMOR_MEMBER_ALIVE);
     CHECK_EQ(m.generation, rumor_node_generation(c));
     CHECK(holds(net.nodes[i], "c", "k", "v"));
@@ -238,7 +228,7 @@ static void no_rejoin_when_disabled(void) {
   net_run(&net, 2000);
   CHECK(rumor_node_metrics(c)->rejects_received >= 1);
   CHECK_EQ(rumor_node_generation(c), gen);
-  CHECK_EQ(member(net.nodes[0], "c").status, RUMOR_MEMBER_BLOCKED);
+  CHECK_EQ(net_member(net.nodes[0], "c").status, RUMOR_MEMBER_BLOCKED);
   CHECK(rumor_node_metrics(net.nodes[0])->drops_blocked > 0);
   net_free(&net);
 }
@@ -250,13 +240,10 @@ static void send_block_of_b(fake_net *net, rumor_node_t *a, rumor_node_t *b, uin
   uint8_t buf[1400], slot[RUMOR_WIRE_MAX_SLOT], value[12];
   rumor_wire_writer w;
   struct sockaddr_storage addr;
-  size_t slot_len = rumor__slot_encode(slot, "blocked", 7, "b", 1), vlen = 0;
-  for (uint64_t x = gen;; x >>= 7) {
-    value[vlen++] = (uint8_t)((x & 0x7f) | (x >= 0x80 ? 0x80 : 0));
-    if (x < 0x80) break;
-  }
+  size_t slot_len = rumor__slot_encode(slot, "blocked", 7, "b", 1);
+  size_t vlen = rumor__varint_put(value, gen);
   value[vlen++] = reason;
-  uint64_t held = member(b, "a").max_seq;
+  uint64_t held = net_member(b, "a").max_seq;
   net_addr(0, &addr);
   CHECK_EQ(rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_ACK, "default", 7, "a", 1,
                              rumor_node_generation(a), &addr), 0);
@@ -266,7 +253,7 @@ static void send_block_of_b(fake_net *net, rumor_node_t *a, rumor_node_t *b, uin
   rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
   rumor__wire_delta_end(&w);
   rumor__node_recv(b, &addr, buf, w.len);
-  CHECK_EQ(member(b, "a").max_seq, held + 1); /* taken in */
+  CHECK_EQ(net_member(b, "a").max_seq, held + 1); /* taken in */
   (void)net;
 }
 
@@ -303,7 +290,7 @@ static void leave_is_reported_left(void) {
   net_run(&net, 300); /* far less than the expiration */
   CHECK_EQ(rumor_node_stop(a), 0);
   for (int i = 1; i < 4; i++) {
-    rumor_member_info_t m = member(net.nodes[i], "a");
+    rumor_member_info_t m = net_member(net.nodes[i], "a");
     CHECK_EQ(m.status, RUMOR_MEMBER_BLOCKED);
     CHECK_EQ(m.block_reason, RUMOR_BLOCK_LEFT);
     CHECK(m.left);
@@ -367,11 +354,11 @@ static void policy_and_topology_blocks(void) {
   CHECK_EQ(rumor_node_block(a, "c", 1, RUMOR_BLOCK_POLICY), 0);
   uint64_t gen = rumor_node_generation(c);
   net_run(&net, 2000);
-  rumor_member_info_t m = member(a, "c");
+  rumor_member_info_t m = net_member(a, "c");
   CHECK(m.status == RUMOR_MEMBER_BLOCKED && m.block_reason == RUMOR_BLOCK_POLICY);
   CHECK_EQ(rumor_node_generation(c), gen); /* policy blocks are not answered by rejoining */
   CHECK(rumor_node_metrics(a)->drops_blocked > 0);
-  CHECK_EQ(member(net.nodes[1], "c").status, RUMOR_MEMBER_ALIVE); /* b has no such policy */
+  CHECK_EQ(net_member(net.nodes[1], "c").status, RUMOR_MEMBER_ALIVE); /* b has no such policy */
   /* a's block is published: b holds it. */
   const uint8_t *v;
   size_t len;
@@ -379,23 +366,23 @@ static void policy_and_topology_blocks(void) {
   /* Topology: only b and d; c stays blocked (policy), ids a never met are learned. */
   rumor_peer_t peers[] = {{"b", NULL}, {"d", NULL}, {"e", "10.0.0.9:7946"}};
   CHECK_EQ(rumor_node_set_topology(a, peers, 3), 0);
-  CHECK_EQ(member(a, "e").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(a, "e").status, RUMOR_MEMBER_ALIVE);
   rumor_peer_t only_b[] = {{"b", NULL}};
   CHECK_EQ(rumor_node_set_topology(a, only_b, 1), 0);
-  m = member(a, "d");
+  m = net_member(a, "d");
   CHECK(m.status == RUMOR_MEMBER_BLOCKED && m.block_reason == RUMOR_BLOCK_TOPOLOGY);
   int i = find(&ev, "d", RUMOR_EVENT_BLOCKED);
   CHECK(i >= 0 && ev.reason[i] == RUMOR_BLOCK_TOPOLOGY);
   /* Back in the topology: the topology block is lifted, the policy one stays. */
   rumor_peer_t bd[] = {{"b", NULL}, {"d", NULL}, {"c", NULL}};
   CHECK_EQ(rumor_node_set_topology(a, bd, 3), 0);
-  CHECK_EQ(member(a, "d").status, RUMOR_MEMBER_ALIVE);
-  CHECK_EQ(member(a, "c").block_reason, RUMOR_BLOCK_POLICY);
+  CHECK_EQ(net_member(a, "d").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(a, "c").block_reason, RUMOR_BLOCK_POLICY);
   rumor_peer_t bad[] = {{"b", "not an address"}};
   CHECK_EQ(rumor_node_set_topology(a, bad, 1), RUMOR_EADDR);
-  CHECK_EQ(member(a, "d").status, RUMOR_MEMBER_ALIVE); /* a bad list changes nothing */
+  CHECK_EQ(net_member(a, "d").status, RUMOR_MEMBER_ALIVE); /* a bad list changes nothing */
   CHECK_EQ(rumor_node_remove_peer(a, "d", 1), 0);
-  CHECK_EQ(member(a, "d").block_reason, RUMOR_BLOCK_TOPOLOGY);
+  CHECK_EQ(net_member(a, "d").block_reason, RUMOR_BLOCK_TOPOLOGY);
   CHECK_EQ(rumor_node_add_peer(a, "nope"), RUMOR_EADDR);
   CHECK_EQ(rumor_node_add_peer(a, "10.0.0.9:7946"), 0);
   net_run(&net, 500);
@@ -414,10 +401,10 @@ static void blocked_state_is_retired(void) {
   net_run(&net, 500);
   net.down[2] = 1;
   net_run(&net, 2000);
-  CHECK_EQ(member(a, "c").status, RUMOR_MEMBER_BLOCKED);
+  CHECK_EQ(net_member(a, "c").status, RUMOR_MEMBER_BLOCKED);
   CHECK(holds(a, "c", "k", "v")); /* kept, and still relayed, for a while */
   net_run(&net, 2500);
-  rumor_member_info_t m = member(a, "c");
+  rumor_member_info_t m = net_member(a, "c");
   CHECK_EQ(m.status, RUMOR_MEMBER_REMOVED);
   CHECK_EQ(m.nkeys, 0);
   CHECK(find(&ev, "c", RUMOR_EVENT_REMOVED) > find(&ev, "c", RUMOR_EVENT_BLOCKED));
@@ -428,7 +415,7 @@ static void blocked_state_is_retired(void) {
   net.down[2] = 0;
   net_run(&net, 3000);
   CHECK(rumor_node_generation(c) > gen);
-  m = member(a, "c");
+  m = net_member(a, "c");
   CHECK_EQ(m.status, RUMOR_MEMBER_ALIVE);
   CHECK_EQ(m.generation, rumor_node_generation(c));
   CHECK(holds(a, "c", "k", "v"));
@@ -440,7 +427,7 @@ static int all_alive(fake_net *net) {
   for (int i = 0; i < net->n; i++)
     for (int j = 0; j < net->n; j++) {
       if (i == j) continue;
-      rumor_member_info_t m = member(net->nodes[i], rumor_node_id(net->nodes[j]));
+      rumor_member_info_t m = net_member(net->nodes[i], rumor_node_id(net->nodes[j]));
       if (m.status != RUMOR_MEMBER_ALIVE || m.generation != rumor_node_generation(net->nodes[j]))
         return 0;
     }
@@ -454,8 +441,8 @@ static void healed_partition_reunites(void) {
   net.side[2] = net.side[3] = 1;
   net.partitioned = 1; /* {a, b} | {c, d}: each side keeps a live peer */
   net_run(&net, 3000);
-  CHECK_EQ(member(net.nodes[0], "c").status, RUMOR_MEMBER_BLOCKED);
-  CHECK_EQ(member(net.nodes[2], "a").status, RUMOR_MEMBER_BLOCKED);
+  CHECK_EQ(net_member(net.nodes[0], "c").status, RUMOR_MEMBER_BLOCKED);
+  CHECK_EQ(net_member(net.nodes[2], "a").status, RUMOR_MEMBER_BLOCKED);
   net.partitioned = 0;
   for (int i = 0; i < 60 && !all_alive(&net); i++) net_run(&net, 500);
   CHECK(all_alive(&net));
@@ -469,7 +456,7 @@ static void healed_outage_reunites(void) {
   cluster(&net, 6, &cfg, 31);
   for (int i = 0; i < 6; i++) net.down[i] = 1; /* a switch reboots */
   net_run(&net, 5000);
-  CHECK_EQ(member(net.nodes[0], "b").status, RUMOR_MEMBER_REMOVED);
+  CHECK_EQ(net_member(net.nodes[0], "b").status, RUMOR_MEMBER_REMOVED);
   for (int i = 0; i < 6; i++) net.down[i] = 0;
   for (int i = 0; i < 120 && !all_alive(&net); i++) net_run(&net, 500);
   CHECK(all_alive(&net));
@@ -494,15 +481,15 @@ static void topology_blocks_hold(void) {
   CHECK_EQ(rumor_node_set_topology(a, only_b, 1), 0);
   CHECK_EQ(rumor_node_start(c), 0);
   net_run(&net, 1000);
-  rumor_member_info_t m = member(a, "c");
+  rumor_member_info_t m = net_member(a, "c");
   CHECK(m.status != RUMOR_MEMBER_ALIVE && m.block_reason == RUMOR_BLOCK_TOPOLOGY);
-  CHECK_EQ(member(b, "c").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(b, "c").status, RUMOR_MEMBER_ALIVE);
   /* Past the retention its state is gone; back in the topology, it returns. */
   net_run(&net, 2000);
-  CHECK_EQ(member(a, "c").status, RUMOR_MEMBER_REMOVED);
+  CHECK_EQ(net_member(a, "c").status, RUMOR_MEMBER_REMOVED);
   CHECK_EQ(rumor_node_set_topology(a, bc, 2), 0);
   net_run(&net, 2000);
-  m = member(a, "c");
+  m = net_member(a, "c");
   CHECK(m.status == RUMOR_MEMBER_ALIVE && m.generation == rumor_node_generation(c));
   CHECK(m.heartbeats > 1);
   net_free(&net);
@@ -519,12 +506,12 @@ static void newcomer_learns_the_dead_are_dead(void) {
   rumor_node_on_member(d, on_member, &ev);
   CHECK_EQ(rumor_node_start(d), 0);
   net_run(&net, 500);
-  rumor_member_info_t m = member(d, "c");
+  rumor_member_info_t m = net_member(d, "c");
   CHECK(m.status == RUMOR_MEMBER_BLOCKED && m.block_reason == RUMOR_BLOCK_EXPIRED);
   CHECK(find(&ev, "c", RUMOR_EVENT_ALIVE) < 0);
   CHECK(find(&ev, "c", RUMOR_EVENT_JOINED) < 0);
-  CHECK_EQ(member(d, "a").status, RUMOR_MEMBER_ALIVE); /* the living are not affected */
-  CHECK_EQ(member(d, "b").status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(d, "a").status, RUMOR_MEMBER_ALIVE); /* the living are not affected */
+  CHECK_EQ(net_member(d, "b").status, RUMOR_MEMBER_ALIVE);
   net_free(&net);
 }
 

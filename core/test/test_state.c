@@ -33,16 +33,6 @@ static void set(rumor_node_t *n, const char *k, const char *v) {
 
 static void del(rumor_node_t *n, const char *k) { CHECK(rumor_node_delete(n, k, strlen(k)) > 0); }
 
-static rumor_member_info_t member(rumor_node_t *n, const char *id) {
-  rumor_member_info_t info;
-  for (size_t i = 0; i < rumor_node_member_count(n); i++) {
-    CHECK_EQ(rumor_node_member_at(n, i, &info), 0);
-    if (strcmp(info.id, id) == 0) return info;
-  }
-  CHECK(!"member not found");
-  return info;
-}
-
 static int has_key(rumor_node_t *n, const char *member_id, const char *k) {
   const uint8_t *v;
   size_t len;
@@ -76,15 +66,15 @@ static void delete_spreads_then_is_purged(void) {
   CHECK(!has_key(b, "a", "k"));
   CHECK_EQ(ev.n, 2);
   CHECK(ev.del[1] && strcmp(ev.key[1], "k") == 0 && ev.seq[1] > ev.seq[0]);
-  CHECK_EQ(member(a, "a").ntombstones, 1);
-  CHECK_EQ(member(b, "a").ntombstones, 1);
-  CHECK_EQ(member(b, "a").nkeys, 1); /* its heartbeat */
+  CHECK_EQ(net_member(a, "a").ntombstones, 1);
+  CHECK_EQ(net_member(b, "a").ntombstones, 1);
+  CHECK_EQ(net_member(b, "a").nkeys, 1); /* its heartbeat */
   /* Kept through the grace period, forgotten after it, on both. */
   net_run(&net, 4000);
-  CHECK_EQ(member(b, "a").ntombstones, 1);
+  CHECK_EQ(net_member(b, "a").ntombstones, 1);
   net_run(&net, 2000);
-  CHECK_EQ(member(a, "a").ntombstones, 0);
-  CHECK_EQ(member(b, "a").ntombstones, 0);
+  CHECK_EQ(net_member(a, "a").ntombstones, 0);
+  CHECK_EQ(net_member(b, "a").ntombstones, 0);
   CHECK_EQ(rumor_node_metrics(a)->tombstones_purged, 1);
   CHECK_EQ(rumor_node_metrics(b)->tombstones_purged, 1);
   /* A key set again after its delete was purged is an ordinary write. */
@@ -132,7 +122,7 @@ static void resync_after_missed_purge(int many_keys) {
   CHECK_EQ(rumor_node_metrics(c)->entries_swept, 1);
   CHECK_EQ(ev.deleted, before + 1); /* c's subscribers hear x is gone */
   if (many_keys) CHECK(rumor_node_metrics(a)->tcp_transfers >= 1);
-  CHECK_EQ(member(c, "a").nkeys, member(a, "a").nkeys);
+  CHECK_EQ(net_member(c, "a").nkeys, net_member(a, "a").nkeys);
   net_free(&net);
 }
 
@@ -525,7 +515,7 @@ static void restart_under_the_same_id(void) {
   net_run(&net, 3000);
   CHECK(holds(b, "a", "kept", "2"));
   CHECK(!has_key(b, "a", "old"));
-  CHECK_EQ(member(b, "a").generation, 200);
+  CHECK_EQ(net_member(b, "a").generation, 200);
   CHECK_EQ(rumor_node_metrics(b)->generations_replaced, 1);
   net_free(&net);
 }
