@@ -192,12 +192,24 @@ void rumor_node_on_update(rumor_node_t *node, rumor_update_cb cb, void *arg);
 
 /* ---- Liveness ------------------------------------------------------------
  *
- * Every running node writes its "heartbeat" entry once per round: a counter
- * blob with the engine's own figures (uptime, members it sees alive) and the
- * stats set with rumor_node_set_stats. Each observer notes, on its own clock,
- * when a member's heartbeat last advanced; the failure detector blocks a
- * member whose heartbeat stops. A block holds for one generation of the
- * member: the same id back under a newer generation joins again.
+ * Every running node beats once per round: the round's SYN to one of its
+ * two ring neighbours (the live members whose ids sort right before and
+ * after its own, wrapping around), each in turn, is its heartbeat. Each
+ * node judges its neighbours only: it notes, on its own clock, when each
+ * last beat, and the failure detector blocks one that stops. The block is
+ * published (below), and every other node takes it over, so a quiet
+ * cluster spends one small datagram per node per round on liveness
+ * whatever its size, and a crash is known everywhere about
+ * heartbeat_expiration_ms after it. A member that becomes our neighbour (a
+ * join, a block) gets a whole window from then. The phi detector expects a
+ * beat every two rounds, so at threshold 8 it waits about 37 rounds.
+ *
+ * The "heartbeat" entry carries the figures, not the beat: the engine's own
+ * (uptime, members it sees alive) and the stats set with
+ * rumor_node_set_stats. It is written at start and again when they change,
+ * at most every HEARTBEAT_MIN_ROUNDS (10) rounds, and gossiped like any
+ * entry. A block holds for one generation of the member: the same id back
+ * under a newer generation joins again.
  *
  * Blocked members get no gossip; their datagrams are dropped (counted in
  * drops_blocked) and answered, at most once per round, with a rejection
@@ -231,9 +243,8 @@ const char *rumor_block_reason_name(int reason);
 
 /* One counter of a heartbeat: a name of 1..RUMOR_MAX_STAT_NAME bytes. */
 #define RUMOR_MAX_STAT_NAME 64
-/* Encoded heartbeats are at most this long: one travels from every member
- * every round, so it must fit a datagram of the smallest MTU with room to
- * spare for others. */
+/* Encoded heartbeats are at most this long: every member has one, and it
+ * must fit a datagram of the smallest MTU with room to spare for others. */
 #define RUMOR_MAX_HEARTBEAT 512
 typedef struct rumor_stat {
   const char *name;
@@ -251,8 +262,9 @@ int rumor_node_set_stats(rumor_node_t *node, const rumor_stat_t *stats, size_t n
  * *off = 0 until it returns 0. 1 fills *out (name points into the buffer). */
 int rumor_stats_next(const uint8_t *stats, size_t len, size_t *off, rumor_stat_t *out);
 
-/* Called at the start of every round, before the heartbeat is written and
- * the failure detector runs: the place to refresh stats and run policies. */
+/* Called at the start of every round, before the heartbeat entry is
+ * refreshed and the failure detector runs: the place to refresh stats and
+ * run policies. */
 typedef void (*rumor_round_cb)(rumor_node_t *node, void *arg);
 void rumor_node_on_round(rumor_node_t *node, rumor_round_cb cb, void *arg);
 
@@ -282,7 +294,7 @@ int rumor_node_remove_peer(rumor_node_t *node, const char *id, size_t id_len);
 /* Membership events, delivered in order with update events. */
 typedef enum rumor_member_event_type {
   RUMOR_EVENT_JOINED = 0,   /* first state of a member, or of a newer generation of it */
-  RUMOR_EVENT_ALIVE = 1,    /* its first heartbeat of that generation */
+  RUMOR_EVENT_ALIVE = 1,    /* its heartbeat entry of that generation arrived */
   RUMOR_EVENT_BLOCKED = 2,  /* blocked, with reason */
   RUMOR_EVENT_REMOVED = 3,  /* its state purged, blocked_retention_ms after the block */
   RUMOR_EVENT_REJOINED = 4  /* this node started a new generation (member is self) */
@@ -322,14 +334,17 @@ typedef struct rumor_member_info {
   int block_reason;       /* RUMOR_BLOCK_* when BLOCKED or REMOVED */
   int self;
   /* Liveness, as this node observes it. */
-  uint64_t heartbeat_age_ms; /* since its heartbeat last advanced here (or since it
-                                was learned, before any); 0 for self */
-  uint64_t heartbeats;       /* heartbeat advances seen of this generation */
-  double phi;                /* the phi-accrual suspicion level now */
+  int watched;               /* a ring neighbour: this node judges its liveness */
+  uint64_t heartbeat_age_ms; /* since its last beat reached this node (or since it
+                                became a neighbour, if later); 0 for self. Only
+                                neighbours beat here: for others it is the time
+                                since it last gossiped with us */
+  uint64_t heartbeats;       /* beats of this generation that reached this node */
+  double phi;                /* the phi-accrual suspicion level now (neighbours) */
   int left;                  /* it published the left key */
   /* Its latest heartbeat (valid while has_heartbeat). */
   int has_heartbeat;
-  uint64_t uptime_ms;        /* its uptime when it wrote the heartbeat */
+  uint64_t uptime_ms;        /* its uptime now, from its heartbeat entry */
   uint32_t members_alive;    /* members it saw alive then, itself included */
   const uint8_t *stats;      /* the stats, for rumor_stats_next */
   size_t stats_len;
@@ -386,7 +401,11 @@ typedef struct rumor_metrics {
   uint64_t tcp_failures;      /* transfers that failed or timed out */
   uint64_t frames_sent, frames_received;       /* TCP frames */
   uint64_t tcp_bytes_sent, tcp_bytes_received; /* TCP frame payload bytes */
-  uint64_t heartbeats_sent;   /* heartbeat entries written */
+  uint64_t heartbeats_sent;   /* rounds that beat to our neighbours */
+  uint64_t summaries_sent;    /* quiet-round SYNs: a summary, not a digest */
+  uint64_t summaries_matched; /* summaries received equal to ours: nothing to send */
+  uint64_t summaries_differed; /* summaries received unequal: answered with a digest */
+  uint64_t blocks_adopted;    /* members blocked on another member's published verdict */
   uint64_t drops_blocked;     /* datagrams and frames of blocked members, dropped */
   uint64_t rejects_sent;      /* rejections answered to blocked members */
   uint64_t rejects_received;  /* rejections of us received */

@@ -413,6 +413,7 @@ int64_t rumor__node_write(rumor_node_t *n, const uint8_t *slot, size_t slot_len,
     n->push_armed = 1;
     n->io->ops->arm(n->io, RUMOR_TIMER_PUSH, 0);
   }
+  rumor__gossip_activate(n);
   return (int64_t)seq;
 }
 
@@ -592,8 +593,9 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
   out->self = (m == n->self);
   uint64_t now = n->io->ops->now(n->io);
   if (!out->self) {
+    out->watched = m->watched;
     out->heartbeat_age_ms = rumor__detector_age(&m->fd, now);
-    out->phi = rumor__detector_phi(&m->fd, now, n->cfg.gossip_interval_ms);
+    out->phi = rumor__detector_phi(&m->fd, now, RUMOR_BEAT_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms);
   }
   out->heartbeats = out->self ? n->metrics.heartbeats_sent : m->heartbeats;
   out->left = m->left;
@@ -601,7 +603,8 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
   rumor_heartbeat hb;
   if (e != NULL && e->value != NULL && rumor__heartbeat_decode(e->value->data, e->value->len, &hb) == 0) {
     out->has_heartbeat = 1;
-    out->uptime_ms = hb.uptime_ms;
+    /* Its uptime when it wrote the entry, plus the time since we took it. */
+    out->uptime_ms = hb.uptime_ms + (now - e->local_ts);
     out->members_alive = hb.members_alive;
     out->stats = hb.stats;
     out->stats_len = hb.stats_len;

@@ -13,6 +13,10 @@
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 
+/* A node beats to its two ring neighbours in turn, so each hears from it
+ * every this many rounds: the rhythm the phi detector expects (gossip.c). */
+#define RUMOR_BEAT_ROUNDS 2
+
 /* Frames of a TCP transfer are filled up to 64 KiB (fewer writes, bounded
  * memory), or hold one larger entry alone; every node accepts frames of at
  * least this size whatever its max_value_size. */
@@ -81,6 +85,7 @@ struct rumor_node {
   uint64_t *marks;         /* per member index */
   uint64_t sweep_stamp;    /* stamp for "listed in this block" */
   size_t digest_cursor;    /* where the next partial digest starts */
+  uint64_t active_until;   /* loop time until which rounds also reconcile in full */
 
   uint64_t pushed_seq;     /* our writes up to here have been pushed */
   int push_armed;
@@ -98,6 +103,9 @@ struct rumor_node {
   uint8_t *stats;          /* encoded stats our heartbeats carry (NULL: none) */
   size_t stats_len;
   uint64_t started_at;     /* loop time of rumor_node_start */
+  uint64_t hb_written_at;  /* loop time our heartbeat entry was last written */
+  uint32_t hb_alive;       /* the members alive it says */
+  int hb_stale;            /* the stats changed since */
   uint64_t last_round;     /* loop time of the last round (stall detection) */
   int rejoin_reason;       /* a rejoin to make once the current merge is over */
   int left_pending;        /* members whose left key arrived wait for their block */
@@ -114,6 +122,12 @@ struct rumor_node {
 void rumor__gossip_round(rumor_node_t *n);
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from,
                         const uint8_t *buf, size_t len, int via_stream);
+/* Rounds reconcile in full with random peers for a while: something changed. */
+void rumor__gossip_activate(rumor_node_t *n);
+/* Our ring neighbours: the live members with state whose ids sort right
+ * before and after ours, wrapping around (NULL, NULL when alone; the same
+ * member twice when it is the only other). */
+void rumor__gossip_neighbours(const rumor_node_t *n, rumor_member **pred, rumor_member **succ);
 /* Sends a SYN to m (whose view of us comes back in its SYNACK). */
 void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m);
 /* Sends a SYN to a seed's address, naming no addressee. */
@@ -185,6 +199,8 @@ int rumor__liveness_round(rumor_node_t *n);
 /* Knocks at one member blocked as expired (or a seed of a blocked member):
  * every round when alone, every few rounds otherwise. */
 void rumor__liveness_probe(rumor_node_t *n, int alone);
+/* A SYN of peer's process gen arrived: a beat, if gen is its current one. */
+void rumor__liveness_heard(rumor_node_t *n, rumor_member *peer, uint64_t gen);
 /* An entry of another member was accepted (called during a merge). */
 void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
                            const rumor_blob *value);

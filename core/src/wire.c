@@ -247,7 +247,17 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
   if (m->h.kind == RUMOR_MSG_SYN || m->h.kind == RUMOR_MSG_SYNACK) {
     uint8_t flags;
     rumor_wire_digest_entry e;
-    if (rd_u8(&r, &flags) != 0 || rd_u16(&r, &m->digest_count) != 0) return RUMOR_WIRE_EMALFORMED;
+    if (rd_u8(&r, &flags) != 0) return RUMOR_WIRE_EMALFORMED;
+    if (flags == RUMOR_WIRE_SUMMARY && m->h.kind == RUMOR_MSG_SYN) {
+      const uint8_t *h;
+      if (rd_varint(&r, &m->summary_count) != 0 || rd_bytes(&r, 8, &h) != 0)
+        return RUMOR_WIRE_EMALFORMED;
+      m->has_summary = 1;
+      m->summary_hash = 0;
+      for (int i = 0; i < 8; i++) m->summary_hash = m->summary_hash << 8 | h[i];
+      return r.p == r.end ? RUMOR_WIRE_OK : RUMOR_WIRE_EMALFORMED;
+    }
+    if (rd_u16(&r, &m->digest_count) != 0) return RUMOR_WIRE_EMALFORMED;
     m->has_digest = 1;
     m->digest_complete = (flags & RUMOR_WIRE_COMPLETE) != 0;
     m->digest_pull = (flags & RUMOR_WIRE_PULL) != 0;
@@ -377,6 +387,14 @@ int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
 void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags) {
   w->buf[w->section - 1] = flags;
   patch_u16(w, w->section, w->section_count);
+}
+
+int rumor__wire_summary(rumor_wire_writer *w, uint64_t count, uint64_t hash) {
+  if (!fits(w, 1 + varint_size(count) + 8)) return -1;
+  wr_u8(w, RUMOR_WIRE_SUMMARY);
+  wr_varint(w, count);
+  for (int i = 7; i >= 0; i--) wr_u8(w, (uint8_t)(hash >> (8 * i)));
+  return 0;
 }
 
 int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason) {

@@ -11,7 +11,7 @@
  *          0.0.0.0 / :: means "the source address of this datagram".
  *
  * Bodies (scuttlebutt reconciliation, three legs, and rumor mongering):
- *   SYN    (1): digest               "here is what I have"
+ *   SYN    (1): digest or summary    "here is what I have"
  *   SYNACK (2): digest, delta        "here is what you lack, and what I have"
  *   ACK    (3): delta                "here is what you lack"
  *   PUSH   (4): u8 hops, delta       "news: pass it on while hops > 0"
@@ -25,6 +25,10 @@
  *            flag pull (bit 1, SYN only): "send what does not fit your
  *            answer over TCP"; the sender lists the members it lacks.
  *            gen 0 means "known by name only, no state yet".
+ *   summary = u8 flags (0x04 exactly), count (v), hash (u64 big-endian)
+ *            SYN only, in place of a digest: "this is all I have, in
+ *            short" (summary.h). A receiver whose own summary differs
+ *            answers with a SYN carrying its digest.
  *   delta  = u16 count, count * block
  *   block  = id (u8 len), addr, gen (v, > 0), from_seq (v), max_seq (v),
  *            floor (v, <= max_seq), u8 flags, u16 n, n * entry
@@ -76,6 +80,7 @@ enum {
 
 #define RUMOR_WIRE_COMPLETE 0x01 /* digest and block flag */
 #define RUMOR_WIRE_PULL 0x02     /* digest flag */
+#define RUMOR_WIRE_SUMMARY 0x04  /* digest flags of a summary (alone) */
 #define RUMOR_WIRE_SWEEP 0x02    /* block flag */
 #define RUMOR_WIRE_DELETED 0x01  /* entry flag */
 
@@ -102,6 +107,8 @@ typedef struct rumor_wire_msg {
   uint8_t hops;             /* PUSH only */
   uint64_t reject_gen;      /* REJECT only */
   uint8_t reject_reason;    /* REJECT only */
+  int has_summary;          /* SYN only: a summary instead of a digest */
+  uint64_t summary_count, summary_hash;
   int has_digest, digest_complete, digest_pull;
   uint16_t digest_count;
   rumor_wire_reader digest; /* positioned at the first digest entry */
@@ -185,6 +192,8 @@ int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
                            uint64_t max_seq);
 /* flags: RUMOR_WIRE_COMPLETE and/or RUMOR_WIRE_PULL. */
 void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags);
+/* Writes a summary in place of a SYN's digest (right after the header). */
+int rumor__wire_summary(rumor_wire_writer *w, uint64_t count, uint64_t hash);
 int rumor__wire_delta_begin(rumor_wire_writer *w);
 /* Writes the body of a REJECT (right after the header). */
 int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason);
