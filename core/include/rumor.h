@@ -78,6 +78,10 @@ typedef struct rumor_config {
                                     purged this long after it was blocked */
 } rumor_config_t;
 
+/* The widest tree: past this, a "tree" is a flood from each node with none
+ * of a tree's economy, and a dead inner node cuts off a large subtree. */
+#define RUMOR_MAX_BROADCAST_BRANCHING 16
+
 /* Failure detectors. Both block a member as "expired". */
 enum {
   RUMOR_FD_EXPIRATION = 0, /* heartbeat older than heartbeat_expiration_ms (0: never) */
