@@ -28,7 +28,7 @@ static void send_push(rumor_node_t *n, const rumor_candidate *cands, size_t nc, 
   size_t k = rumor__gossip_pick(n, n->cfg.gossip_fan_out, x1, x2);
   if (k == 0) return;
   if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_PUSH) != 0 ||
-      rumor__wire_push_begin(&w, hops) != 0)
+      rumor__wire_push_begin(&w, hops, 0) != 0)
     return;
   size_t written;
   rumor__delta_write(n, &w, cands, nc, &written); /* what does not fit: left to anti-entropy */
