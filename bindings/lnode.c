@@ -759,6 +759,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(tcp_bytes_sent), METRIC(tcp_bytes_received),
   METRIC(heartbeats_sent), METRIC(drops_blocked), METRIC(rejects_sent), METRIC(rejects_received),
   METRIC(members_blocked), METRIC(members_removed), METRIC(rejoins), METRIC(stalls),
+  METRIC(sends_deferred), METRIC(sends_dropped),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above: a new one fails here. */
