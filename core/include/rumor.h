@@ -76,7 +76,49 @@ typedef struct rumor_config {
                             new generation when it learns of it */
   uint32_t blocked_retention_ms; /* default 3600000: a blocked member's state is
                                     purged this long after it was blocked */
+  /* Dissemination (see RUMOR_BROADCAST_* below). */
+  int broadcast;         /* RUMOR_BROADCAST_EPIDEMIC (default) or RUMOR_BROADCAST_TREE */
+  uint32_t broadcast_branching; /* default 2: children per node of the tree,
+                                   1..RUMOR_MAX_BROADCAST_BRANCHING */
+  uint32_t rate_limit_tokens;   /* default 0 (off): sends a node may initiate to
+                                   spread news per window */
+  uint32_t rate_limit_interval_ms; /* default 10000: the window; the tokens are
+                                      refilled to full once per window */
 } rumor_config_t;
+
+/* How a local write is pushed, before anti-entropy repairs what it missed.
+ *
+ * EPIDEMIC: rumor mongering. The writer pushes to gossip_fan_out random
+ * peers; a node that learns something new from a push passes it on once,
+ * to gossip_fan_out others. Fast and robust, about fan-out × N datagrams.
+ *
+ * TREE: Riak's recursive gossip. Live members (self included) sorted
+ * bytewise by id, rotated so the writer is at position 0, form a tree: the
+ * node at position i sends to positions b·i+1 .. b·i+b (b is
+ * broadcast_branching). A node that learns something new from a tree push
+ * forwards it to its own children in the tree rooted at the same writer,
+ * computed from its own view; leaves forward nothing. One write costs about
+ * N-1 datagrams and log_b(N) hops; a dead inner node cuts off its subtree
+ * until anti-entropy (or the failure detector, which reshapes the tree)
+ * repairs it. A receiver follows the push it got (its mode and branching
+ * travel with it), whatever its own configuration says.
+ *
+ * Rate limit (Riak's gossip limit, {45 tokens, 10000 ms} there): with
+ * rate_limit_tokens > 0, a node may initiate at most that many sends per
+ * rate_limit_interval_ms window, a fixed window refilled to full at its
+ * start, not a leaking bucket. Only sends that spread news take a token:
+ * pushes of local writes and their forwards (both modes). Answers (SYNACK,
+ * ACK, REJECT) and TCP transfers never do. A local write whose push finds
+ * no token stays pending and goes out when the window refills
+ * (sends_deferred); a forward that finds none is dropped (sends_dropped),
+ * and anti-entropy repairs it. */
+enum {
+  RUMOR_BROADCAST_EPIDEMIC = 0,
+  RUMOR_BROADCAST_TREE = 1
+};
+/* The widest tree: past this, a "tree" is a flood from each node with none
+ * of a tree's economy, and a dead inner node cuts off a large subtree. */
+#define RUMOR_MAX_BROADCAST_BRANCHING 16
 
 /* Failure detectors. Both block a member as "expired". */
 enum {
@@ -391,7 +433,8 @@ typedef struct rumor_metrics {
   uint64_t updates;           /* entries accepted, local and remote (one event each) */
   uint64_t members_joined;    /* members learned */
   uint64_t generations_replaced; /* members restarted under the same id */
-  uint64_t pushes_sent;       /* eager-push datagrams, our writes and forwards */
+  uint64_t pushes_sent;       /* eager-push datagrams (epidemic or tree), our
+                                 writes and forwards */
   uint64_t pushes_forwarded;  /* pushes received with news, passed on */
   uint64_t tombstones_purged; /* deletes forgotten after the grace period */
   uint64_t resyncs_sent;      /* full states sent to a peer that missed purged deletes */
@@ -413,6 +456,9 @@ typedef struct rumor_metrics {
   uint64_t members_removed;   /* blocked members whose state was purged */
   uint64_t rejoins;           /* new generations started after learning of a block */
   uint64_t stalls;            /* rounds that found our own loop had stalled */
+  uint64_t sends_deferred;    /* pushes of local writes put off for want of a
+                                 token (each once, however long it waits) */
+  uint64_t sends_dropped;     /* push datagrams not sent for want of a token */
 } rumor_metrics_t;
 
 const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *node);

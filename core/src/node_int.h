@@ -1,7 +1,8 @@
 /* node_int.h: the node structure, shared by the files that implement a
  * node: node.c (API and lifecycle), gossip.c (rounds and the three legs),
  * delta.c (what a peer lacks: planning, writing, applying), push.c (eager
- * push), transfer.c (TCP transfers) and await.c (rumor_node_await).
+ * push, epidemic or down a tree), rate.c (the rate limit), transfer.c (TCP
+ * transfers) and await.c (rumor_node_await).
  * Not part of the public API. */
 #ifndef RUMOR_NODE_INT_H
 #define RUMOR_NODE_INT_H
@@ -80,6 +81,7 @@ struct rumor_node {
   rumor_candidate *news;   /* blocks of a push that brought news */
   rumor_member **picks;    /* random peer choice */
   rumor_member **pulls;    /* members to pull from a peer over TCP */
+  rumor_member **ring;     /* the sorted members a tree push goes down */
   size_t cands_cap;
   uint64_t mark;           /* stamp for "seen in this digest" */
   uint64_t *marks;         /* per member index */
@@ -89,6 +91,9 @@ struct rumor_node {
 
   uint64_t pushed_seq;     /* our writes up to here have been pushed */
   int push_armed;
+  int push_deferred;       /* a push of ours waits for tokens (counted once) */
+  uint32_t rate_tokens;    /* tokens left in this window (rate.c) */
+  uint64_t rate_window_end; /* loop time the window ends; 0: none yet */
   rumor_transfer *transfers; /* outgoing TCP transfers */
   size_t ntransfers;
   rumor_await *awaits;     /* pending rumor_node_await calls */
@@ -167,9 +172,23 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
                           size_t *npulls);
 
 /* push.c */
+/* Pushes our writes not pushed yet (epidemic or tree, as configured). */
 void rumor__push_local(rumor_node_t *n);
+/* Passes on the news of a push (n->news, nnews blocks) the way the push
+ * came: to random peers, or to our children in its tree. */
 void rumor__push_forward(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *from,
                          size_t nnews);
+
+/* rate.c: Riak's gossip limit, a token counter refilled to full once per
+ * rate_limit_interval_ms (lazily, from the node's clock). Taken by the
+ * sends a node initiates to spread news: pushes of our writes and their
+ * forwards, epidemic or tree (push.c); the anti-entropy round may take
+ * them as well. Never by answers (SYNACK, ACK, REJECT) or TCP transfers. */
+/* 1: one send may go (a token was used, or the limit is off); 0: none left
+ * in this window. */
+int rumor__rate_take(rumor_node_t *n);
+/* Milliseconds until the tokens return (0 when some are left now). */
+uint64_t rumor__rate_wait(rumor_node_t *n);
 
 /* transfer.c */
 void rumor__transfer_start(rumor_node_t *n, rumor_member *peer, const rumor_candidate *cands,

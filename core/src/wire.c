@@ -243,7 +243,10 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
       return RUMOR_WIRE_EMALFORMED;
     return r.p == r.end ? RUMOR_WIRE_OK : RUMOR_WIRE_EMALFORMED;
   }
-  if (m->h.kind == RUMOR_MSG_PUSH && rd_u8(&r, &m->hops) != 0) return RUMOR_WIRE_EMALFORMED;
+  if (m->h.kind == RUMOR_MSG_PUSH &&
+      (rd_u8(&r, &m->hops) != 0 || rd_u8(&r, &m->tree) != 0 ||
+       m->tree > RUMOR_MAX_BROADCAST_BRANCHING))
+    return RUMOR_WIRE_EMALFORMED;
   if (m->h.kind == RUMOR_MSG_SYN || m->h.kind == RUMOR_MSG_SYNACK) {
     uint8_t flags;
     rumor_wire_digest_entry e;
@@ -277,6 +280,8 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
     for (uint16_t i = 0; i < m->delta_count; i++)
       if (check_block(&r) != 0) return RUMOR_WIRE_EMALFORMED;
     m->delta.end = r.p;
+    /* A tree push is rooted at the owner of its one block. */
+    if (m->tree != 0 && m->delta_count != 1) return RUMOR_WIRE_EMALFORMED;
   }
   return r.p == r.end ? RUMOR_WIRE_OK : RUMOR_WIRE_EMALFORMED;
 }
@@ -404,9 +409,10 @@ int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason
   return 0;
 }
 
-int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops) {
-  if (!fits(w, 1)) return -1;
+int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops, uint8_t tree) {
+  if (tree > RUMOR_MAX_BROADCAST_BRANCHING || !fits(w, 2)) return -1;
   wr_u8(w, hops);
+  wr_u8(w, tree);
   return 0;
 }
 

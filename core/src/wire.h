@@ -14,7 +14,12 @@
  *   SYN    (1): digest or summary    "here is what I have"
  *   SYNACK (2): digest, delta        "here is what you lack, and what I have"
  *   ACK    (3): delta                "here is what you lack"
- *   PUSH   (4): u8 hops, delta       "news: pass it on while hops > 0"
+ *   PUSH   (4): u8 hops, u8 tree, delta
+ *               "news: pass it on while hops > 0". tree 0: epidemic, pass
+ *               it on to random peers. tree 1..16 (RUMOR_MAX_BROADCAST_
+ *               BRANCHING): news going down the tree of that branching
+ *               rooted at the owner of its block (tree.h); the delta then
+ *               holds exactly one block, so the root is never ambiguous.
  *   REJECT (5): gen (v, > 0), u8 reason
  *               "I blocked your generation gen, for reason" (rumor.h's
  *               RUMOR_BLOCK_*, 1..4), the answer to a blocked member
@@ -105,6 +110,7 @@ typedef struct rumor_wire_header {
 typedef struct rumor_wire_msg {
   rumor_wire_header h;
   uint8_t hops;             /* PUSH only */
+  uint8_t tree;             /* PUSH only: 0 epidemic, else the tree's branching */
   uint64_t reject_gen;      /* REJECT only */
   uint8_t reject_reason;    /* REJECT only */
   int has_summary;          /* SYN only: a summary instead of a digest */
@@ -197,8 +203,9 @@ int rumor__wire_summary(rumor_wire_writer *w, uint64_t count, uint64_t hash);
 int rumor__wire_delta_begin(rumor_wire_writer *w);
 /* Writes the body of a REJECT (right after the header). */
 int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason);
-/* Writes the hop count of a PUSH (right after the header). */
-int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops);
+/* Writes the hop count and the tree branching (0: epidemic) of a PUSH
+ * (right after the header). A tree push must carry exactly one block. */
+int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops, uint8_t tree);
 int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,
                             const struct sockaddr_storage *addr, uint64_t generation,
                             uint64_t from_seq, uint64_t max_seq, uint64_t floor);
@@ -216,6 +223,6 @@ size_t rumor__wire_entry_size(size_t slot_len, uint64_t seq, size_t value_len);
 /* Most bytes a block header can take (longest id, IPv6, 10-byte varints). */
 #define RUMOR_WIRE_BLOCK_HEADER_MAX (1 + RUMOR_MAX_ID_LEN + 19 + 4 * 10 + 1 + 2)
 /* Most bytes around the entries of a one-block delta message: header, a
- * PUSH's hop count, the delta count and a block header. */
-#define RUMOR_WIRE_DELTA_OVERHEAD_MAX (RUMOR_WIRE_HEADER_MAX + 1 + 2 + RUMOR_WIRE_BLOCK_HEADER_MAX)
+ * PUSH's hop count and tree byte, the delta count and a block header. */
+#define RUMOR_WIRE_DELTA_OVERHEAD_MAX (RUMOR_WIRE_HEADER_MAX + 2 + 2 + RUMOR_WIRE_BLOCK_HEADER_MAX)
 #endif
