@@ -107,11 +107,14 @@ typedef struct rumor_config {
  * rate_limit_tokens > 0, a node may initiate at most that many sends per
  * rate_limit_interval_ms window, a fixed window refilled to full at its
  * start, not a leaking bucket. Only sends that spread news take a token:
- * pushes of local writes and their forwards (both modes). Answers (SYNACK,
- * ACK, REJECT) and TCP transfers never do. A local write whose push finds
- * no token stays pending and goes out when the window refills
- * (sends_deferred); a forward that finds none is dropped (sends_dropped),
- * and anti-entropy repairs it. */
+ * pushes of local writes and their forwards (both modes), and the full
+ * SYNs a round sends to random peers while things change. The round's
+ * summary to a ring neighbour (the heartbeat), answers (SYNACK, ACK,
+ * REJECT, the digest answering a differing summary) and TCP transfers
+ * never do, so reconciliation between neighbours never starves. A local
+ * write whose push finds no token stays pending and goes out when the
+ * window refills (sends_deferred); a forward or round SYN that finds none
+ * is dropped (sends_dropped), and anti-entropy repairs it. */
 enum {
   RUMOR_BROADCAST_EPIDEMIC = 0,
   RUMOR_BROADCAST_TREE = 1
@@ -458,7 +461,7 @@ typedef struct rumor_metrics {
   uint64_t stalls;            /* rounds that found our own loop had stalled */
   uint64_t sends_deferred;    /* pushes of local writes put off for want of a
                                  token (each once, however long it waits) */
-  uint64_t sends_dropped;     /* push datagrams not sent for want of a token */
+  uint64_t sends_dropped;     /* push datagrams and round SYNs not sent for want of a token */
 } rumor_metrics_t;
 
 const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *node);

@@ -206,8 +206,17 @@ void rumor__gossip_round(rumor_node_t *n) {
   }
   size_t k = 0;
   if (now_ms(n) < n->active_until) {
+    /* These take tokens of the rate limit; the beat and the answers to a
+     * differing summary never do, so reconciliation never starves. */
     k = rumor__gossip_pick(n, n->cfg.gossip_fan_out, pred, succ);
-    for (size_t i = 0; i < k; i++) rumor__gossip_syn(n, n->picks[i]);
+    for (size_t i = 0; i < k; i++) {
+      if (!rumor__rate_take(n)) {
+        n->metrics.sends_dropped += k - i;
+        k = i;
+        break;
+      }
+      rumor__gossip_syn(n, n->picks[i]);
+    }
   }
   /* Maybe it is us they blocked (a partition, a stall, a healed outage):
    * knock at a member we blocked as expired, every round while nobody is
