@@ -251,9 +251,10 @@ void rumor_node_on_update(rumor_node_t *node, rumor_update_cb cb, void *arg);
  *
  * The "heartbeat" entry carries the figures, not the beat: the engine's own
  * (uptime, members it sees alive) and the stats set with
- * rumor_node_set_stats. It is written at start and again when they change,
- * at most every HEARTBEAT_MIN_ROUNDS (10) rounds, and gossiped like any
- * entry. A block holds for one generation of the member: the same id back
+ * rumor_node_set_stats. It is written at start and again when the stats
+ * change, at most every 10 rounds, or when only the members alive changed,
+ * 10 rounds after start and then at most every 120 rounds; it is gossiped
+ * like any entry. A block holds for one generation of the member: the same id back
  * under a newer generation joins again.
  *
  * Blocked members get no gossip; their datagrams are dropped (counted in

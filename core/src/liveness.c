@@ -14,7 +14,7 @@
  * again (a wrong verdict costs that, like SWIM's refutation).
  *
  * The heartbeat entry holds figures (uptime, members alive, stats): it is
- * rewritten only when they change, at most every HEARTBEAT_MIN_ROUNDS.
+ * rewritten only when they change, and not often (HEARTBEAT_*_ROUNDS).
  *
  * Entries arrive in the middle of a merge, so what they call for (a block
  * for a left key, a rejoin) is noted there and made in
@@ -47,6 +47,12 @@ static const char BLOCKED_KEY[] = "blocked";
  * then cost each member one entry per 5 s, not one per round, and are at
  * most 5 s stale. */
 #define HEARTBEAT_MIN_ROUNDS 10
+/* A change of the members it sees alive alone waits 120 rounds (a minute at
+ * the default interval), except the first after start (the join): every
+ * join or block changes that figure on every node at once, and a rewrite
+ * each is N entries for each of N nodes, which at N=1000 kept a joining
+ * cluster busy for tens of seconds. */
+#define HEARTBEAT_ALIVE_ROUNDS 120
 
 int rumor__liveness_reserved(const char *key, size_t len) {
   return (len == KEYLEN(HEARTBEAT_KEY) && memcmp(key, HEARTBEAT_KEY, len) == 0) ||
@@ -115,9 +121,13 @@ static void write_heartbeat(rumor_node_t *n) {
 
 /* The figures changed, and the last rewrite is old enough. */
 static void refresh_heartbeat(rumor_node_t *n, uint64_t now) {
-  if (!n->hb_stale && n->hb_alive == (uint32_t)rumor__liveness_alive(n)) return;
-  if (now - n->hb_written_at < HEARTBEAT_MIN_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms) return;
-  write_heartbeat(n);
+  uint64_t since = now - n->hb_written_at, interval = n->cfg.gossip_interval_ms;
+  uint64_t alive_wait = n->hb_written_at == n->started_at ? HEARTBEAT_MIN_ROUNDS
+                                                          : HEARTBEAT_ALIVE_ROUNDS;
+  if (n->hb_stale ? since >= HEARTBEAT_MIN_ROUNDS * interval
+                  : since >= alive_wait * interval &&
+                      n->hb_alive != (uint32_t)rumor__liveness_alive(n))
+    write_heartbeat(n);
 }
 
 /* Publishes (or, del, withdraws) our block of m under "blocked". */
