@@ -1,7 +1,8 @@
 /* gen_corpus.c: writes the seed corpus of valid messages (one of each kind,
  * IPv4 and IPv6, full and partial digests, multi-block deltas, tombstones,
- * map entries, a resync, an epidemic and a tree push) into the directory
- * given as argv[1]. Run by `make corpus`; the output is checked in. */
+ * map entries, a resync, an epidemic and a tree push, a quiet round's
+ * summary) into the directory given as argv[1]. Run by `make corpus`; the
+ * output is checked in. */
 #include "rumor.h"
 #include "wire.h"
 #include <stdio.h>
@@ -51,6 +52,12 @@ int main(int argc, char **argv) {
   rumor__wire_digest_add(&w, "b", 1, &a6, 0, 0);
   rumor__wire_digest_end(&w, RUMOR_WIRE_COMPLETE);
   save(argv[1], "syn", buf, w.len);
+
+  /* A quiet round's SYN: a summary (40 members, their terms' sum) in
+   * place of a digest. */
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_SYN, "default", 7, "a", 1, 1700000000000000ull, &a4);
+  rumor__wire_summary(&w, 40, 0x0123456789abcdefULL);
+  save(argv[1], "syn_summary", buf, w.len);
 
   /* A pull: "send me the rest of c's state over TCP". */
   rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_SYN, "default", 7, "b", 1, 5, &a6);

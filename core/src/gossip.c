@@ -11,6 +11,8 @@
  *   differed, in the last ACTIVE_ROUNDS rounds): also a full SYN with our
  *   digest (member -> generation, watermark) to gossip_fan_out random
  *   peers, so a change that pushes missed still spreads epidemically.
+ * - Every 10 rounds (every round with no ring yet): a summary to one member
+ *   we know by name and address only (set_topology), which no ring reaches.
  * So a quiet cluster sends one small datagram per node per round whatever
  * its size, and a changing one pays O(N) digests only while it changes.
  *
@@ -192,6 +194,28 @@ static void send_summary(rumor_node_t *n, const rumor_member *m) {
   n->metrics.summaries_sent++;
 }
 
+/* A knock at a member we know by name and address but hold no state of
+ * (set_topology, a name in a digest) every this many rounds while we have
+ * a ring; every round while we have none. */
+#define KNOCK_EVERY_ROUNDS 10
+
+/* Members with no state are on nobody's ring (rumor__gossip_neighbours),
+ * and quiet rounds send nothing else: a node whose peers came from
+ * rumor_node_set_topology after its first rounds would never contact them.
+ * So knock at one of them with a summary: if it runs, its summary differs
+ * from ours (it counts itself), it answers with its digest and the three
+ * legs bring us its state. One small datagram, whatever their number, so a
+ * name that never comes to life costs little. */
+static void knock_stateless(rumor_node_t *n, int alone) {
+  if (!alone && n->metrics.rounds % KNOCK_EVERY_ROUNDS != 0) return;
+  size_t k = 0;
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->generation == 0 && rumor__gossip_reachable(n, m)) n->picks[k++] = m;
+  }
+  if (k > 0) send_summary(n, n->picks[rumor__rng_below(&n->rng, k)]);
+}
+
 void rumor__gossip_round(rumor_node_t *n) {
   n->metrics.rounds++;
   rumor_member *pred, *succ;
@@ -223,6 +247,7 @@ void rumor__gossip_round(rumor_node_t *n) {
    * left to talk to, now and then otherwise. A blocked peer's rejection
    * makes us rejoin; an alive one's answer, which we reject, makes it. */
   rumor__liveness_probe(n, pred == NULL && k == 0);
+  knock_stateless(n, pred == NULL);
   /* Seeds we have not met under any member id yet: keep knocking. */
   for (size_t i = 0; i < n->nseeds; i++)
     if (rumor__gossip_seed_known(n, &n->seeds[i]) == 0) send_syn_to(n, &n->seeds[i], NULL);

@@ -145,6 +145,37 @@ static void a_member_between_gets_a_whole_window(void) {
   net_free(&net);
 }
 
+/* Peers given only by set_topology, after the first rounds (a cluster
+ * provider that reports late): no ring holds a member we have no state of,
+ * so each node must still knock at them, or quiet rounds send nothing and
+ * the cluster never forms. */
+static void topology_alone_forms_a_cluster(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  net_init(&net, 6);
+  for (int i = 0; i < 3; i++) net_add(&net, id_of(i), -1, &cfg); /* no seeds */
+  for (int i = 0; i < 3; i++) CHECK_EQ(rumor_node_start(net.nodes[i]), 0);
+  net_run(&net, 1000); /* past the rounds a start keeps active */
+  rumor_peer_t peers[] = {{"n00", "10.0.0.1:7946"}, {"n01", "10.0.0.2:7946"}, {"n02", "10.0.0.3:7946"}};
+  for (int i = 0; i < 3; i++) CHECK_EQ(rumor_node_set_topology(net.nodes[i], peers, 3), 0);
+  net_run(&net, 1000);
+  for (int i = 0; i < 3; i++)
+    for (int j = 0; j < 3; j++)
+      if (i != j) {
+        rumor_member_info_t m = net_member(net.nodes[i], id_of(j));
+        CHECK_EQ(m.status, RUMOR_MEMBER_ALIVE);
+        CHECK(m.generation == rumor_node_generation(net.nodes[j]));
+      }
+  /* And quiet again: one summary a round each, every one matched. */
+  net_run(&net, 2000);
+  cost a = total(&net);
+  net_run(&net, 2000);
+  cost b = total(&net);
+  CHECK_EQ(b.datagrams - a.datagrams, b.rounds - a.rounds);
+  CHECK_EQ(b.matched - a.matched, b.rounds - a.rounds);
+  net_free(&net);
+}
+
 static void summary_wire(void) {
   uint8_t buf[256];
   rumor_wire_writer w;
@@ -182,6 +213,7 @@ int main(void) {
   RUN(a_missed_write_arrives_through_a_neighbour);
   RUN(only_neighbours_judge_and_the_rest_adopt);
   RUN(a_member_between_gets_a_whole_window);
+  RUN(topology_alone_forms_a_cluster);
   RUN(summary_wire);
   RUN(summary_terms);
   return 0;
