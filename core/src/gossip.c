@@ -7,8 +7,8 @@
  *   judge each other's liveness (liveness.c), so no node hears from, or
  *   about, every member every round. A neighbour whose summary differs
  *   answers with a full SYN.
- * - While anything changes (our writes, news we accepted, a summary that
- *   differed, in the last ACTIVE_ROUNDS rounds): also a full SYN with our
+ * - While anything changes (our writes or news we accepted in the last
+ *   ACTIVE_ROUNDS rounds): also a full SYN with our
  *   digest (member -> generation, watermark) to gossip_fan_out random
  *   peers, so a change that pushes missed still spreads epidemically.
  * - Every 10 rounds (every round with no ring yet): a summary to one member
@@ -63,6 +63,11 @@ int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, siz
  * that learns something from them stays active in turn, so the repair
  * spreads as far as the news did. */
 #define ACTIVE_ROUNDS 3
+/* A summary difference that answers did not resolve is answered at most
+ * every 32 rounds (16 s at the default interval): a lasting difference then
+ * costs a neighbour pair one full exchange per 16 s, and a real one that a
+ * lost datagram left behind is still repaired within that. */
+#define MAX_ANSWER_GAP 32
 
 static uint64_t now_ms(rumor_node_t *n) { return n->io->ops->now(n->io); }
 
@@ -262,11 +267,21 @@ static void on_summary(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member 
   rumor__summary_of(&n->store, &count, &hash);
   if (count == msg->summary_count && hash == msg->summary_hash) {
     n->metrics.summaries_matched++;
+    peer->answer_gap = 0;
     if (msg->h.generation == peer->incarnation) peer->held_self = n->self->max_seq;
     return;
   }
   n->metrics.summaries_differed++;
-  rumor__gossip_activate(n);
+  /* A difference our answers do not resolve (a member one of us removed, a
+   * value one of us refuses) is answered less and less often, every 1, 2,
+   * 4 ... MAX_ANSWER_GAP rounds, so it costs a full exchange now and then,
+   * not every round; news from the peer starts over. */
+  uint64_t now = now_ms(n);
+  if (peer->answer_gap != 0 && now - peer->answered_at < peer->answer_gap * (uint64_t)n->cfg.gossip_interval_ms)
+    return;
+  peer->answered_at = now;
+  peer->answer_gap = peer->answer_gap == 0 ? 1 : peer->answer_gap * 2;
+  if (peer->answer_gap > MAX_ANSWER_GAP) peer->answer_gap = MAX_ANSWER_GAP;
   send_syn_to(n, from, peer);
 }
 
@@ -339,6 +354,8 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     return;
   }
   if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
+    rumor_member *m = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
+    if (m != NULL) rumor__liveness_heard(n, m, msg.h.generation); /* it lives, though */
     rumor__liveness_rejected(n, &msg);
     return;
   }
@@ -358,7 +375,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     peer->held_self = 0;
   }
 
-  if (msg.h.kind == RUMOR_MSG_SYN) rumor__liveness_heard(n, peer, msg.h.generation);
+  rumor__liveness_heard(n, peer, msg.h.generation);
   if (msg.has_summary) {
     on_summary(n, &msg, peer, from);
     return;
@@ -367,7 +384,10 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   size_t nnews = 0, npulls = 0;
   if (msg.has_delta) nnews = rumor__delta_apply(n, &msg, via_stream, &npulls);
   if (npulls > 0) send_pull(n, peer, npulls);
-  if (nnews > 0) rumor__gossip_activate(n);
+  if (nnews > 0) {
+    rumor__gossip_activate(n);
+    peer->answer_gap = 0;
+  }
 
   if (msg.h.kind == RUMOR_MSG_SYN)
     answer(n, &msg, peer, from, RUMOR_MSG_SYNACK);

@@ -218,7 +218,7 @@ int rumor__liveness_round(rumor_node_t *n);
 /* Knocks at one member blocked as expired (or a seed of a blocked member):
  * every round when alone, every few rounds otherwise. */
 void rumor__liveness_probe(rumor_node_t *n, int alone);
-/* A SYN of peer's process gen arrived: a beat, if gen is its current one. */
+/* A datagram of peer's process gen arrived: a beat, if gen is its current one. */
 void rumor__liveness_heard(rumor_node_t *n, rumor_member *peer, uint64_t gen);
 /* An entry of another member was accepted (called during a merge). */
 void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
