@@ -179,6 +179,7 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish) {
     return;
   }
   m->status = RUMOR_MEMBER_BLOCKED;
+  n->store.version++; /* off our ring */
   m->block_reason = reason;
   /* Before any state, the newest process we heard from is the one blocked. */
   m->blocked_gen = m->generation > m->incarnation ? m->generation : m->incarnation;
@@ -192,6 +193,7 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish) {
 static void unblock(rumor_node_t *n, rumor_member *m) {
   if (m->status == RUMOR_MEMBER_ALIVE) return;
   m->status = RUMOR_MEMBER_ALIVE;
+  n->store.version++; /* a removed one counts in the summary again */
   m->block_reason = RUMOR_BLOCK_NONE;
   m->blocked_gen = m->blocked_at = 0;
   rumor__detector_reset(&m->fd, now_ms(n));
@@ -226,6 +228,7 @@ static void retire(rumor_node_t *n, uint64_t now) {
     uint64_t gen = m->generation;
     rumor__store_reset(&n->store, m, gen);
     m->status = RUMOR_MEMBER_REMOVED;
+    n->store.version++;
     m->left = 0;
     n->metrics.members_removed++;
     publish_block(n, m, 1);
@@ -546,7 +549,10 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
       return RUMOR_ENOMEM;
     }
     n->marks[m->index] = stamp;
-    if (peers[i].address != NULL) m->addr = addrs[i];
+    if (peers[i].address != NULL) {
+      m->addr = addrs[i];
+      n->store.version++;
+    }
     if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_TOPOLOGY) {
       unblock(n, m); /* a removed one takes its generation's state from seq 0 again */
       rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);

@@ -76,6 +76,11 @@ typedef struct rumor_store {
   size_t count, cap;
   rumor_entry *thead, *ttail; /* tombstones, oldest first */
   uint64_t seed;
+  /* Bumped by anything that may change a member's generation, watermark or
+   * removal (store.c, delta.c, liveness.c): the summary is cached under it. */
+  uint64_t version;
+  uint64_t summary_version, summary_count, summary_hash; /* summary.c's cache */
+  int summary_cached;
 } rumor_store;
 
 int rumor__store_init(rumor_store *s, uint64_t seed);
