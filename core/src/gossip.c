@@ -7,8 +7,9 @@
  *   judge each other's liveness (liveness.c), so no node hears from, or
  *   about, every member every round. A neighbour whose summary differs
  *   answers with a full SYN.
- * - While anything changes (our writes or news we accepted in the last
- *   ACTIVE_ROUNDS rounds): also a full SYN with our
+ * - While anything changes (our writes, news we accepted, a differing
+ *   summary we answered, in the last ACTIVE_ROUNDS rounds): also a full
+ *   SYN with our
  *   digest (member -> generation, watermark) to gossip_fan_out random
  *   peers, so a change that pushes missed still spreads epidemically.
  * - Every 10 rounds (every round with no ring yet): a summary to one member
@@ -291,6 +292,7 @@ static void on_summary(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member 
   peer->answered_at = now;
   peer->answer_gap = peer->answer_gap == 0 ? 1 : peer->answer_gap * 2;
   if (peer->answer_gap > MAX_ANSWER_GAP) peer->answer_gap = MAX_ANSWER_GAP;
+  rumor__gossip_activate(n); /* a joining cluster differs everywhere: spread it */
   send_syn_to(n, from, peer);
 }
 
