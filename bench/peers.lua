@@ -376,8 +376,13 @@ end
 
 function Serf:rpc(i) return "127.0.0.1:" .. (self.base + self.n + 10 + i) end
 
-function Serf.start(n)
-  local self = setmetatable({ n = n, base = port_block(n), nodes = {}, view = {} }, Serf)
+-- A cluster of n agents, not started yet; stop() is safe on it at any point.
+function Serf.new(n)
+  return setmetatable({ n = n, base = port_block(n), nodes = {}, view = {} }, Serf)
+end
+
+function Serf:start()
+  local n = self.n
   self.events = os.tmpname()   -- the handlers append here; `tail -F` hands it to us
   self.tail = spawn("tail", { "setpriv", "--pdeathsig", "KILL", "--", "tail", "-n", "+1", "-F", self.events },
     function(_, line, at)
@@ -396,7 +401,6 @@ function Serf.start(n)
     error(("serf: %d agents did not all see each other within %d ms"):format(n, form_deadline_ms(n)), 0)
   end
   log("serf N=%d: every agent saw every other after %.1f s", n, (now() - t0) / 1000)
-  return self
 end
 
 function Serf:restart(i)
@@ -406,10 +410,10 @@ end
 
 function Serf:stop()
   local list = {}
-  for i = 0, self.n - 1 do list[#list + 1] = self.nodes[i] end
+  for _, c in pairs(self.nodes) do list[#list + 1] = c end
   list[#list + 1] = self.tail
   local ok = reap(list)
-  os.remove(self.events)
+  if self.events then os.remove(self.events) end
   return ok
 end
 
@@ -451,9 +455,13 @@ end
 -- All instances first, then every one add_member()s all the others (swim has no
 -- join-through-a-seed; add_member is its way to know a member): nobody is pinged
 -- before it listens.
-function Swim.start(n, ack_timeout)
-  local self = setmetatable({ n = n, base = port_block(n), nodes = {}, view = {},
-                              ack_timeout = ack_timeout }, Swim)
+function Swim.new(n, ack_timeout)
+  return setmetatable({ n = n, base = port_block(n), nodes = {}, view = {},
+                        ack_timeout = ack_timeout }, Swim)
+end
+
+function Swim:start()
+  local n = self.n
   local t0 = now()
   for i = 0, n - 1 do self:spawn(i) end
   local ok = wait(function()
@@ -467,7 +475,6 @@ function Swim.start(n, ack_timeout)
     error(("swim: %d instances did not all see each other"):format(n), 0)
   end
   log("swim N=%d: all up and joined after %.1f s", n, (now() - t0) / 1000)
-  return self
 end
 
 function Swim:restart(i)
@@ -481,7 +488,7 @@ end
 
 function Swim:stop()
   local list = {}
-  for i = 0, self.n - 1 do list[#list + 1] = self.nodes[i] end
+  for _, c in pairs(self.nodes) do list[#list + 1] = c end
   return reap(list)
 end
 
@@ -694,24 +701,23 @@ end
 
 local function is_interrupt(err) return tostring(err):find("interrupted!", 1, true) ~= nil end
 
--- Runs fn(); on an error prints {"bench":bench,...,"error"} and goes on (Ctrl-C stops).
-local function attempt(bench, system, n, fn)
-  local ok, err = xpcall(fn, debug.traceback)
-  if ok then return true end
+-- Starts cl, runs body(cl) and stops cl, also on errors. An error is printed as
+-- {"bench":bench,...,"error"} and the run goes on; Ctrl-C stops it (after the stop).
+local function with_cluster(bench, cl, body)
+  local ok, err = xpcall(function() cl:start() body(cl) end, debug.traceback)
+  cl:stop()
+  if ok then return end
   if is_interrupt(err) then error(err, 0) end
-  local msg = tostring(err):match("^[^\n]*")
-  log("%s %s N=%s: %s", bench, system, tostring(n), tostring(err))
-  emit{ { "bench", bench }, { "system", system }, { "nodes", n }, { "error", msg } }
-  return false
+  log("%s %s N=%d: %s", bench, cl.system, cl.n, tostring(err))
+  emit{ { "bench", bench }, { "system", cl.system }, { "nodes", cl.n },
+    { "error", tostring(err):match("^[^\n]*") } }
 end
 
 local function run_system(system)
-  local Start = system == "serf" and Serf.start or Swim.start
+  local new = system == "serf" and Serf.new or Swim.new
   if only.convergence or only.idle then
     for _, n in ipairs(CLUSTER_SIZES) do
-      local cl
-      attempt(only.idle and "idle" or "convergence", system, n, function()
-        cl = Start(n)
+      with_cluster(only.idle and "idle" or "convergence", new(n), function(cl)
         if only.idle then
           if ns then
             sleep(SETTLE_IDLE_MS)
@@ -724,18 +730,15 @@ local function run_system(system)
         end
         if only.convergence then convergence(cl) end
       end)
-      if cl then cl:stop() end
     end
   end
   if only.failure then
     for _, n in ipairs(FAILURE_SIZES) do
-      local cl
-      attempt("failure", system, n, function()
-        cl = system == "serf" and Serf.start(n) or Swim.start(n, SWIM_FAILURE_ACK_TIMEOUT_S)
+      -- swim with the ack_timeout that lets it detect a crash at all (see above).
+      with_cluster("failure", new(n, system == "swim" and SWIM_FAILURE_ACK_TIMEOUT_S or nil), function(cl)
         sleep(SETTLE_MS)
         failure(cl)
       end)
-      if cl then cl:stop() end
     end
   end
 end
