@@ -11,9 +11,10 @@
 --   convergence  one member changes its own data (Serf: `serf tags -set`; swim:
 --                set_payload) until every other member's handler saw it; p50/p99/max
 --                over receivers and repeats, stamped by the receiving process's wall
---                clock. Serf's event handler only runs once its coalescer flushes
---                (>= 1 s), so Serf lines also carry *_protocol: the same change timed to
---                the agents' "EventMemberUpdate" log lines, stamped here on arrival.
+--                clock, from the moment the changing member applied it. Serf's event
+--                handler only runs once its coalescer flushes (>= 1 s), so Serf lines
+--                also carry *_protocol: the same change timed by the agents'
+--                "EventMemberUpdate" log lines, stamped here on arrival.
 --   idle         a settled cluster, left alone for --seconds: lo's tx bytes and packets
 --                (IP level, /proc/<pid in the namespace>/net/dev, the same counters as
 --                that namespace's /sys/class/net/lo/statistics), CPU from /proc/PID/stat
@@ -495,15 +496,18 @@ end
 ---------------------------------------------------------------------------
 -- Convergence: one change, until every other member's handler saw it.
 
--- Serf: `serf tags -set bench=R` on a random agent, through its RPC. The handler lines
--- carry the handler's wall clock; t0 is the wall clock of the shell that then execs the
--- CLI. Protocol level: arrival here of each agent's EventMemberUpdate log line, minus
--- the arrival of that shell's t0 line.
-local function serf_change(cl, r, handler_ms, protocol_ms)
+-- Serf: `serf tags -set bench=R` on a random agent, through its RPC. t0 is when that
+-- agent applied the change: the arrival here of its own EventMemberUpdate log line (the
+-- CLI's start, up to then, is reported apart as cli_ms; swim's t0 and rumor's are
+-- taken inside the process that makes the change, too). Handler level: the handler's
+-- wall-clock stamp, against t0 on the wall clock (the shell that execs the CLI prints
+-- its wall clock first; its arrival here maps one clock onto the other). Protocol
+-- level: the arrival here of every other agent's EventMemberUpdate log line.
+local function serf_change(cl, r, handler_ms, protocol_ms, cli_ms)
   local o = math.random(0, cl.n - 1)
   local oname, value = cl:name(o), "bench=" .. r
   local first_h, first_p, nh, np = {}, {}, 0, 0
-  local t_spawn, t0 = now(), {}
+  local t_spawn, t0, origin_at = now(), {}, nil
   cl.on_event = function(obs, event, member, tags, wall)
     if event == "member-update" and member == oname and obs ~= oname and not first_h[obs]
         and ("," .. tags .. ","):find("," .. value .. ",", 1, true) then
@@ -511,7 +515,10 @@ local function serf_change(cl, r, handler_ms, protocol_ms)
     end
   end
   cl.on_log = function(obs, kind, member, at)
-    if kind == "Update" and member == oname and obs ~= oname and not first_p[obs] and at >= t_spawn then
+    if kind ~= "Update" or member ~= oname or at < t_spawn then return end
+    if obs == oname then
+      origin_at = origin_at or at
+    elseif not first_p[obs] then
       first_p[obs], np = at, np + 1
     end
   end
@@ -521,12 +528,18 @@ local function serf_change(cl, r, handler_ms, protocol_ms)
       local w = line:match("^T0 (%S+)")
       if w then t0.wall, t0.at = tonumber(w) * 1000, at end
     end)
-  wait(function() check_running(cl) return nh == cl.n - 1 and np == cl.n - 1 end, CHANGE_DEADLINE_MS)
+  wait(function()
+    check_running(cl)
+    return nh == cl.n - 1 and np == cl.n - 1 and origin_at
+  end, CHANGE_DEADLINE_MS)
   wait(function() return cli.exited end, 10000)
   cl.on_event, cl.on_log = nil, nil
   if cli.code ~= 0 or not t0.wall then error("serf tags failed: " .. describe(cli), 0) end
-  for _, w in pairs(first_h) do handler_ms[#handler_ms + 1] = w - t0.wall end
-  for _, a in pairs(first_p) do protocol_ms[#protocol_ms + 1] = a - t0.at end
+  if not origin_at then error("serf: " .. oname .. " never logged its own tag change", 0) end
+  cli_ms[#cli_ms + 1] = origin_at - t0.at
+  local applied_wall = t0.wall + (origin_at - t0.at)
+  for _, w in pairs(first_h) do handler_ms[#handler_ms + 1] = w - applied_wall end
+  for _, a in pairs(first_p) do protocol_ms[#protocol_ms + 1] = a - origin_at end
   return (cl.n - 1 - nh) + (cl.n - 1 - np)
 end
 
@@ -552,10 +565,10 @@ end
 
 local function convergence(cl)
   local R = repeats_for(cl.n)
-  local handler_ms, protocol_ms, missed = {}, {}, 0
+  local handler_ms, protocol_ms, cli_ms, missed = {}, {}, {}, 0
   for r = 1, R do
     if cl.system == "serf" then
-      missed = missed + serf_change(cl, r, handler_ms, protocol_ms)
+      missed = missed + serf_change(cl, r, handler_ms, protocol_ms, cli_ms)
     else
       missed = missed + swim_change(cl, r, handler_ms)
     end
@@ -570,6 +583,7 @@ local function convergence(cl)
     { "p50_ms_protocol", serf and round(pct(protocol_ms, 0.5)) or nil },
     { "p99_ms_protocol", serf and round(pct(protocol_ms, 0.99)) or nil },
     { "max_ms_protocol", serf and round(protocol_ms[#protocol_ms]) or nil },
+    { "cli_ms", serf and round(median(cli_ms)) or nil },
     { "change", serf and "serf tags -set" or "set_payload" },
     { "seen_by", serf and "member-update event handler" or "on_member_event" },
     { "missed", missed }, { "clock", "receiver wall clock" } }
