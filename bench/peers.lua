@@ -729,16 +729,18 @@ end
 
 local function run_system(system)
   local new = system == "serf" and Serf.new or Swim.new
-  if only.convergence or only.idle then
-    for _, n in ipairs(CLUSTER_SIZES) do
-      with_cluster(only.idle and "idle" or "convergence", new(n), function(cl)
-        if only.idle then
-          if ns then
-            sleep(SETTLE_IDLE_MS)
-            idle(cl)
-          else
-            emit{ { "bench", "idle" }, { "system", system }, { "nodes", n }, { "error", ns_error } }
-          end
+  -- One cluster per size for both: the idle window first, on a cluster that has seen
+  -- no change yet, then the changes.
+  local do_idle = only.idle and ns ~= nil
+  for _, n in ipairs(CLUSTER_SIZES) do
+    if only.idle and not ns then
+      emit{ { "bench", "idle" }, { "system", system }, { "nodes", n }, { "error", ns_error } }
+    end
+    if do_idle or only.convergence then
+      with_cluster(do_idle and "idle" or "convergence", new(n), function(cl)
+        if do_idle then
+          sleep(SETTLE_IDLE_MS)
+          idle(cl)
         else
           sleep(SETTLE_MS)
         end
