@@ -309,8 +309,6 @@ local function port_block(n)
   return base
 end
 
-local function count(t) local k = 0 for _ in pairs(t) do k = k + 1 end return k end
-
 local function check_running(cl)
   for _, c in pairs(cl.nodes) do
     if c.exited and not c.killed then error("node died: " .. describe(c), 0) end
