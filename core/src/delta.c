@@ -250,7 +250,7 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
     if (m == NULL && (m = rumor__node_add_member(n, b.id, b.id_len)) == NULL) return nnews;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&b.addr)) {
       m->addr = b.addr;
-      n->store.version++; /* it may join our ring */
+      n->store.shape++; /* it may join our ring */
     }
     uint64_t from = b.from_seq;
     /* A member listed twice gets one slot: the news list is sized per member. */

@@ -7,9 +7,9 @@
  *   judge each other's liveness (liveness.c), so no node hears from, or
  *   about, every member every round. A neighbour whose summary differs
  *   answers with a full SYN.
- * - While anything changes (our writes, news we accepted, a differing
- *   summary we answered, in the last ACTIVE_ROUNDS rounds): also a full
- *   SYN with our
+ * - While anything changes (our writes, news anti-entropy brought us, a
+ *   differing summary we answered, in the last ACTIVE_ROUNDS rounds): also
+ *   a full SYN with our
  *   digest (member -> generation, watermark) to gossip_fan_out random
  *   peers, so a change that pushes missed still spreads epidemically.
  * - Every 10 rounds (every round with no ring yet): a summary to one member
@@ -85,9 +85,9 @@ static int id_cmp(const rumor_member *a, const rumor_member *b) {
 }
 
 void rumor__gossip_neighbours(rumor_node_t *n, rumor_member **pred, rumor_member **succ) {
-  /* Cached while the store does not move (a quiet cluster): the walk costs
-   * ~100 us at N=1000, and every round and every push asks. */
-  if (n->ring_cached && n->ring_version == n->store.version) {
+  /* Cached while no member joins, leaves the ring or moves: the walk costs
+   * ~100 us at N=1000, and every round, push and forward asks. */
+  if (n->ring_cached && n->ring_version == n->store.shape) {
     *pred = n->ring_pred;
     *succ = n->ring_succ;
     return;
@@ -108,17 +108,26 @@ void rumor__gossip_neighbours(rumor_node_t *n, rumor_member **pred, rumor_member
   /* The ring wraps: the lowest id's predecessor is the highest. */
   *pred = n->ring_pred = below != NULL ? below : highest;
   *succ = n->ring_succ = above != NULL ? above : lowest;
-  n->ring_version = n->store.version;
+  n->ring_version = n->store.shape;
   n->ring_cached = 1;
 }
 
 size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
                           const rumor_member *x2) {
-  rumor_store *s = &n->store;
+  /* Who is reachable is cached while no member joins, leaves or moves:
+   * every push and forward asks, and at N=1000 the checks cost more than
+   * the rest of the forward. */
+  if (!n->reach_cached || n->reach_shape != n->store.shape) {
+    n->nreach = 0;
+    for (size_t i = 1; i < n->store.count; i++)
+      if (rumor__gossip_reachable(n, n->store.list[i])) n->reach[n->nreach++] = n->store.list[i];
+    n->reach_shape = n->store.shape;
+    n->reach_cached = 1;
+  }
   size_t eligible = 0;
-  for (size_t i = 1; i < s->count; i++) {
-    rumor_member *m = s->list[i];
-    if (m != x1 && m != x2 && rumor__gossip_reachable(n, m)) n->picks[eligible++] = m;
+  for (size_t i = 0; i < n->nreach; i++) {
+    rumor_member *m = n->reach[i];
+    if (m != x1 && m != x2) n->picks[eligible++] = m;
   }
   if (k > eligible) k = eligible;
   for (size_t i = 0; i < k; i++) { /* partial Fisher-Yates */
@@ -313,7 +322,7 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
     if (m == NULL && (m = rumor__node_add_member(n, d.id, d.id_len)) == NULL) return;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) {
       m->addr = d.addr;
-      n->store.version++; /* it may join our ring */
+      n->store.shape++; /* it may join our ring */
     }
   }
 }
@@ -382,7 +391,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
   if (!rumor__addr_equal(&peer->addr, &addr)) {
     peer->addr = addr;
-    n->store.version++; /* it may join our ring */
+    n->store.shape++; /* it may join our ring */
   }
   if (rumor__liveness_drop(n, peer, &msg)) return;
   peer->last_seen = n->io->ops->now(n->io);
@@ -402,7 +411,9 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   if (msg.has_delta) nnews = rumor__delta_apply(n, &msg, via_stream, &npulls);
   if (npulls > 0) send_pull(n, peer, npulls);
   if (nnews > 0) {
-    rumor__gossip_activate(n);
+    /* News a push brought is being spread by the push; news anti-entropy
+     * brought means a push missed it, so we help spread it too. */
+    if (msg.h.kind != RUMOR_MSG_PUSH) rumor__gossip_activate(n);
     peer->answer_gap = 0;
   }
 

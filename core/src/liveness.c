@@ -179,7 +179,7 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish) {
     return;
   }
   m->status = RUMOR_MEMBER_BLOCKED;
-  n->store.version++; /* off our ring */
+  n->store.shape++; /* off our ring */
   m->block_reason = reason;
   /* Before any state, the newest process we heard from is the one blocked. */
   m->blocked_gen = m->generation > m->incarnation ? m->generation : m->incarnation;
@@ -194,6 +194,7 @@ static void unblock(rumor_node_t *n, rumor_member *m) {
   if (m->status == RUMOR_MEMBER_ALIVE) return;
   m->status = RUMOR_MEMBER_ALIVE;
   n->store.version++; /* a removed one counts in the summary again */
+  n->store.shape++;    /* and is on our ring */
   m->block_reason = RUMOR_BLOCK_NONE;
   m->blocked_gen = m->blocked_at = 0;
   rumor__detector_reset(&m->fd, now_ms(n));
@@ -229,6 +230,7 @@ static void retire(rumor_node_t *n, uint64_t now) {
     rumor__store_reset(&n->store, m, gen);
     m->status = RUMOR_MEMBER_REMOVED;
     n->store.version++;
+    n->store.shape++;
     m->left = 0;
     n->metrics.members_removed++;
     publish_block(n, m, 1);
@@ -551,7 +553,7 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
     n->marks[m->index] = stamp;
     if (peers[i].address != NULL) {
       m->addr = addrs[i];
-      n->store.version++;
+      n->store.shape++;
     }
     if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_TOPOLOGY) {
       unblock(n, m); /* a removed one takes its generation's state from seq 0 again */

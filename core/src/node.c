@@ -187,6 +187,7 @@ static void node_free(rumor_node_t *n) {
   free(n->picks);
   free(n->pulls);
   free(n->ring);
+  free(n->reach);
   free(n->marks);
   free(n);
 }
@@ -270,6 +271,8 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
     n->pulls = p;
     if ((p = realloc(n->ring, ncap * sizeof(*p))) == NULL) return NULL;
     n->ring = p;
+    if ((p = realloc(n->reach, ncap * sizeof(*p))) == NULL) return NULL;
+    n->reach = p;
     uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
     if (mk == NULL) return NULL;
     memset(mk + n->cands_cap, 0, (ncap - n->cands_cap) * sizeof(*mk));

@@ -82,6 +82,13 @@ struct rumor_node {
   rumor_member **picks;    /* random peer choice */
   rumor_member **pulls;    /* members to pull from a peer over TCP */
   rumor_member **ring;     /* the sorted members a tree push goes down */
+  size_t nring;            /* how many, while tree_cached (push.c) */
+  uint64_t tree_shape;     /* ring is sorted for this store.shape */
+  int tree_cached;
+  rumor_member **reach;    /* the members we gossip to, while reach_cached */
+  size_t nreach;
+  uint64_t reach_shape;    /* valid for this store.shape */
+  int reach_cached;
   size_t cands_cap;
   uint64_t mark;           /* stamp for "seen in this digest" */
   uint64_t *marks;         /* per member index */

@@ -102,11 +102,22 @@ static size_t tree_children(rumor_node_t *n, const rumor_member *root, uint32_t 
                             const rumor_member *from, rumor_member **kids, size_t *members) {
   size_t count = 0, r = 0, self = 0;
   size_t pos[RUMOR_MAX_BROADCAST_BRANCHING];
-  for (size_t i = 0; i < n->store.count; i++) {
-    rumor_member *m = n->store.list[i];
-    if (m == n->self || m == root || rumor__gossip_reachable(n, m)) n->ring[count++] = m;
+  /* The sorted list of ourselves and the members we gossip to is cached
+   * while no member joins, leaves or moves (a sort of N ids per forward was
+   * most of a tree push's cost at N=1000). A root we do not gossip to (one
+   * we blocked) is placed in a list of its own, uncached. */
+  int cached = n->tree_cached && n->tree_shape == n->store.shape;
+  if (!cached || (root != n->self && !rumor__gossip_reachable(n, root))) {
+    for (size_t i = 0; i < n->store.count; i++) {
+      rumor_member *m = n->store.list[i];
+      if (m == n->self || m == root || rumor__gossip_reachable(n, m)) n->ring[count++] = m;
+    }
+    qsort(n->ring, count, sizeof(*n->ring), cmp_members);
+    n->nring = count;
+    n->tree_cached = !rumor__gossip_reachable(n, root) && root != n->self ? 0 : 1;
+    n->tree_shape = n->store.shape;
   }
-  qsort(n->ring, count, sizeof(*n->ring), cmp_members);
+  count = n->nring;
   for (size_t i = 0; i < count; i++) {
     if (n->ring[i] == root) r = i;
     if (n->ring[i] == n->self) self = i;

@@ -119,6 +119,7 @@ void rumor__store_reset(rumor_store *s, rumor_member *m, uint64_t gen) {
   m->generation = gen;
   m->max_seq = m->floor = m->sweep_mark = 0;
   s->version++;
+  s->shape++;
 }
 
 rumor_entry *rumor__store_entry(const rumor_member *m, const char *slot, size_t len) {
@@ -180,6 +181,7 @@ void rumor__store_renumber(rumor_store *s, rumor_member *m, uint64_t gen) {
   m->max_seq = seq;
   m->floor = m->sweep_mark = 0;
   s->version++;
+  s->shape++;
 }
 
 rumor_entry *rumor__store_after(const rumor_member *m, uint64_t after) {

@@ -79,6 +79,9 @@ typedef struct rumor_store {
   /* Bumped by anything that may change a member's generation, watermark or
    * removal (store.c, delta.c, liveness.c): the summary is cached under it. */
   uint64_t version;
+  /* Bumped by anything that may change who is on our ring or where: a
+   * generation, a status, an address (gossip.c caches the ring under it). */
+  uint64_t shape;
   uint64_t summary_version, summary_count, summary_hash; /* summary.c's cache */
   int summary_cached;
 } rumor_store;
