@@ -1,7 +1,7 @@
 -- convergence.lua: how fast one write reaches every node, and what it costs.
 --   rumor run bench/convergence.lua [--nodes 50[,1000...]] [--broadcast epidemic|tree|both]
 --       [--procs] [--repeats R] [--interval MS] [--fan-out F] [--branching B]
---       [--value-size B] [--join-timeout S]
+--       [--value-size B] [--join-timeout S] [--max-rss-mib M]
 -- Without --procs: N nodes in this process on loopback; with --procs: one `rumor agent`
 -- process per node (in a private network namespace when root). Either way they join
 -- through node 1, at the engine's defaults unless a flag says otherwise (--interval is
@@ -18,19 +18,21 @@
 --                               counters of the namespace (IP bytes, --procs as root);
 --                               "metrics": the engines' counters (UDP payload + TCP)
 --   rss_kib_per_node            (--procs) mean VmRSS of the agents at the end
--- A mode the engine does not have (a config error) gives a line with "error".
+-- A mode the engine does not have (a config error) gives a line with "error"; so
+-- does a run that does not form or converge in time, or (in-process) whose RSS
+-- passes --max-rss-mib (default: half the machine's memory).
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local lib = require("lib")
 local rumor = require("rumor")
 
 local USAGE = "usage: rumor run bench/convergence.lua [--nodes 50[,1000...]] [--broadcast epidemic|tree|both]\n"
   .. "    [--procs] [--repeats R] [--interval MS] [--fan-out F] [--branching B]\n"
-  .. "    [--value-size B] [--join-timeout S]\n"
+  .. "    [--value-size B] [--join-timeout S] [--max-rss-mib M]\n"
 
 local opts = lib.options(USAGE, {
   nodes = { "ints", { 50 } }, broadcast = { "string", "both" }, procs = { "flag", false },
   repeats = { "int" }, interval = { "int" }, ["fan-out"] = { "int" }, branching = { "int" },
-  ["value-size"] = { "int", 100 }, ["join-timeout"] = { "int" },
+  ["value-size"] = { "int", 100 }, ["join-timeout"] = { "int" }, ["max-rss-mib"] = { "int" },
 })
 local modes = opts.broadcast == "both" and { "epidemic", "tree" } or { opts.broadcast }
 for _, m in ipairs(modes) do
@@ -99,6 +101,7 @@ local function in_process(mode, n)
     collectgarbage()
     lib.sleep(100)   -- let the closed handles go
   end
+  local guard = lib.memory_guard(opts["max-rss-mib"] and opts["max-rss-mib"] * 1024)
   lib.guarded(head(mode, n), function()
     local t0 = lib.now()
     -- Membership as each node sees it: a member counts from "joined" until
@@ -124,7 +127,7 @@ local function in_process(mode, n)
       return least
     end
     local deadline = join_deadline_ms(n)
-    if not lib.wait(function() return least_known() == n - 1 end, deadline, 50) then
+    if not lib.wait(function() guard() return least_known() == n - 1 end, deadline, 50) then
       error(("the cluster did not form within %d s (a node knows %d of %d others)")
         :format(deadline // 1000, least_known(), n - 1), 0)
     end
@@ -166,7 +169,7 @@ local function in_process(mode, n)
       local sd, sb = traffic()
       t_start = lib.now()
       nodes[math.random(n)]:set_state(key, value)
-      local ok = lib.wait(function() return got == n - 1 end, CHANGE_DEADLINE_MS, 1)
+      local ok = lib.wait(function() guard() return got == n - 1 end, CHANGE_DEADLINE_MS, 1)
       local spent = lib.now() - t_start
       local ed, eb = traffic()
       for _, s in ipairs(subs) do s:cancel() end

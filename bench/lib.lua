@@ -154,6 +154,26 @@ function M.rss_kib(pid)
   return s and tonumber(s:match("VmRSS:%s*(%d+)")) or 0
 end
 
+-- A check to call often: raises once this process's RSS passes limit_kib (default:
+-- half the machine's memory), so that a run gone wrong ends with an error line
+-- rather than taking the machine down. Reads /proc at most every 200 ms.
+function M.memory_guard(limit_kib)
+  if not limit_kib then
+    local total = tonumber((read_file("/proc/meminfo") or ""):match("MemTotal:%s*(%d+)"))
+    limit_kib = total and total // 2 or math.huge
+  end
+  local last = 0
+  return function()
+    local t = core.hrtime_ms()
+    if t - last < 200 then return end
+    last = t
+    local rss = M.rss_kib("self")
+    if rss > limit_kib then
+      error(("this process's RSS reached %d MiB (limit %d MiB): stopped"):format(rss // 1024, limit_kib // 1024), 0)
+    end
+  end
+end
+
 -- The machine: cores and CPU model.
 function M.machine()
   local p = io.popen("nproc 2>/dev/null")
