@@ -79,12 +79,18 @@ function M.median(list)
   return M.pct(s, 0.5)
 end
 
+-- JSON text of v; "/" is not escaped (cjson 2.1.0 escapes it as "\/": in its output
+-- a "\/" is always that escape, since a backslash of the text comes out doubled).
+function M.json(v)
+  return (cjson.encode(v):gsub("\\/", "/"))
+end
+
 -- One JSON line, keys in the order given: { {"bench", "idle"}, {"nodes", 10}, ... };
 -- pairs whose value is nil are left out.
 function M.emit(pairs_in_order)
   local parts = {}
   for _, kv in ipairs(pairs_in_order) do
-    if kv[2] ~= nil then parts[#parts + 1] = cjson.encode(kv[1]) .. ":" .. cjson.encode(kv[2]) end
+    if kv[2] ~= nil then parts[#parts + 1] = M.json(kv[1]) .. ":" .. M.json(kv[2]) end
   end
   io.stdout:write("{", table.concat(parts, ","), "}\n")
   io.stdout:flush()

@@ -11,6 +11,8 @@
 -- that printed it, run from the repository root. A bench that fails or is missing
 -- is noted, and the suite goes on.
 local cjson = require("cjson")
+-- Without cjson 2.1.0's escaping of "/" (see bench/lib.lua).
+local function json(v) return (cjson.encode(v):gsub("\\/", "/")) end
 
 local here = arg[0]:match("^(.*)/[^/]*$") or "."
 if here:sub(1, 1) ~= "/" then here = (os.getenv("PWD") or ".") .. "/" .. here end
@@ -134,7 +136,7 @@ do
   if f then f:close() end
   cpu = info:match("model name%s*:%s*([^\n]+)")
 end
-out:write(cjson.encode{
+out:write(json{
   bench = "suite", date = os.date("!%Y-%m-%d %H:%M UTC"), nproc = cores, cpu = cpu,
   kernel = sh_line("uname -r"), commit = sh_line("git -C " .. quote(ROOT) .. " rev-parse --short HEAD"),
   dirty = (sh_line("git -C " .. quote(ROOT) .. " status --porcelain --untracked-files=no | head -1") or "") ~= "",
@@ -153,7 +155,7 @@ for _, step in ipairs(steps) do
     local command = table.concat(parts, " ")
     if name == "peers" and not exists(peers_path) then
       log("%s: not present, skipped", PEERS)
-      out:write(cjson.encode{ bench = "suite", command = command, skipped = PEERS .. " is not present" }, "\n")
+      out:write(json{ bench = "suite", command = command, skipped = PEERS .. " is not present" }, "\n")
       goto next
     end
     log("running: %s", command)
@@ -163,7 +165,7 @@ for _, step in ipairs(steps) do
     for line in p:lines() do
       local ok, v = pcall(cjson.decode, line)
       if ok and type(v) == "table" and v.bench and line:sub(-1) == "}" then
-        line = line:sub(1, -2) .. ',"command":' .. cjson.encode(command) .. "}"
+        line = line:sub(1, -2) .. ',"command":' .. json(command) .. "}"
         out:write(line, "\n")
         out:flush()
         lines = lines + 1
@@ -174,7 +176,7 @@ for _, step in ipairs(steps) do
     local _, how, code = p:close()
     local seconds = os.time() - t0
     if how == "signal" or code == 130 then interrupted = true end
-    out:write(cjson.encode{ bench = "suite", command = command, exit = how == "exit" and code or nil,
+    out:write(json{ bench = "suite", command = command, exit = how == "exit" and code or nil,
                             signal = how == "signal" and code or nil, seconds = seconds, lines = lines }, "\n")
     out:flush()
     log("%s: exit %s, %d lines, %d s", name, tostring(code), lines, seconds)
