@@ -128,7 +128,8 @@ for _, n in ipairs(suite.notes or {}) do w("- Note: %s", n) end
 w("")
 w("Times are ms. Every system runs at its defaults unless a line says otherwise; rumor's")
 w("defaults are gossip_interval_ms 500, gossip_fan_out 3, heartbeat_expiration_ms 10000.")
-w("Ratios: for times and costs \"Serf ÷ rumor\" (above 1x rumor is faster or cheaper).")
+w("Each ratio column says which way it divides: \"Serf ÷ rumor\" above 1x means rumor is")
+w("faster; \"rumor ÷ Serf\" above 1x means rumor spends more (bytes, memory).")
 w("")
 
 ---------------------------------------------------------------------------
@@ -233,7 +234,8 @@ for _, procs in ipairs{ true, false } do
         row{ num(n), procs and "yes" or "no", "rumor", mode, "error (below)", "", "", "", "", "", "", "" }
       elseif v then
         row{ num(n), procs and "yes" or "no", "rumor", mode, value(v, "p50_ms"), value(v, "p99_ms"), value(v, "max_ms"),
-             (serf and not v.error) and ratio(serf.p99_ms, v.p99_ms) or "—",
+             serf and (ratio(serf.p99_ms, v.p99_ms) .. (serf.p99_ms_protocol
+               and (" (protocol " .. ratio(serf.p99_ms_protocol, v.p99_ms) .. ")") or "")) or "—",
              value(v, "datagrams_per_node") .. (v.measured_by and not v.error and (" (" .. v.measured_by .. ")") or ""),
              value(v, "bytes_per_node"), value(v, "rss_kib_per_node"), value(v, "repeats") }
       end
