@@ -20,7 +20,7 @@
 --   rss_kib_per_node            (--procs) mean VmRSS of the agents at the end
 -- A mode the engine does not have (a config error) gives a line with "error"; so
 -- does a run that does not form or converge in time, or (in-process) whose RSS
--- passes --max-rss-mib (default: half the machine's memory).
+-- passes --max-rss-mib (default: a quarter of the machine's memory).
 package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local lib = require("lib")
 local rumor = require("rumor")

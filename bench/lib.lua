@@ -161,12 +161,12 @@ function M.rss_kib(pid)
 end
 
 -- A check to call often: raises once this process's RSS passes limit_kib (default:
--- half the machine's memory), so that a run gone wrong ends with an error line
+-- a quarter of the machine's memory), so that a run gone wrong ends with an error line
 -- rather than taking the machine down. Reads /proc at most every 200 ms.
 function M.memory_guard(limit_kib)
   if not limit_kib then
     local total = tonumber((read_file("/proc/meminfo") or ""):match("MemTotal:%s*(%d+)"))
-    limit_kib = total and total // 2 or math.huge
+    limit_kib = total and total // 4 or math.huge
   end
   local last = 0
   return function()
