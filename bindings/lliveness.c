@@ -97,6 +97,8 @@ static void push_member(lua_State *L, const rumor_member_info_t *info) {
   set_integer(L, "heartbeats", info->heartbeats);
   lua_pushnumber(L, (lua_Number)info->phi);
   lua_setfield(L, -2, "phi");
+  if (info->watched)
+    set_true(L, "watched");
   if (info->left)
     set_true(L, "left");
   if (info->self)

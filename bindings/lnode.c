@@ -99,6 +99,63 @@ static void opt_detector(lua_State *L, int *field) {
     luaL_error(L, "rumor: field 'failure_detector': expected \"expiration\" or \"phi\", got \"%s\"", s);
 }
 
+/* broadcast = "epidemic" | "tree". */
+static void opt_broadcast(lua_State *L, int *field) {
+  const char *s = opt_string(L, "broadcast");
+  if (s == NULL)
+    return;
+  if (strcmp(s, "epidemic") == 0)
+    *field = RUMOR_BROADCAST_EPIDEMIC;
+  else if (strcmp(s, "tree") == 0)
+    *field = RUMOR_BROADCAST_TREE;
+  else
+    luaL_error(L, "rumor: field 'broadcast': expected \"epidemic\" or \"tree\", got \"%s\"", s);
+}
+
+/* rate_limit = { tokens = N, interval_ms = MS } (interval_ms optional). */
+static void opt_rate_limit(lua_State *L, rumor_config_t *cfg) {
+  int isint = 0;
+  lua_Integer v;
+  int t = lua_getfield(L, 1, "rate_limit");
+  static const struct { const char *key, *name; } fields[] = {
+    {"tokens", "rate_limit.tokens"}, {"interval_ms", "rate_limit.interval_ms"}};
+  size_t i;
+  if (t == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  if (t != LUA_TTABLE)
+    luaL_error(L, "rumor: field 'rate_limit': expected a table, got %s", luaL_typename(L, -1));
+  for (i = 0; i < 2; i++) {
+    if (lua_getfield(L, -1, fields[i].key) == LUA_TNIL) {
+      lua_pop(L, 1);
+      continue;
+    }
+    v = lua_tointegerx(L, -1, &isint);
+    if (!isint || lua_type(L, -1) != LUA_TNUMBER)
+      luaL_error(L, "rumor: field '%s': expected an integer, got %s", fields[i].name,
+                 luaL_typename(L, -1));
+    if (v < 0 || v > (lua_Integer)UINT32_MAX)
+      luaL_error(L, "rumor: field '%s': %I out of range", fields[i].name, v);
+    if (i == 0)
+      cfg->rate_limit_tokens = (uint32_t)v;
+    else
+      cfg->rate_limit_interval_ms = (uint32_t)v;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* The Lua name of a field the core refused (its rate_limit_* fields are
+ * the rate_limit table's). */
+static const char *lua_field_name(const char *field) {
+  if (strcmp(field, "rate_limit_tokens") == 0)
+    return "rate_limit.tokens";
+  if (strcmp(field, "rate_limit_interval_ms") == 0)
+    return "rate_limit.interval_ms";
+  return field;
+}
+
 static void opt_number(lua_State *L, const char *name, double *field) {
   int t = lua_getfield(L, 1, name);
   if (t != LUA_TNIL && t != LUA_TNUMBER)
@@ -173,6 +230,9 @@ int lrumor_node_new(lua_State *L) {
   opt_number(L, "phi_threshold", &cfg.phi_threshold);
   opt_boolean(L, "auto_rejoin", &cfg.auto_rejoin);
   opt_u32(L, "blocked_retention_ms", &cfg.blocked_retention_ms);
+  opt_broadcast(L, &cfg.broadcast);
+  opt_u32(L, "broadcast_branching", &cfg.broadcast_branching);
+  opt_rate_limit(L, &cfg);
 
   ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
   ud->n = NULL;
@@ -189,7 +249,7 @@ int lrumor_node_new(lua_State *L) {
     if (err.message[0] == '\0')
       snprintf(err.message, sizeof err.message, "%s", rumor_strerror(rc));
     if (err.field[0] != '\0')
-      return luaL_error(L, "rumor: field '%s': %s", err.field, err.message);
+      return luaL_error(L, "rumor: field '%s': %s", lua_field_name(err.field), err.message);
     return luaL_error(L, "rumor: %s", err.message);
   }
   n->ctx = ctx;
@@ -758,7 +818,10 @@ static const metric_field_t metric_fields[] = {
   METRIC(frames_sent), METRIC(frames_received),
   METRIC(tcp_bytes_sent), METRIC(tcp_bytes_received),
   METRIC(heartbeats_sent), METRIC(drops_blocked), METRIC(rejects_sent), METRIC(rejects_received),
+  METRIC(summaries_sent), METRIC(summaries_matched), METRIC(summaries_differed),
+  METRIC(blocks_adopted),
   METRIC(members_blocked), METRIC(members_removed), METRIC(rejoins), METRIC(stalls),
+  METRIC(sends_deferred), METRIC(sends_dropped),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above: a new one fails here. */

@@ -40,6 +40,7 @@ build = {
         "core/src/map.c", "core/src/node.c", "core/src/push.c", "core/src/rng.c",
         "core/src/store.c", "core/src/transfer.c", "core/src/wire.c",
         "core/src/heartbeat.c", "core/src/detector.c", "core/src/liveness.c",
+        "core/src/summary.c", "core/src/tree.c", "core/src/rate.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)" },

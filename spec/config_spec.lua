@@ -78,6 +78,52 @@ describe("rumor.config", function()
     n:close()
   end)
 
+  it("checks broadcast, broadcast_branching and rate_limit, naming the field", function()
+    local c = config.check{ id = "a", broadcast = "tree", broadcast_branching = 3.0,
+                            rate_limit = { tokens = 45, interval_ms = 10000 } }
+    assert.equal("tree", c.broadcast)
+    assert.equal("integer", math.type(c.broadcast_branching))
+    assert.same({ tokens = 45, interval_ms = 10000 }, c.rate_limit)
+    assert.same({ tokens = 0 }, config.check{ id = "a", rate_limit = { tokens = 0 } }.rate_limit)
+    assert.is_nil(config.check{ id = "a" }.broadcast)   -- the core's defaults apply
+    assert.matches("field 'broadcast': expected \"epidemic\" or \"tree\", got \"flood\"",
+      err_of{ id = "a", broadcast = "flood" })
+    assert.matches("field 'broadcast': expected \"epidemic\" or \"tree\", got boolean",
+      err_of{ id = "a", broadcast = true })
+    assert.matches("field 'broadcast_branching': must be >= 1, got 0", err_of{ id = "a", broadcast_branching = 0 })
+    assert.matches("field 'broadcast_branching': must be <= 16, got 17", err_of{ id = "a", broadcast_branching = 17 })
+    assert.matches("field 'broadcast_branching': expected an integer, got 2.5",
+      err_of{ id = "a", broadcast_branching = 2.5 })
+    assert.matches("field 'rate_limit': expected a table", err_of{ id = "a", rate_limit = 45 })
+    assert.matches("field 'rate_limit.tokens': required", err_of{ id = "a", rate_limit = { interval_ms = 5 } })
+    assert.matches("field 'rate_limit.tokens': must be >= 0, got %-1", err_of{ id = "a", rate_limit = { tokens = -1 } })
+    assert.matches("field 'rate_limit.tokens': must be <= 4294967295",
+      err_of{ id = "a", rate_limit = { tokens = 1 << 32 } })
+    assert.matches("field 'rate_limit.tokens': expected an integer, got string",
+      err_of{ id = "a", rate_limit = { tokens = "45" } })
+    assert.matches("field 'rate_limit.interval_ms': must be >= 1, got 0",
+      err_of{ id = "a", rate_limit = { tokens = 1, interval_ms = 0 } })
+    assert.matches("field 'rate_limit.interval_ms': must be <= 3600000",
+      err_of{ id = "a", rate_limit = { tokens = 1, interval_ms = 3600001 } })
+    assert.matches("field 'rate_limit.period': unknown field", err_of{ id = "a", rate_limit = { tokens = 1, period = 5 } })
+  end)
+
+  it("hands broadcast and rate_limit to the core, which checks them again", function()
+    local core = require("rumor.core")
+    local n = core.node{ id = "a", broadcast = "tree", broadcast_branching = 4,
+                         rate_limit = { tokens = 45 } }
+    n:close()
+    local ok, err = pcall(core.node, { id = "a", rate_limit = { tokens = 1, interval_ms = 0 } })
+    assert.is_false(ok)
+    assert.matches("field 'rate_limit.interval_ms': must be between 1 and 3600000", err)
+    ok, err = pcall(core.node, { id = "a", broadcast_branching = 17 })
+    assert.is_false(ok)
+    assert.matches("field 'broadcast_branching': must be between 1 and 16", err)
+    ok, err = pcall(core.node, { id = "a", broadcast = "gossip" })
+    assert.is_false(ok)
+    assert.matches("field 'broadcast': expected \"epidemic\" or \"tree\"", err)
+  end)
+
   it("checks seeds and bind as host:port", function()
     assert.matches("field 'seeds': expected an array", err_of{ id = "a", seeds = "127.0.0.1:1" })
     assert.matches("field 'seeds': expected an array, found key x", err_of{ id = "a", seeds = { x = "1.2.3.4:5" } })
@@ -93,7 +139,8 @@ describe("rumor.config", function()
     assert.is_false(ok)
     assert.matches("config_spec%.lua:%d+: rumor%.new: field 'nope'", err)
     for name, bad in pairs{ generation = -1, bind = "x", mtu = 0, blocked_retention_ms = 0,
-                            phi_threshold = 0, failure_detector = "swim", auto_rejoin = "yes" } do
+                            phi_threshold = 0, failure_detector = "swim", auto_rejoin = "yes",
+                            broadcast = "flood", broadcast_branching = 99, rate_limit = 45 } do
       ok, err = pcall(function() config.check({ id = "a", [name] = bad }) end)
       assert.is_false(ok)
       assert.matches("config_spec%.lua:%d+: rumor%.new: field '" .. name .. "'", err)

@@ -1,7 +1,8 @@
 /* gen_corpus.c: writes the seed corpus of valid messages (one of each kind,
  * IPv4 and IPv6, full and partial digests, multi-block deltas, tombstones,
- * map entries, a resync) into the directory given as argv[1]. Run by
- * `make corpus`; the output is checked in. */
+ * map entries, a resync, an epidemic and a tree push, a quiet round's
+ * summary) into the directory given as argv[1]. Run by `make corpus`; the
+ * output is checked in. */
 #include "rumor.h"
 #include "wire.h"
 #include <stdio.h>
@@ -51,6 +52,12 @@ int main(int argc, char **argv) {
   rumor__wire_digest_add(&w, "b", 1, &a6, 0, 0);
   rumor__wire_digest_end(&w, RUMOR_WIRE_COMPLETE);
   save(argv[1], "syn", buf, w.len);
+
+  /* A quiet round's SYN: a summary (40 members, their terms' sum) in
+   * place of a digest. */
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_SYN, "default", 7, "a", 1, 1700000000000000ull, &a4);
+  rumor__wire_summary(&w, 40, 0x0123456789abcdefULL);
+  save(argv[1], "syn_summary", buf, w.len);
 
   /* A pull: "send me the rest of c's state over TCP". */
   rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_SYN, "default", 7, "b", 1, 5, &a6);
@@ -106,12 +113,23 @@ int main(int argc, char **argv) {
   save(argv[1], "ack_resync", buf, w.len);
 
   rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_PUSH, "default", 7, "f", 1, 8, &a6);
-  rumor__wire_push_begin(&w, 6);
+  rumor__wire_push_begin(&w, 6, 0);
   rumor__wire_delta_begin(&w);
   rumor__wire_block_begin(&w, "f", 1, &a6, 8, 0, 1, 0);
   rumor__wire_block_add(&w, "\0news", 5, 1, 0, (const uint8_t *)"hot", 3);
   rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
   rumor__wire_delta_end(&w);
   save(argv[1], "push", buf, w.len);
+
+  /* News going down a binary tree rooted at its owner, g. */
+  rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_PUSH, "default", 7, "a", 1, 4, &a4);
+  rumor__wire_push_begin(&w, 5, 2);
+  rumor__wire_delta_begin(&w);
+  rumor__wire_block_begin(&w, "g", 1, &a4, 11, 3, 5, 0);
+  rumor__wire_block_add(&w, "\0cfg", 4, 4, 0, (const uint8_t *)"on", 2);
+  rumor__wire_block_add(&w, "\0old", 4, 5, RUMOR_WIRE_DELETED, NULL, 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  save(argv[1], "push_tree", buf, w.len);
   return 0;
 }

@@ -76,7 +76,52 @@ typedef struct rumor_config {
                             new generation when it learns of it */
   uint32_t blocked_retention_ms; /* default 3600000: a blocked member's state is
                                     purged this long after it was blocked */
+  /* Dissemination (see RUMOR_BROADCAST_* below). */
+  int broadcast;         /* RUMOR_BROADCAST_EPIDEMIC (default) or RUMOR_BROADCAST_TREE */
+  uint32_t broadcast_branching; /* default 2: children per node of the tree,
+                                   1..RUMOR_MAX_BROADCAST_BRANCHING */
+  uint32_t rate_limit_tokens;   /* default 0 (off): sends a node may initiate to
+                                   spread news per window */
+  uint32_t rate_limit_interval_ms; /* default 10000: the window; the tokens are
+                                      refilled to full once per window */
 } rumor_config_t;
+
+/* How a local write is pushed, before anti-entropy repairs what it missed.
+ *
+ * EPIDEMIC: rumor mongering. The writer pushes to gossip_fan_out random
+ * peers; a node that learns something new from a push passes it on once,
+ * to gossip_fan_out others. Fast and robust, about fan-out × N datagrams.
+ *
+ * TREE: Riak's recursive gossip. Live members (self included) sorted
+ * bytewise by id, rotated so the writer is at position 0, form a tree: the
+ * node at position i sends to positions b·i+1 .. b·i+b (b is
+ * broadcast_branching). A node that learns something new from a tree push
+ * forwards it to its own children in the tree rooted at the same writer,
+ * computed from its own view; leaves forward nothing. One write costs about
+ * N-1 datagrams and log_b(N) hops; a dead inner node cuts off its subtree
+ * until anti-entropy (or the failure detector, which reshapes the tree)
+ * repairs it. A receiver follows the push it got (its mode and branching
+ * travel with it), whatever its own configuration says.
+ *
+ * Rate limit (Riak's gossip limit, {45 tokens, 10000 ms} there): with
+ * rate_limit_tokens > 0, a node may initiate at most that many sends per
+ * rate_limit_interval_ms window, a fixed window refilled to full at its
+ * start, not a leaking bucket. Only sends that spread news take a token:
+ * pushes of local writes and their forwards (both modes), and the full
+ * SYNs a round sends to random peers while things change. The round's
+ * summary to a ring neighbour (the heartbeat), answers (SYNACK, ACK,
+ * REJECT, the digest answering a differing summary) and TCP transfers
+ * never do, so reconciliation between neighbours never starves. A local
+ * write whose push finds no token stays pending and goes out when the
+ * window refills (sends_deferred); a forward or round SYN that finds none
+ * is dropped (sends_dropped), and anti-entropy repairs it. */
+enum {
+  RUMOR_BROADCAST_EPIDEMIC = 0,
+  RUMOR_BROADCAST_TREE = 1
+};
+/* The widest tree: past this, a "tree" is a flood from each node with none
+ * of a tree's economy, and a dead inner node cuts off a large subtree. */
+#define RUMOR_MAX_BROADCAST_BRANCHING 16
 
 /* Failure detectors. Both block a member as "expired". */
 enum {
@@ -192,12 +237,25 @@ void rumor_node_on_update(rumor_node_t *node, rumor_update_cb cb, void *arg);
 
 /* ---- Liveness ------------------------------------------------------------
  *
- * Every running node writes its "heartbeat" entry once per round: a counter
- * blob with the engine's own figures (uptime, members it sees alive) and the
- * stats set with rumor_node_set_stats. Each observer notes, on its own clock,
- * when a member's heartbeat last advanced; the failure detector blocks a
- * member whose heartbeat stops. A block holds for one generation of the
- * member: the same id back under a newer generation joins again.
+ * Every running node beats once per round: the round's SYN to one of its
+ * two ring neighbours (the live members whose ids sort right before and
+ * after its own, wrapping around), each in turn, is its heartbeat. Each
+ * node judges its neighbours only: it notes, on its own clock, when each
+ * last beat, and the failure detector blocks one that stops. The block is
+ * published (below), and every other node takes it over, so a quiet
+ * cluster spends one small datagram per node per round on liveness
+ * whatever its size, and a crash is known everywhere about
+ * heartbeat_expiration_ms after it. A member that becomes our neighbour (a
+ * join, a block) gets a whole window from then. The phi detector expects a
+ * beat every two rounds, so at threshold 8 it waits about 37 rounds.
+ *
+ * The "heartbeat" entry carries the figures, not the beat: the engine's own
+ * (uptime, members it sees alive) and the stats set with
+ * rumor_node_set_stats. It is written at start and again when the stats
+ * change, at most every 10 rounds, or when only the members alive changed,
+ * 10 rounds after start and then at most every 120 rounds; it is gossiped
+ * like any entry. A block holds for one generation of the member: the same id back
+ * under a newer generation joins again.
  *
  * Blocked members get no gossip; their datagrams are dropped (counted in
  * drops_blocked) and answered, at most once per round, with a rejection
@@ -231,9 +289,8 @@ const char *rumor_block_reason_name(int reason);
 
 /* One counter of a heartbeat: a name of 1..RUMOR_MAX_STAT_NAME bytes. */
 #define RUMOR_MAX_STAT_NAME 64
-/* Encoded heartbeats are at most this long: one travels from every member
- * every round, so it must fit a datagram of the smallest MTU with room to
- * spare for others. */
+/* Encoded heartbeats are at most this long: every member has one, and it
+ * must fit a datagram of the smallest MTU with room to spare for others. */
 #define RUMOR_MAX_HEARTBEAT 512
 typedef struct rumor_stat {
   const char *name;
@@ -251,8 +308,9 @@ int rumor_node_set_stats(rumor_node_t *node, const rumor_stat_t *stats, size_t n
  * *off = 0 until it returns 0. 1 fills *out (name points into the buffer). */
 int rumor_stats_next(const uint8_t *stats, size_t len, size_t *off, rumor_stat_t *out);
 
-/* Called at the start of every round, before the heartbeat is written and
- * the failure detector runs: the place to refresh stats and run policies. */
+/* Called at the start of every round, before the heartbeat entry is
+ * refreshed and the failure detector runs: the place to refresh stats and
+ * run policies. */
 typedef void (*rumor_round_cb)(rumor_node_t *node, void *arg);
 void rumor_node_on_round(rumor_node_t *node, rumor_round_cb cb, void *arg);
 
@@ -282,7 +340,7 @@ int rumor_node_remove_peer(rumor_node_t *node, const char *id, size_t id_len);
 /* Membership events, delivered in order with update events. */
 typedef enum rumor_member_event_type {
   RUMOR_EVENT_JOINED = 0,   /* first state of a member, or of a newer generation of it */
-  RUMOR_EVENT_ALIVE = 1,    /* its first heartbeat of that generation */
+  RUMOR_EVENT_ALIVE = 1,    /* its heartbeat entry of that generation arrived */
   RUMOR_EVENT_BLOCKED = 2,  /* blocked, with reason */
   RUMOR_EVENT_REMOVED = 3,  /* its state purged, blocked_retention_ms after the block */
   RUMOR_EVENT_REJOINED = 4  /* this node started a new generation (member is self) */
@@ -322,14 +380,17 @@ typedef struct rumor_member_info {
   int block_reason;       /* RUMOR_BLOCK_* when BLOCKED or REMOVED */
   int self;
   /* Liveness, as this node observes it. */
-  uint64_t heartbeat_age_ms; /* since its heartbeat last advanced here (or since it
-                                was learned, before any); 0 for self */
-  uint64_t heartbeats;       /* heartbeat advances seen of this generation */
-  double phi;                /* the phi-accrual suspicion level now */
+  int watched;               /* a ring neighbour: this node judges its liveness */
+  uint64_t heartbeat_age_ms; /* since its last beat reached this node (or since it
+                                became a neighbour, if later); 0 for self. Only
+                                neighbours beat here: for others it is the time
+                                since it last gossiped with us */
+  uint64_t heartbeats;       /* beats of this generation that reached this node */
+  double phi;                /* the phi-accrual suspicion level now (neighbours) */
   int left;                  /* it published the left key */
   /* Its latest heartbeat (valid while has_heartbeat). */
   int has_heartbeat;
-  uint64_t uptime_ms;        /* its uptime when it wrote the heartbeat */
+  uint64_t uptime_ms;        /* its uptime now, from its heartbeat entry */
   uint32_t members_alive;    /* members it saw alive then, itself included */
   const uint8_t *stats;      /* the stats, for rumor_stats_next */
   size_t stats_len;
@@ -376,7 +437,8 @@ typedef struct rumor_metrics {
   uint64_t updates;           /* entries accepted, local and remote (one event each) */
   uint64_t members_joined;    /* members learned */
   uint64_t generations_replaced; /* members restarted under the same id */
-  uint64_t pushes_sent;       /* eager-push datagrams, our writes and forwards */
+  uint64_t pushes_sent;       /* eager-push datagrams (epidemic or tree), our
+                                 writes and forwards */
   uint64_t pushes_forwarded;  /* pushes received with news, passed on */
   uint64_t tombstones_purged; /* deletes forgotten after the grace period */
   uint64_t resyncs_sent;      /* full states sent to a peer that missed purged deletes */
@@ -386,7 +448,11 @@ typedef struct rumor_metrics {
   uint64_t tcp_failures;      /* transfers that failed or timed out */
   uint64_t frames_sent, frames_received;       /* TCP frames */
   uint64_t tcp_bytes_sent, tcp_bytes_received; /* TCP frame payload bytes */
-  uint64_t heartbeats_sent;   /* heartbeat entries written */
+  uint64_t heartbeats_sent;   /* rounds that beat to our neighbours */
+  uint64_t summaries_sent;    /* quiet-round SYNs: a summary, not a digest */
+  uint64_t summaries_matched; /* summaries received equal to ours: nothing to send */
+  uint64_t summaries_differed; /* summaries received unequal: answered with a digest */
+  uint64_t blocks_adopted;    /* members blocked on another member's published verdict */
   uint64_t drops_blocked;     /* datagrams and frames of blocked members, dropped */
   uint64_t rejects_sent;      /* rejections answered to blocked members */
   uint64_t rejects_received;  /* rejections of us received */
@@ -394,6 +460,9 @@ typedef struct rumor_metrics {
   uint64_t members_removed;   /* blocked members whose state was purged */
   uint64_t rejoins;           /* new generations started after learning of a block */
   uint64_t stalls;            /* rounds that found our own loop had stalled */
+  uint64_t sends_deferred;    /* pushes of local writes put off for want of a
+                                 token (each once, however long it waits) */
+  uint64_t sends_dropped;     /* push datagrams and round SYNs not sent for want of a token */
 } rumor_metrics_t;
 
 const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *node);

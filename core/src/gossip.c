@@ -1,21 +1,35 @@
 /* gossip.c: rounds and the three legs of scuttlebutt reconciliation.
  *
- * Each round (every gossip_interval_ms) a node sends a SYN carrying its
- * digest (member -> generation, watermark) to gossip_fan_out random peers,
- * and to every seed it has not met yet. The receiver answers a SYNACK with
- * the entries the initiator lacks (the delta) and its own digest; the
- * initiator applies the delta and answers an ACK with what the receiver
- * lacks. Three legs, so one round trip moves state both ways (protoactor
- * never finished this, see protoactor-go #636). What a datagram cannot carry
- * the receiver pulls over TCP: a SYN flagged pull, answered by a transfer
- * (delta.c, transfer.c).
+ * A round (every gossip_interval_ms) costs what the cluster is doing:
+ * - Always: a SUMMARY SYN (summary.h: 10 bytes for the whole state) to one
+ *   of our two ring neighbours, the live members whose ids sort right
+ *   before and after ours, in turn. It is also our heartbeat: neighbours
+ *   judge each other's liveness (liveness.c), so no node hears from, or
+ *   about, every member every round. A neighbour whose summary differs
+ *   answers with a full SYN.
+ * - While anything changes (our writes, news we accepted, a summary that
+ *   differed, in the last ACTIVE_ROUNDS rounds): also a full SYN with our
+ *   digest (member -> generation, watermark) to gossip_fan_out random
+ *   peers, so a change that pushes missed still spreads epidemically.
+ * - Every 10 rounds (every round with no ring yet): a summary to one member
+ *   we know by name and address only (set_topology), which no ring reaches.
+ * So a quiet cluster sends one small datagram per node per round whatever
+ * its size, and a changing one pays O(N) digests only while it changes.
+ *
+ * A full SYN is answered with a SYNACK carrying the entries the initiator
+ * lacks (the delta) and the receiver's own digest; the initiator applies the
+ * delta and answers an ACK with what the receiver lacks. Three legs, so one
+ * round trip moves state both ways (protoactor never finished this, see
+ * protoactor-go #636). What a datagram cannot carry the receiver pulls over
+ * TCP: a SYN flagged pull, answered by a transfer (delta.c, transfer.c).
  *
  * Digests put the sender first and then the addressee, so each side learns
- * at once how much of its own state the other holds (rumor_node_await).
- * Peers are learned from headers, digests and deltas, so joining through
- * one seed reaches everyone. */
+ * at once how much of its own state the other holds (rumor_node_await); an
+ * equal summary says the same of all of it. Peers are learned from headers,
+ * digests and deltas, so joining through one seed reaches everyone. */
 #include "node_int.h"
 #include "addr.h"
+#include "summary.h"
 #include <string.h>
 
 int rumor__gossip_addressable(const rumor_node_t *n, const rumor_member *m) {
@@ -40,6 +54,47 @@ int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, siz
                         uint8_t kind) {
   return rumor__wire_begin(w, buf, cap, kind, n->cluster, n->cluster_len, n->id, n->id_len,
                            n->generation, &n->addr);
+}
+
+/* Rounds after the last change during which rounds also reconcile in full
+ * with random peers. Pushes deliver news within milliseconds; three rounds
+ * of gossip_fan_out random exchanges after a node's last news repair what
+ * they missed (a lost datagram, a value too big to push), and every node
+ * that learns something from them stays active in turn, so the repair
+ * spreads as far as the news did. */
+#define ACTIVE_ROUNDS 3
+
+static uint64_t now_ms(rumor_node_t *n) { return n->io->ops->now(n->io); }
+
+void rumor__gossip_activate(rumor_node_t *n) {
+  n->active_until = now_ms(n) + (uint64_t)ACTIVE_ROUNDS * n->cfg.gossip_interval_ms;
+}
+
+/* Byte order of ids, shorter first on a common prefix: every node sorts the
+ * ring the same way. */
+static int id_cmp(const rumor_member *a, const rumor_member *b) {
+  size_t la = a->id->len, lb = b->id->len;
+  int c = memcmp(a->id->data, b->id->data, la < lb ? la : lb);
+  return c != 0 ? c : (la > lb) - (la < lb);
+}
+
+void rumor__gossip_neighbours(const rumor_node_t *n, rumor_member **pred, rumor_member **succ) {
+  const rumor_member *self = n->self;
+  rumor_member *below = NULL, *above = NULL, *lowest = NULL, *highest = NULL;
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->generation == 0 || !rumor__gossip_reachable(n, m)) continue;
+    if (lowest == NULL || id_cmp(m, lowest) < 0) lowest = m;
+    if (highest == NULL || id_cmp(m, highest) > 0) highest = m;
+    if (id_cmp(m, self) < 0) {
+      if (below == NULL || id_cmp(m, below) > 0) below = m;
+    } else if (above == NULL || id_cmp(m, above) < 0) {
+      above = m;
+    }
+  }
+  /* The ring wraps: the lowest id's predecessor is the highest. */
+  *pred = below != NULL ? below : highest;
+  *succ = above != NULL ? above : lowest;
 }
 
 size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
@@ -128,18 +183,91 @@ int rumor__gossip_seed_known(const rumor_node_t *n, const struct sockaddr_storag
   return 0;
 }
 
+static void send_summary(rumor_node_t *n, const rumor_member *m) {
+  rumor_wire_writer w;
+  uint64_t count, hash;
+  rumor__summary_of(&n->store, &count, &hash);
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_SYN) != 0 ||
+      rumor__wire_summary(&w, count, hash) != 0)
+    return;
+  rumor__gossip_send(n, &m->addr, w.len);
+  n->metrics.summaries_sent++;
+}
+
+/* A knock at a member we know by name and address but hold no state of
+ * (set_topology, a name in a digest) every this many rounds while we have
+ * a ring; every round while we have none. */
+#define KNOCK_EVERY_ROUNDS 10
+
+/* Members with no state are on nobody's ring (rumor__gossip_neighbours),
+ * and quiet rounds send nothing else: a node whose peers came from
+ * rumor_node_set_topology after its first rounds would never contact them.
+ * So knock at one of them with a summary: if it runs, its summary differs
+ * from ours (it counts itself), it answers with its digest and the three
+ * legs bring us its state. One small datagram, whatever their number, so a
+ * name that never comes to life costs little. */
+static void knock_stateless(rumor_node_t *n, int alone) {
+  if (!alone && n->metrics.rounds % KNOCK_EVERY_ROUNDS != 0) return;
+  size_t k = 0;
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->generation == 0 && rumor__gossip_reachable(n, m)) n->picks[k++] = m;
+  }
+  if (k > 0) send_summary(n, n->picks[rumor__rng_below(&n->rng, k)]);
+}
+
 void rumor__gossip_round(rumor_node_t *n) {
   n->metrics.rounds++;
-  size_t k = rumor__gossip_pick(n, n->cfg.gossip_fan_out, NULL, NULL);
-  for (size_t i = 0; i < k; i++) rumor__gossip_syn(n, n->picks[i]);
+  rumor_member *pred, *succ;
+  rumor__gossip_neighbours(n, &pred, &succ);
+  /* Our heartbeat, to one neighbour a round, in turn: each hears from us
+   * every other round, which is plenty for a window of many rounds, and a
+   * quiet node sends one datagram a round. */
+  rumor_member *beat = (n->metrics.rounds & 1) ? pred : succ;
+  if (beat != NULL) {
+    send_summary(n, beat);
+    n->metrics.heartbeats_sent++;
+  }
+  size_t k = 0;
+  if (now_ms(n) < n->active_until) {
+    /* These take tokens of the rate limit; the beat and the answers to a
+     * differing summary never do, so reconciliation never starves. */
+    k = rumor__gossip_pick(n, n->cfg.gossip_fan_out, pred, succ);
+    for (size_t i = 0; i < k; i++) {
+      if (!rumor__rate_take(n)) {
+        n->metrics.sends_dropped += k - i;
+        k = i;
+        break;
+      }
+      rumor__gossip_syn(n, n->picks[i]);
+    }
+  }
   /* Maybe it is us they blocked (a partition, a stall, a healed outage):
    * knock at a member we blocked as expired, every round while nobody is
    * left to talk to, now and then otherwise. A blocked peer's rejection
    * makes us rejoin; an alive one's answer, which we reject, makes it. */
-  rumor__liveness_probe(n, k == 0);
+  rumor__liveness_probe(n, pred == NULL && k == 0);
+  knock_stateless(n, pred == NULL);
   /* Seeds we have not met under any member id yet: keep knocking. */
   for (size_t i = 0; i < n->nseeds; i++)
     if (rumor__gossip_seed_known(n, &n->seeds[i]) == 0) send_syn_to(n, &n->seeds[i], NULL);
+}
+
+/* A neighbour's summary: equal, it holds all we hold (us included) and
+ * there is nothing to do; different, we answer with our digest, and the
+ * three legs run the other way round. */
+static void on_summary(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *peer,
+                       const struct sockaddr_storage *from) {
+  uint64_t count, hash;
+  rumor__summary_of(&n->store, &count, &hash);
+  if (count == msg->summary_count && hash == msg->summary_hash) {
+    n->metrics.summaries_matched++;
+    if (msg->h.generation == peer->incarnation) peer->held_self = n->self->max_seq;
+    return;
+  }
+  n->metrics.summaries_differed++;
+  rumor__gossip_activate(n);
+  send_syn_to(n, from, peer);
 }
 
 /* Learns members named in a digest (names and addresses), and how much of
@@ -230,10 +358,16 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     peer->held_self = 0;
   }
 
+  if (msg.h.kind == RUMOR_MSG_SYN) rumor__liveness_heard(n, peer, msg.h.generation);
+  if (msg.has_summary) {
+    on_summary(n, &msg, peer, from);
+    return;
+  }
   if (msg.has_digest) learn_from_digest(n, &msg, peer);
   size_t nnews = 0, npulls = 0;
   if (msg.has_delta) nnews = rumor__delta_apply(n, &msg, via_stream, &npulls);
   if (npulls > 0) send_pull(n, peer, npulls);
+  if (nnews > 0) rumor__gossip_activate(n);
 
   if (msg.h.kind == RUMOR_MSG_SYN)
     answer(n, &msg, peer, from, RUMOR_MSG_SYNACK);

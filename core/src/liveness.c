@@ -2,15 +2,19 @@
  * from outside, and graceful leave (the contract is in rumor.h, section
  * "Liveness").
  *
- * Each round a node writes its heartbeat entry (not pushed: anti-entropy
- * carries it, so the cost is one small entry per member per round). Each
- * observer notes on its own clock when a member's heartbeat advanced; the
- * detector (expiration or phi) blocks a member that went quiet. A block
- * holds for the generation the member had: its datagrams are dropped and
- * answered with a REJECT naming that generation, and the observer publishes
- * it under the map key "blocked". A node that learns either way that it was
- * blocked as expired renumbers its state under a new generation, which
- * every observer takes as a member joining again.
+ * Beats are the round SYNs between ring neighbours (gossip.c); each node
+ * runs the detector (expiration or phi) only on its two neighbours, on its
+ * own clock. A block holds for the generation the member had: its datagrams
+ * are dropped and answered with a REJECT naming that generation, and the
+ * observer publishes it under the map key "blocked", which every other node
+ * takes over. So one node's verdict is everyone's, within the time its
+ * block takes to spread, and nobody has to hear from everyone. A node that
+ * learns either way that it was blocked as expired renumbers its state
+ * under a new generation, which every observer takes as a member joining
+ * again (a wrong verdict costs that, like SWIM's refutation).
+ *
+ * The heartbeat entry holds figures (uptime, members alive, stats): it is
+ * rewritten only when they change, and not often (HEARTBEAT_*_ROUNDS).
  *
  * Entries arrive in the middle of a merge, so what they call for (a block
  * for a left key, a rejoin) is noted there and made in
@@ -38,6 +42,17 @@ static const char BLOCKED_KEY[] = "blocked";
  * reunites within seconds for one datagram per 10 rounds (Serf reconnects
  * to failed members every 30 s). */
 #define PROBE_EVERY_ROUNDS 10
+/* The heartbeat entry is rewritten at most every 10 rounds (5 s at the
+ * default interval): figures that change every round (a request counter)
+ * then cost each member one entry per 5 s, not one per round, and are at
+ * most 5 s stale. */
+#define HEARTBEAT_MIN_ROUNDS 10
+/* A change of the members it sees alive alone waits 120 rounds (a minute at
+ * the default interval), except the first after start (the join): every
+ * join or block changes that figure on every node at once, and a rewrite
+ * each is N entries for each of N nodes, which at N=1000 kept a joining
+ * cluster busy for tens of seconds. */
+#define HEARTBEAT_ALIVE_ROUNDS 120
 
 int rumor__liveness_reserved(const char *key, size_t len) {
   return (len == KEYLEN(HEARTBEAT_KEY) && memcmp(key, HEARTBEAT_KEY, len) == 0) ||
@@ -93,11 +108,26 @@ size_t rumor__liveness_alive(const rumor_node_t *n) {
 static void write_heartbeat(rumor_node_t *n) {
   uint8_t value[RUMOR_MAX_HEARTBEAT];
   uint64_t now = now_ms(n);
-  size_t len = rumor__heartbeat_write(value, now - n->started_at,
-                                      (uint32_t)rumor__liveness_alive(n), n->stats, n->stats_len);
+  uint32_t alive = (uint32_t)rumor__liveness_alive(n);
+  size_t len = rumor__heartbeat_write(value, now - n->started_at, alive, n->stats, n->stats_len);
   uint8_t slot[1 + KEYLEN(HEARTBEAT_KEY)];
   size_t slot_len = rumor__slot_encode(slot, HEARTBEAT_KEY, KEYLEN(HEARTBEAT_KEY), NULL, 0);
-  if (rumor__node_write(n, slot, slot_len, value, len, 0, 0) > 0) n->metrics.heartbeats_sent++;
+  if (rumor__node_write(n, slot, slot_len, value, len, 0, 0) > 0) {
+    n->hb_written_at = now;
+    n->hb_alive = alive;
+    n->hb_stale = 0;
+  }
+}
+
+/* The figures changed, and the last rewrite is old enough. */
+static void refresh_heartbeat(rumor_node_t *n, uint64_t now) {
+  uint64_t since = now - n->hb_written_at, interval = n->cfg.gossip_interval_ms;
+  uint64_t alive_wait = n->hb_written_at == n->started_at ? HEARTBEAT_MIN_ROUNDS
+                                                          : HEARTBEAT_ALIVE_ROUNDS;
+  if (n->hb_stale ? since >= HEARTBEAT_MIN_ROUNDS * interval
+                  : since >= alive_wait * interval &&
+                      n->hb_alive != (uint32_t)rumor__liveness_alive(n))
+    write_heartbeat(n);
 }
 
 /* Publishes (or, del, withdraws) our block of m under "blocked". */
@@ -197,17 +227,24 @@ static void retire(rumor_node_t *n, uint64_t now) {
 
 static int expired(const rumor_node_t *n, const rumor_member *m, uint64_t now) {
   if (n->cfg.failure_detector == RUMOR_FD_PHI)
-    return rumor__detector_phi(&m->fd, now, n->cfg.gossip_interval_ms) > n->cfg.phi_threshold;
+    return rumor__detector_phi(&m->fd, now, RUMOR_BEAT_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms) >
+           n->cfg.phi_threshold;
   return n->cfg.heartbeat_expiration_ms > 0 &&
          rumor__detector_age(&m->fd, now) > n->cfg.heartbeat_expiration_ms;
 }
 
+/* Judges our ring neighbours. One that just became a neighbour gets a whole
+ * window from now (a member that joined between us, one the ring closed
+ * over after a block). */
 static void detect(rumor_node_t *n, uint64_t now) {
+  rumor_member *pred, *succ;
+  rumor__gossip_neighbours(n, &pred, &succ);
   for (size_t i = 1; i < n->store.count; i++) {
     rumor_member *m = n->store.list[i];
-    if (m->status != RUMOR_MEMBER_ALIVE) continue;
-    rumor__detector_start(&m->fd, now); /* the clock of a member just learned */
-    if (expired(n, m, now)) block(n, m, RUMOR_BLOCK_EXPIRED);
+    int watched = m == pred || m == succ;
+    if (watched && !m->watched) rumor__detector_watch(&m->fd, now);
+    m->watched = watched;
+    if (watched && expired(n, m, now)) block(n, m, RUMOR_BLOCK_EXPIRED);
   }
 }
 
@@ -231,8 +268,8 @@ int rumor__liveness_round(rumor_node_t *n) {
     n->on_round(n, n->on_round_arg);
     if (n->state != NODE_RUNNING) return 0;
   }
-  write_heartbeat(n);
   now = now_ms(n);
+  refresh_heartbeat(n, now);
   detect(n, now);
   retire(n, now);
   return 1;
@@ -265,15 +302,14 @@ void rumor__liveness_probe(rumor_node_t *n, int alone) {
 
 /* ---- what arrives --------------------------------------------------------- */
 
-/* Another member blocked v's generation gen as gone (expired or left).
- * If we never saw v beat ourselves (we just learned of it, from state
- * others relay), we take their word: a newcomer must not announce a dead
- * member as alive. A member we see beating keeps our own verdict; if it
- * is alive, the block it learns of makes it rejoin anyway. */
+/* Another live member blocked v's generation gen as gone (expired or
+ * left): its verdict is ours. A member that is in fact alive learns of the
+ * block and rejoins under a new generation. */
 static void adopt(rumor_node_t *n, rumor_member *v, uint64_t gen, int reason) {
   if (v == n->self || v->status != RUMOR_MEMBER_ALIVE || v->generation != gen ||
-      v->heartbeats > 1 || (reason != RUMOR_BLOCK_EXPIRED && reason != RUMOR_BLOCK_LEFT))
+      (reason != RUMOR_BLOCK_EXPIRED && reason != RUMOR_BLOCK_LEFT))
     return;
+  n->metrics.blocks_adopted++;
   block(n, v, reason);
 }
 
@@ -297,10 +333,9 @@ void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *s
                            const rumor_blob *value) {
   if (value == NULL) return;
   if (is_plain(slot, HEARTBEAT_KEY, KEYLEN(HEARTBEAT_KEY))) {
-    uint64_t now = now_ms(n);
-    rumor__detector_beat(&m->fd, now, MAX_RHYTHM_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms);
-    if (m->heartbeats++ == 0 && m->status == RUMOR_MEMBER_ALIVE)
+    if (!m->has_figures && m->status == RUMOR_MEMBER_ALIVE)
       rumor__node_queue_member(n, m, RUMOR_EVENT_ALIVE, 0);
+    m->has_figures = 1;
     return;
   }
   if (is_plain(slot, LEFT_KEY, KEYLEN(LEFT_KEY))) {
@@ -338,6 +373,7 @@ void rumor__liveness_generation(rumor_node_t *n, rumor_member *m) {
   unblock(n, m);
   rumor__detector_reset(&m->fd, now_ms(n));
   m->heartbeats = 0;
+  m->has_figures = 0;
   m->left = 0;
   adopt_published(n, m);
   if (m->status == RUMOR_MEMBER_ALIVE) rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
@@ -371,6 +407,17 @@ void rumor__liveness_settle(rumor_node_t *n) {
     n->rejoin_reason = 0;
     rejoin(n, reason);
   }
+}
+
+void rumor__liveness_heard(rumor_node_t *n, rumor_member *peer, uint64_t gen) {
+  if (gen < peer->generation || peer->status != RUMOR_MEMBER_ALIVE) return;
+  /* One beat per round: a neighbour that also polls us, or picks us for a
+   * full exchange, must not teach the phi detector a faster rhythm than
+   * its rounds keep in quiet times. */
+  uint64_t now = now_ms(n), interval = n->cfg.gossip_interval_ms;
+  if (peer->fd.last != 0 && now - peer->fd.last < interval / 2) return;
+  rumor__detector_beat(&peer->fd, now, MAX_RHYTHM_ROUNDS * interval);
+  peer->heartbeats++;
 }
 
 int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_msg *msg) {
@@ -413,6 +460,7 @@ int rumor_node_set_stats(rumor_node_t *n, const rumor_stat_t *stats, size_t coun
     free(buf);
     return RUMOR_ETOOBIG;
   }
+  if (n->stats_len != len || (len > 0 && memcmp(n->stats, buf, len) != 0)) n->hb_stale = 1;
   free(n->stats);
   n->stats = buf;
   n->stats_len = len;

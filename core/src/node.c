@@ -46,6 +46,17 @@
  * max_value_size), so this bounds memory, and still lets every peer of a
  * mid-size cluster deliver at the same time. */
 #define MAX_INBOUND_STREAMS 64
+/* 2: Riak's tree (riak_core_gossip's build_tree(2, ...)). Each node sends
+ * at most two datagrams per write and the depth is log2(N): 7 hops for 100
+ * members. Wider trees are shallower, but every node sends more per write
+ * and a dead inner node cuts off more of the cluster until anti-entropy
+ * repairs it. */
+#define DEFAULT_BROADCAST_BRANCHING 2
+/* Riak's DEFAULT_LIMIT is {45, 10000}; the token count defaults to 0 (no
+ * limit) here, as Riak's 1.0.3 branch effectively did (basho/riak_core
+ * #131): a limit trades convergence speed for load, a choice for the user.
+ * The window keeps Riak's 10 s, so `tokens = 45` alone means Riak's limit. */
+#define DEFAULT_RATE_LIMIT_INTERVAL_MS 10000
 /* 576: the smallest datagram every IPv4 host must accept; 65507: UDP's limit. */
 #define MIN_MTU 576
 #define MAX_MTU 65507
@@ -66,6 +77,9 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->phi_threshold = DEFAULT_PHI_THRESHOLD;
   cfg->auto_rejoin = 1;
   cfg->blocked_retention_ms = DEFAULT_BLOCKED_RETENTION_MS;
+  cfg->broadcast = RUMOR_BROADCAST_EPIDEMIC;
+  cfg->broadcast_branching = DEFAULT_BROADCAST_BRANCHING;
+  cfg->rate_limit_interval_ms = DEFAULT_RATE_LIMIT_INTERVAL_MS;
 }
 
 static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
@@ -121,8 +135,13 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->max_value_size, 0, 64u * 1024 * 1024, "max_value_size", err)) != 0 ||
       /* A week: longer keeps deletes around for no partition we could heal. */
       (rc = check_range(c->tombstone_grace_ms, 1, 604800000, "tombstone_grace_ms", err)) != 0 ||
-      (rc = check_range(c->blocked_retention_ms, 1, 604800000, "blocked_retention_ms", err)) != 0)
+      (rc = check_range(c->blocked_retention_ms, 1, 604800000, "blocked_retention_ms", err)) != 0 ||
+      (rc = check_range(c->broadcast_branching, 1, RUMOR_MAX_BROADCAST_BRANCHING,
+                        "broadcast_branching", err)) != 0 ||
+      (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0)
     return rc;
+  if (c->broadcast != RUMOR_BROADCAST_EPIDEMIC && c->broadcast != RUMOR_BROADCAST_TREE)
+    return fail(err, RUMOR_EINVAL, "broadcast", "must be epidemic or tree (got %d)", c->broadcast);
   if (c->failure_detector != RUMOR_FD_EXPIRATION && c->failure_detector != RUMOR_FD_PHI)
     return fail(err, RUMOR_EINVAL, "failure_detector", "must be expiration or phi (got %d)",
                 c->failure_detector);
@@ -167,6 +186,7 @@ static void node_free(rumor_node_t *n) {
   free(n->news);
   free(n->picks);
   free(n->pulls);
+  free(n->ring);
   free(n->marks);
   free(n);
 }
@@ -248,6 +268,8 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
     n->picks = p;
     if ((p = realloc(n->pulls, ncap * sizeof(*p))) == NULL) return NULL;
     n->pulls = p;
+    if ((p = realloc(n->ring, ncap * sizeof(*p))) == NULL) return NULL;
+    n->ring = p;
     uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
     if (mk == NULL) return NULL;
     memset(mk + n->cands_cap, 0, (ncap - n->cands_cap) * sizeof(*mk));
@@ -413,6 +435,7 @@ int64_t rumor__node_write(rumor_node_t *n, const uint8_t *slot, size_t slot_len,
     n->push_armed = 1;
     n->io->ops->arm(n->io, RUMOR_TIMER_PUSH, 0);
   }
+  rumor__gossip_activate(n);
   return (int64_t)seq;
 }
 
@@ -592,8 +615,9 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
   out->self = (m == n->self);
   uint64_t now = n->io->ops->now(n->io);
   if (!out->self) {
+    out->watched = m->watched;
     out->heartbeat_age_ms = rumor__detector_age(&m->fd, now);
-    out->phi = rumor__detector_phi(&m->fd, now, n->cfg.gossip_interval_ms);
+    out->phi = rumor__detector_phi(&m->fd, now, RUMOR_BEAT_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms);
   }
   out->heartbeats = out->self ? n->metrics.heartbeats_sent : m->heartbeats;
   out->left = m->left;
@@ -601,7 +625,8 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
   rumor_heartbeat hb;
   if (e != NULL && e->value != NULL && rumor__heartbeat_decode(e->value->data, e->value->len, &hb) == 0) {
     out->has_heartbeat = 1;
-    out->uptime_ms = hb.uptime_ms;
+    /* Its uptime when it wrote the entry, plus the time since we took it. */
+    out->uptime_ms = hb.uptime_ms + (now - e->local_ts);
     out->members_alive = hb.members_alive;
     out->stats = hb.stats;
     out->stats_len = hb.stats_len;

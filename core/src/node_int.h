@@ -1,7 +1,8 @@
 /* node_int.h: the node structure, shared by the files that implement a
  * node: node.c (API and lifecycle), gossip.c (rounds and the three legs),
  * delta.c (what a peer lacks: planning, writing, applying), push.c (eager
- * push), transfer.c (TCP transfers) and await.c (rumor_node_await).
+ * push, epidemic or down a tree), rate.c (the rate limit), transfer.c (TCP
+ * transfers) and await.c (rumor_node_await).
  * Not part of the public API. */
 #ifndef RUMOR_NODE_INT_H
 #define RUMOR_NODE_INT_H
@@ -12,6 +13,10 @@
 #include "wire.h"
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
+
+/* A node beats to its two ring neighbours in turn, so each hears from it
+ * every this many rounds: the rhythm the phi detector expects (gossip.c). */
+#define RUMOR_BEAT_ROUNDS 2
 
 /* Frames of a TCP transfer are filled up to 64 KiB (fewer writes, bounded
  * memory), or hold one larger entry alone; every node accepts frames of at
@@ -76,14 +81,19 @@ struct rumor_node {
   rumor_candidate *news;   /* blocks of a push that brought news */
   rumor_member **picks;    /* random peer choice */
   rumor_member **pulls;    /* members to pull from a peer over TCP */
+  rumor_member **ring;     /* the sorted members a tree push goes down */
   size_t cands_cap;
   uint64_t mark;           /* stamp for "seen in this digest" */
   uint64_t *marks;         /* per member index */
   uint64_t sweep_stamp;    /* stamp for "listed in this block" */
   size_t digest_cursor;    /* where the next partial digest starts */
+  uint64_t active_until;   /* loop time until which rounds also reconcile in full */
 
   uint64_t pushed_seq;     /* our writes up to here have been pushed */
   int push_armed;
+  int push_deferred;       /* a push of ours waits for tokens (counted once) */
+  uint32_t rate_tokens;    /* tokens left in this window (rate.c) */
+  uint64_t rate_window_end; /* loop time the window ends; 0: none yet */
   rumor_transfer *transfers; /* outgoing TCP transfers */
   size_t ntransfers;
   rumor_await *awaits;     /* pending rumor_node_await calls */
@@ -98,6 +108,9 @@ struct rumor_node {
   uint8_t *stats;          /* encoded stats our heartbeats carry (NULL: none) */
   size_t stats_len;
   uint64_t started_at;     /* loop time of rumor_node_start */
+  uint64_t hb_written_at;  /* loop time our heartbeat entry was last written */
+  uint32_t hb_alive;       /* the members alive it says */
+  int hb_stale;            /* the stats changed since */
   uint64_t last_round;     /* loop time of the last round (stall detection) */
   int rejoin_reason;       /* a rejoin to make once the current merge is over */
   int left_pending;        /* members whose left key arrived wait for their block */
@@ -114,6 +127,12 @@ struct rumor_node {
 void rumor__gossip_round(rumor_node_t *n);
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from,
                         const uint8_t *buf, size_t len, int via_stream);
+/* Rounds reconcile in full with random peers for a while: something changed. */
+void rumor__gossip_activate(rumor_node_t *n);
+/* Our ring neighbours: the live members with state whose ids sort right
+ * before and after ours, wrapping around (NULL, NULL when alone; the same
+ * member twice when it is the only other). */
+void rumor__gossip_neighbours(const rumor_node_t *n, rumor_member **pred, rumor_member **succ);
 /* Sends a SYN to m (whose view of us comes back in its SYNACK). */
 void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m);
 /* Sends a SYN to a seed's address, naming no addressee. */
@@ -153,9 +172,23 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
                           size_t *npulls);
 
 /* push.c */
+/* Pushes our writes not pushed yet (epidemic or tree, as configured). */
 void rumor__push_local(rumor_node_t *n);
+/* Passes on the news of a push (n->news, nnews blocks) the way the push
+ * came: to random peers, or to our children in its tree. */
 void rumor__push_forward(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *from,
                          size_t nnews);
+
+/* rate.c: Riak's gossip limit, a token counter refilled to full once per
+ * rate_limit_interval_ms (lazily, from the node's clock). Taken by the
+ * sends a node initiates to spread news: pushes of our writes and their
+ * forwards, epidemic or tree (push.c); the anti-entropy round may take
+ * them as well. Never by answers (SYNACK, ACK, REJECT) or TCP transfers. */
+/* 1: one send may go (a token was used, or the limit is off); 0: none left
+ * in this window. */
+int rumor__rate_take(rumor_node_t *n);
+/* Milliseconds until the tokens return (0 when some are left now). */
+uint64_t rumor__rate_wait(rumor_node_t *n);
 
 /* transfer.c */
 void rumor__transfer_start(rumor_node_t *n, rumor_member *peer, const rumor_candidate *cands,
@@ -185,6 +218,8 @@ int rumor__liveness_round(rumor_node_t *n);
 /* Knocks at one member blocked as expired (or a seed of a blocked member):
  * every round when alone, every few rounds otherwise. */
 void rumor__liveness_probe(rumor_node_t *n, int alone);
+/* A SYN of peer's process gen arrived: a beat, if gen is its current one. */
+void rumor__liveness_heard(rumor_node_t *n, rumor_member *peer, uint64_t gen);
 /* An entry of another member was accepted (called during a merge). */
 void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
                            const rumor_blob *value);

@@ -1,5 +1,6 @@
 /* store.c: members and their entries (see store.h for the invariants). */
 #include "store.h"
+#include "summary.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,7 @@ rumor_member *rumor__store_add(rumor_store *s, const char *id, size_t len) {
     free(m);
     return NULL;
   }
+  m->id_hash = rumor__summary_id_hash(m->id->data, len);
   rumor__map_init(&m->entries, s->seed ^ (uint64_t)s->count);
   if (rumor__map_put(&s->members, (const char *)m->id->data, len, m) != 0) {
     rumor__blob_unref(m->id);

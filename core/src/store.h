@@ -41,6 +41,7 @@ typedef struct rumor_entry {
 
 typedef struct rumor_member {
   rumor_blob *id;      /* NUL-terminated; shared with queued events */
+  uint64_t id_hash;    /* rumor__summary_id_hash of id */
   uint64_t generation; /* 0: known by name or address only, no state yet */
   uint64_t max_seq;    /* the watermark */
   uint64_t floor;      /* highest purged tombstone seq */
@@ -57,6 +58,8 @@ typedef struct rumor_member {
   /* Liveness, as this node sees it (liveness.c). */
   rumor_detector fd;   /* its heartbeat's rhythm */
   uint64_t heartbeats; /* beats seen of this generation */
+  int watched;         /* a ring neighbour of ours: we judge its liveness */
+  int has_figures;     /* its heartbeat entry of this generation arrived */
   int status;          /* RUMOR_MEMBER_* */
   int block_reason;    /* RUMOR_BLOCK_* while blocked or removed */
   int left;            /* its left key arrived, for this generation */

@@ -243,11 +243,24 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
       return RUMOR_WIRE_EMALFORMED;
     return r.p == r.end ? RUMOR_WIRE_OK : RUMOR_WIRE_EMALFORMED;
   }
-  if (m->h.kind == RUMOR_MSG_PUSH && rd_u8(&r, &m->hops) != 0) return RUMOR_WIRE_EMALFORMED;
+  if (m->h.kind == RUMOR_MSG_PUSH &&
+      (rd_u8(&r, &m->hops) != 0 || rd_u8(&r, &m->tree) != 0 ||
+       m->tree > RUMOR_MAX_BROADCAST_BRANCHING))
+    return RUMOR_WIRE_EMALFORMED;
   if (m->h.kind == RUMOR_MSG_SYN || m->h.kind == RUMOR_MSG_SYNACK) {
     uint8_t flags;
     rumor_wire_digest_entry e;
-    if (rd_u8(&r, &flags) != 0 || rd_u16(&r, &m->digest_count) != 0) return RUMOR_WIRE_EMALFORMED;
+    if (rd_u8(&r, &flags) != 0) return RUMOR_WIRE_EMALFORMED;
+    if (flags == RUMOR_WIRE_SUMMARY && m->h.kind == RUMOR_MSG_SYN) {
+      const uint8_t *h;
+      if (rd_varint(&r, &m->summary_count) != 0 || rd_bytes(&r, 8, &h) != 0)
+        return RUMOR_WIRE_EMALFORMED;
+      m->has_summary = 1;
+      m->summary_hash = 0;
+      for (int i = 0; i < 8; i++) m->summary_hash = m->summary_hash << 8 | h[i];
+      return r.p == r.end ? RUMOR_WIRE_OK : RUMOR_WIRE_EMALFORMED;
+    }
+    if (rd_u16(&r, &m->digest_count) != 0) return RUMOR_WIRE_EMALFORMED;
     m->has_digest = 1;
     m->digest_complete = (flags & RUMOR_WIRE_COMPLETE) != 0;
     m->digest_pull = (flags & RUMOR_WIRE_PULL) != 0;
@@ -267,6 +280,8 @@ int rumor__wire_decode(const uint8_t *buf, size_t len, rumor_wire_msg *m) {
     for (uint16_t i = 0; i < m->delta_count; i++)
       if (check_block(&r) != 0) return RUMOR_WIRE_EMALFORMED;
     m->delta.end = r.p;
+    /* A tree push is rooted at the owner of its one block. */
+    if (m->tree != 0 && m->delta_count != 1) return RUMOR_WIRE_EMALFORMED;
   }
   return r.p == r.end ? RUMOR_WIRE_OK : RUMOR_WIRE_EMALFORMED;
 }
@@ -379,6 +394,14 @@ void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags) {
   patch_u16(w, w->section, w->section_count);
 }
 
+int rumor__wire_summary(rumor_wire_writer *w, uint64_t count, uint64_t hash) {
+  if (!fits(w, 1 + varint_size(count) + 8)) return -1;
+  wr_u8(w, RUMOR_WIRE_SUMMARY);
+  wr_varint(w, count);
+  for (int i = 7; i >= 0; i--) wr_u8(w, (uint8_t)(hash >> (8 * i)));
+  return 0;
+}
+
 int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason) {
   if (!fits(w, varint_size(generation) + 1)) return -1;
   wr_varint(w, generation);
@@ -386,9 +409,10 @@ int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason
   return 0;
 }
 
-int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops) {
-  if (!fits(w, 1)) return -1;
+int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops, uint8_t tree) {
+  if (tree > RUMOR_MAX_BROADCAST_BRANCHING || !fits(w, 2)) return -1;
   wr_u8(w, hops);
+  wr_u8(w, tree);
   return 0;
 }
 

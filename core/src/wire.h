@@ -11,10 +11,15 @@
  *          0.0.0.0 / :: means "the source address of this datagram".
  *
  * Bodies (scuttlebutt reconciliation, three legs, and rumor mongering):
- *   SYN    (1): digest               "here is what I have"
+ *   SYN    (1): digest or summary    "here is what I have"
  *   SYNACK (2): digest, delta        "here is what you lack, and what I have"
  *   ACK    (3): delta                "here is what you lack"
- *   PUSH   (4): u8 hops, delta       "news: pass it on while hops > 0"
+ *   PUSH   (4): u8 hops, u8 tree, delta
+ *               "news: pass it on while hops > 0". tree 0: epidemic, pass
+ *               it on to random peers. tree 1..16 (RUMOR_MAX_BROADCAST_
+ *               BRANCHING): news going down the tree of that branching
+ *               rooted at the owner of its block (tree.h); the delta then
+ *               holds exactly one block, so the root is never ambiguous.
  *   REJECT (5): gen (v, > 0), u8 reason
  *               "I blocked your generation gen, for reason" (rumor.h's
  *               RUMOR_BLOCK_*, 1..4), the answer to a blocked member
@@ -25,6 +30,10 @@
  *            flag pull (bit 1, SYN only): "send what does not fit your
  *            answer over TCP"; the sender lists the members it lacks.
  *            gen 0 means "known by name only, no state yet".
+ *   summary = u8 flags (0x04 exactly), count (v), hash (u64 big-endian)
+ *            SYN only, in place of a digest: "this is all I have, in
+ *            short" (summary.h). A receiver whose own summary differs
+ *            answers with a SYN carrying its digest.
  *   delta  = u16 count, count * block
  *   block  = id (u8 len), addr, gen (v, > 0), from_seq (v), max_seq (v),
  *            floor (v, <= max_seq), u8 flags, u16 n, n * entry
@@ -76,6 +85,7 @@ enum {
 
 #define RUMOR_WIRE_COMPLETE 0x01 /* digest and block flag */
 #define RUMOR_WIRE_PULL 0x02     /* digest flag */
+#define RUMOR_WIRE_SUMMARY 0x04  /* digest flags of a summary (alone) */
 #define RUMOR_WIRE_SWEEP 0x02    /* block flag */
 #define RUMOR_WIRE_DELETED 0x01  /* entry flag */
 
@@ -100,8 +110,11 @@ typedef struct rumor_wire_header {
 typedef struct rumor_wire_msg {
   rumor_wire_header h;
   uint8_t hops;             /* PUSH only */
+  uint8_t tree;             /* PUSH only: 0 epidemic, else the tree's branching */
   uint64_t reject_gen;      /* REJECT only */
   uint8_t reject_reason;    /* REJECT only */
+  int has_summary;          /* SYN only: a summary instead of a digest */
+  uint64_t summary_count, summary_hash;
   int has_digest, digest_complete, digest_pull;
   uint16_t digest_count;
   rumor_wire_reader digest; /* positioned at the first digest entry */
@@ -185,11 +198,14 @@ int rumor__wire_digest_add(rumor_wire_writer *w, const char *id, size_t id_len,
                            uint64_t max_seq);
 /* flags: RUMOR_WIRE_COMPLETE and/or RUMOR_WIRE_PULL. */
 void rumor__wire_digest_end(rumor_wire_writer *w, uint8_t flags);
+/* Writes a summary in place of a SYN's digest (right after the header). */
+int rumor__wire_summary(rumor_wire_writer *w, uint64_t count, uint64_t hash);
 int rumor__wire_delta_begin(rumor_wire_writer *w);
 /* Writes the body of a REJECT (right after the header). */
 int rumor__wire_reject(rumor_wire_writer *w, uint64_t generation, uint8_t reason);
-/* Writes the hop count of a PUSH (right after the header). */
-int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops);
+/* Writes the hop count and the tree branching (0: epidemic) of a PUSH
+ * (right after the header). A tree push must carry exactly one block. */
+int rumor__wire_push_begin(rumor_wire_writer *w, uint8_t hops, uint8_t tree);
 int rumor__wire_block_begin(rumor_wire_writer *w, const char *id, size_t id_len,
                             const struct sockaddr_storage *addr, uint64_t generation,
                             uint64_t from_seq, uint64_t max_seq, uint64_t floor);
@@ -207,6 +223,6 @@ size_t rumor__wire_entry_size(size_t slot_len, uint64_t seq, size_t value_len);
 /* Most bytes a block header can take (longest id, IPv6, 10-byte varints). */
 #define RUMOR_WIRE_BLOCK_HEADER_MAX (1 + RUMOR_MAX_ID_LEN + 19 + 4 * 10 + 1 + 2)
 /* Most bytes around the entries of a one-block delta message: header, a
- * PUSH's hop count, the delta count and a block header. */
-#define RUMOR_WIRE_DELTA_OVERHEAD_MAX (RUMOR_WIRE_HEADER_MAX + 1 + 2 + RUMOR_WIRE_BLOCK_HEADER_MAX)
+ * PUSH's hop count and tree byte, the delta count and a block header. */
+#define RUMOR_WIRE_DELTA_OVERHEAD_MAX (RUMOR_WIRE_HEADER_MAX + 2 + 2 + RUMOR_WIRE_BLOCK_HEADER_MAX)
 #endif

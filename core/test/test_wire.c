@@ -1,5 +1,6 @@
-/* test_wire.c: the message codec: round trips, slots, and refusal of
- * truncated, garbage, out-of-order and wrong-version messages. */
+/* test_wire.c: the message codec: round trips, slots, epidemic and tree
+ * pushes, and refusal of truncated, garbage, out-of-order and
+ * wrong-version messages. */
 #include "check.h"
 #include "rng.h"
 #include "rumor.h"
@@ -159,17 +160,69 @@ static void slots_and_push(void) {
   rumor_wire_writer w;
   rumor_wire_msg m;
   CHECK_EQ(rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_PUSH, "c", 1, "a", 1, 1, &v4), 0);
-  CHECK_EQ(rumor__wire_push_begin(&w, 7), 0);
+  CHECK_EQ(rumor__wire_push_begin(&w, 7, 0), 0);
   CHECK_EQ(rumor__wire_delta_begin(&w), 0);
   CHECK_EQ(rumor__wire_block_begin(&w, "a", 1, &v4, 1, 4, 5, 0), 0);
   CHECK_EQ(rumor__wire_block_add(&w, "\0k", 2, 5, 0, (const uint8_t *)"v", 1), 0);
   rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
   rumor__wire_delta_end(&w);
   CHECK_EQ(rumor__wire_decode(buf, w.len, &m), RUMOR_WIRE_OK);
-  CHECK(m.h.kind == RUMOR_MSG_PUSH && m.hops == 7 && !m.has_digest && m.has_delta && m.delta_count == 1);
+  CHECK(m.h.kind == RUMOR_MSG_PUSH && m.hops == 7 && m.tree == 0 && !m.has_digest && m.has_delta &&
+        m.delta_count == 1);
   for (size_t cut = 0; cut < w.len; cut++) CHECK_EQ(rumor__wire_decode(buf, cut, &m), RUMOR_WIRE_EMALFORMED);
   buf[3] = 5; /* no such kind */
   CHECK_EQ(rumor__wire_decode(buf, w.len, &m), RUMOR_WIRE_EMALFORMED);
+}
+
+/* A tree push: its branching round-trips, it must carry exactly one block
+ * (the root is that block's owner), and branchings past the widest tree are
+ * refused on both ends. */
+static void tree_push(void) {
+  rumor_wire_writer w;
+  rumor_wire_msg m;
+  rumor_wire_block b;
+  size_t at; /* offset of the tree byte */
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof(buf), RUMOR_MSG_PUSH, "c", 1, "a", 1, 1, &v4), 0);
+  at = w.len + 1;
+  CHECK_EQ(rumor__wire_push_begin(&w, 4, RUMOR_MAX_BROADCAST_BRANCHING + 1), -1);
+  CHECK_EQ(w.len, at - 1); /* all or nothing */
+  CHECK_EQ(rumor__wire_push_begin(&w, 4, 3), 0);
+  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "root", 4, &v6, 9, 0, 2, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0k", 2, 2, 0, (const uint8_t *)"v", 1), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  size_t one = w.len;
+  CHECK_EQ(rumor__wire_decode(buf, one, &m), RUMOR_WIRE_OK);
+  CHECK(m.h.kind == RUMOR_MSG_PUSH && m.hops == 4 && m.tree == 3 && m.delta_count == 1);
+  CHECK_EQ(rumor__wire_next_block(&m.delta, &b), 1);
+  CHECK(b.id_len == 4 && memcmp(b.id, "root", 4) == 0);
+  for (size_t cut = 0; cut < one; cut++) CHECK_EQ(rumor__wire_decode(buf, cut, &m), RUMOR_WIRE_EMALFORMED);
+  buf[at] = RUMOR_MAX_BROADCAST_BRANCHING;
+  CHECK_EQ(rumor__wire_decode(buf, one, &m), RUMOR_WIRE_OK);
+  buf[at] = RUMOR_MAX_BROADCAST_BRANCHING + 1;
+  CHECK_EQ(rumor__wire_decode(buf, one, &m), RUMOR_WIRE_EMALFORMED);
+  buf[at] = 3;
+
+  /* Two blocks: which owner would be the root? Refused; as an epidemic
+   * push the same delta is fine. */
+  w.len = one;
+  w.section_count = 1;
+  CHECK_EQ(rumor__wire_block_begin(&w, "other", 5, &v4, 3, 0, 1, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, "\0k", 2, 1, 0, (const uint8_t *)"w", 1), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  CHECK_EQ(rumor__wire_decode(buf, w.len, &m), RUMOR_WIRE_EMALFORMED);
+  buf[at] = 0;
+  CHECK_EQ(rumor__wire_decode(buf, w.len, &m), RUMOR_WIRE_OK);
+  CHECK(m.tree == 0 && m.delta_count == 2);
+  /* And none. */
+  buf[at] = 2;
+  buf[at + 1] = 0;
+  buf[at + 2] = 0;
+  CHECK_EQ(rumor__wire_decode(buf, at + 3, &m), RUMOR_WIRE_EMALFORMED);
+  buf[at] = 0;
+  CHECK_EQ(rumor__wire_decode(buf, at + 3, &m), RUMOR_WIRE_OK);
 }
 
 static void writer_all_or_nothing(void) {
@@ -219,6 +272,7 @@ int main(void) {
   RUN(wrong_version);
   RUN(block_invariants);
   RUN(slots_and_push);
+  RUN(tree_push);
   RUN(writer_all_or_nothing);
   RUN(random_garbage);
   return 0;

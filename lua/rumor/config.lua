@@ -125,7 +125,20 @@ local checks = {
     end
     return v
   end,
+  -- Dissemination. Absent, the core's defaults apply ("epidemic", 2, no rate limit).
+  broadcast = function(name, v, level)
+    if v ~= "epidemic" and v ~= "tree" then
+      fail(name, "expected \"epidemic\" or \"tree\", got "
+        .. (type(v) == "string" and ("\"" .. v .. "\"") or type(v)), level + 1)
+    end
+    return v
+  end,
 }
+
+-- A tree wider than 16 is a flood from every node, with none of a tree's economy.
+M.MAX_BROADCAST_BRANCHING = 16
+-- An hour bounds every period, as in the core.
+M.MAX_RATE_LIMIT_INTERVAL_MS = 3600000
 
 local function uint32(name, v, level, min)
   local i = integer(name, v, level + 1, min)
@@ -146,6 +159,39 @@ end
 -- 0 turns the expiration detector off (protoactor-dotnet's switch, #2004).
 checks.heartbeat_expiration_ms = function(name, v, level)
   return uint32(name, v, level + 1, 0)
+end
+
+checks.broadcast_branching = function(name, v, level)
+  local i = integer(name, v, level + 1, 1)
+  if i > M.MAX_BROADCAST_BRANCHING then
+    fail(name, "must be <= " .. M.MAX_BROADCAST_BRANCHING .. ", got " .. i, level + 1)
+  end
+  return i
+end
+
+-- rate_limit = { tokens = N, interval_ms = MS }: Riak's gossip limit, N sends that
+-- spread news per window of MS (10000 when absent); tokens = 0 turns it off.
+checks.rate_limit = function(name, v, level)
+  if type(v) ~= "table" then
+    fail(name, "expected a table { tokens = N, interval_ms = MS }, got " .. type(v), level + 1)
+  end
+  for k in pairs(v) do
+    if k ~= "tokens" and k ~= "interval_ms" then
+      fail(name .. "." .. tostring(k), "unknown field (known: interval_ms, tokens)", level + 1)
+    end
+  end
+  if v.tokens == nil then
+    fail(name .. ".tokens", "required (sends per window; 0 turns the limit off)", level + 1)
+  end
+  local out = { tokens = uint32(name .. ".tokens", v.tokens, level + 1, 0) }
+  if v.interval_ms ~= nil then
+    out.interval_ms = integer(name .. ".interval_ms", v.interval_ms, level + 1, 1)
+    if out.interval_ms > M.MAX_RATE_LIMIT_INTERVAL_MS then
+      fail(name .. ".interval_ms", "must be <= " .. M.MAX_RATE_LIMIT_INTERVAL_MS .. ", got "
+        .. out.interval_ms, level + 1)
+    end
+  end
+  return out
 end
 
 -- The names rumor.new accepts, sorted (for messages and docs).

@@ -1,0 +1,38 @@
+/* summary.c: the terms of a node's state summary (summary.h). */
+#include "summary.h"
+#include "rumor.h"
+#include "store.h"
+
+/* splitmix64's finaliser: every input bit moves every output bit, so
+ * neighbouring watermarks give unrelated terms. */
+static uint64_t mix(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+uint64_t rumor__summary_id_hash(const uint8_t *id, size_t len) {
+  uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, finished by mix */
+  for (size_t i = 0; i < len; i++) h = (h ^ id[i]) * 0x100000001b3ULL;
+  return mix(h ^ len);
+}
+
+uint64_t rumor__summary_term(uint64_t id_hash, uint64_t generation, uint64_t max_seq) {
+  if (generation == 0) return 0;
+  return mix(id_hash ^ mix(generation ^ mix(max_seq + 0x9e3779b97f4a7c15ULL)));
+}
+
+void rumor__summary_of(const rumor_store *s, uint64_t *count, uint64_t *hash) {
+  uint64_t c = 0, h = 0;
+  for (size_t i = 0; i < s->count; i++) {
+    const rumor_member *m = s->list[i];
+    if (m->generation == 0 || m->status == RUMOR_MEMBER_REMOVED) continue;
+    c++;
+    h += rumor__summary_term(m->id_hash, m->generation, m->max_seq);
+  }
+  *count = c;
+  *hash = h;
+}
