@@ -103,7 +103,7 @@ end
 local function ratio(a, b)
   if type(a) ~= "number" or type(b) ~= "number" or b == 0 then return "—" end
   local r = a / b
-  return (r >= 10 and ("%.0fx") or ("%.2gx")):format(r)
+  return (r >= 100 and ("%.0fx") or ("%.3gx")):format(r)
 end
 
 local out = {}

@@ -97,6 +97,9 @@ local steps = quick and {
 
 local is_root = sh_line("id -u") == "0"
 local notes = {}
+if os.getenv("BENCH_PEERS") and os.getenv("BENCH_PEERS") ~= "" then
+  notes[#notes + 1] = "the peers script is $BENCH_PEERS = " .. PEERS
+end
 
 local function install(cmd, pkg)
   if have(cmd) then return true end
