@@ -2,7 +2,7 @@
 #   make demo    three local agents converging, live (installs missing packages)
 #   make test    C tests (ctest), Lua specs (busted), luarocks install check
 #   make bench   the benchmark suite, rumor vs Serf vs swim, into bench/RESULTS.md
-#                (~20 min; installs serf/tarantool as root; not part of test or CI)
+#                (~15 min; installs serf/tarantool as root; not part of test or CI)
 #   make asan    the same C tests and Lua specs built with ASan + UBSan
 #   make fuzz    every libFuzzer target for FUZZ_SECONDS on a copy of its corpus
 #                (core/fuzz/corpus_frame for fuzz_frame, corpus_heartbeat for
