@@ -453,6 +453,7 @@ typedef struct rumor_metrics {
   uint64_t summaries_matched; /* summaries received equal to ours: nothing to send */
   uint64_t summaries_differed; /* summaries received unequal: answered with a digest */
   uint64_t blocks_adopted;    /* members blocked on another member's published verdict */
+  uint64_t probes_sent;       /* SYNs to a neighbour silent for half the window */
   uint64_t drops_blocked;     /* datagrams and frames of blocked members, dropped */
   uint64_t rejects_sent;      /* rejections answered to blocked members */
   uint64_t rejects_received;  /* rejections of us received */

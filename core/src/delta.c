@@ -225,6 +225,7 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
   }
   if (b->complete && mark) finish_sweep(n, m, b->max_seq, b->floor);
   if (b->complete && b->max_seq > m->max_seq) m->max_seq = b->max_seq;
+  n->store.version++;
   return news;
 }
 
@@ -247,7 +248,10 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
     }
     rumor_member *m = rumor__store_find(&n->store, b.id, b.id_len);
     if (m == NULL && (m = rumor__node_add_member(n, b.id, b.id_len)) == NULL) return nnews;
-    if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&b.addr)) m->addr = b.addr;
+    if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&b.addr)) {
+      m->addr = b.addr;
+      n->store.version++; /* it may join our ring */
+    }
     uint64_t from = b.from_seq;
     /* A member listed twice gets one slot: the news list is sized per member. */
     if (apply_block(n, m, &b, now) && nnews < n->cands_cap) n->news[nnews++] = (rumor_candidate){m, from, 0};

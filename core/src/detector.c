@@ -17,8 +17,8 @@ void rumor__detector_start(rumor_detector *d, uint64_t now) {
   if (d->last == 0) d->last = now ? now : 1;
 }
 
-void rumor__detector_watch(rumor_detector *d, uint64_t now) {
-  if (d->last < now) d->last = now;
+void rumor__detector_watch(rumor_detector *d, uint64_t from) {
+  if (d->last < from) d->last = from ? from : 1;
 }
 
 void rumor__detector_reset(rumor_detector *d, uint64_t now) {

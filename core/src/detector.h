@@ -24,9 +24,9 @@ typedef struct rumor_detector {
 
 /* Starts the clock at now if it has not started. */
 void rumor__detector_start(rumor_detector *d, uint64_t now);
-/* A member this observer starts to judge gets a whole window from now: the
- * last beat moves up to now, the rhythm stays. */
-void rumor__detector_watch(rumor_detector *d, uint64_t now);
+/* A member this observer starts to judge: its silence counts from `from`
+ * at the earliest (the last beat moves up to it; the rhythm stays). */
+void rumor__detector_watch(rumor_detector *d, uint64_t from);
 /* Forgets the rhythm (a new generation) and starts again at now. */
 void rumor__detector_reset(rumor_detector *d, uint64_t now);
 /* A beat at now. Intervals over max_interval_ms are an outage or a stall,

@@ -7,8 +7,9 @@
  *   judge each other's liveness (liveness.c), so no node hears from, or
  *   about, every member every round. A neighbour whose summary differs
  *   answers with a full SYN.
- * - While anything changes (our writes, news we accepted, a summary that
- *   differed, in the last ACTIVE_ROUNDS rounds): also a full SYN with our
+ * - While anything changes (our writes, news we accepted, a differing
+ *   summary we answered, in the last ACTIVE_ROUNDS rounds): also a full
+ *   SYN with our
  *   digest (member -> generation, watermark) to gossip_fan_out random
  *   peers, so a change that pushes missed still spreads epidemically.
  * - Every 10 rounds (every round with no ring yet): a summary to one member
@@ -63,6 +64,11 @@ int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, siz
  * that learns something from them stays active in turn, so the repair
  * spreads as far as the news did. */
 #define ACTIVE_ROUNDS 3
+/* A summary difference that answers did not resolve is answered at most
+ * every 32 rounds (16 s at the default interval): a lasting difference then
+ * costs a neighbour pair one full exchange per 16 s, and a real one that a
+ * lost datagram left behind is still repaired within that. */
+#define MAX_ANSWER_GAP 32
 
 static uint64_t now_ms(rumor_node_t *n) { return n->io->ops->now(n->io); }
 
@@ -78,7 +84,14 @@ static int id_cmp(const rumor_member *a, const rumor_member *b) {
   return c != 0 ? c : (la > lb) - (la < lb);
 }
 
-void rumor__gossip_neighbours(const rumor_node_t *n, rumor_member **pred, rumor_member **succ) {
+void rumor__gossip_neighbours(rumor_node_t *n, rumor_member **pred, rumor_member **succ) {
+  /* Cached while the store does not move (a quiet cluster): the walk costs
+   * ~100 us at N=1000, and every round and every push asks. */
+  if (n->ring_cached && n->ring_version == n->store.version) {
+    *pred = n->ring_pred;
+    *succ = n->ring_succ;
+    return;
+  }
   const rumor_member *self = n->self;
   rumor_member *below = NULL, *above = NULL, *lowest = NULL, *highest = NULL;
   for (size_t i = 1; i < n->store.count; i++) {
@@ -93,8 +106,10 @@ void rumor__gossip_neighbours(const rumor_node_t *n, rumor_member **pred, rumor_
     }
   }
   /* The ring wraps: the lowest id's predecessor is the highest. */
-  *pred = below != NULL ? below : highest;
-  *succ = above != NULL ? above : lowest;
+  *pred = n->ring_pred = below != NULL ? below : highest;
+  *succ = n->ring_succ = above != NULL ? above : lowest;
+  n->ring_version = n->store.version;
+  n->ring_cached = 1;
 }
 
 size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
@@ -262,11 +277,22 @@ static void on_summary(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member 
   rumor__summary_of(&n->store, &count, &hash);
   if (count == msg->summary_count && hash == msg->summary_hash) {
     n->metrics.summaries_matched++;
+    peer->answer_gap = 0;
     if (msg->h.generation == peer->incarnation) peer->held_self = n->self->max_seq;
     return;
   }
   n->metrics.summaries_differed++;
-  rumor__gossip_activate(n);
+  /* A difference our answers do not resolve (a member one of us removed, a
+   * value one of us refuses) is answered less and less often, every 1, 2,
+   * 4 ... MAX_ANSWER_GAP rounds, so it costs a full exchange now and then,
+   * not every round; news from the peer starts over. */
+  uint64_t now = now_ms(n);
+  if (peer->answer_gap != 0 && now - peer->answered_at < peer->answer_gap * (uint64_t)n->cfg.gossip_interval_ms)
+    return;
+  peer->answered_at = now;
+  peer->answer_gap = peer->answer_gap == 0 ? 1 : peer->answer_gap * 2;
+  if (peer->answer_gap > MAX_ANSWER_GAP) peer->answer_gap = MAX_ANSWER_GAP;
+  rumor__gossip_activate(n); /* a joining cluster differs everywhere: spread it */
   send_syn_to(n, from, peer);
 }
 
@@ -285,7 +311,10 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
     }
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
     if (m == NULL && (m = rumor__node_add_member(n, d.id, d.id_len)) == NULL) return;
-    if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) m->addr = d.addr;
+    if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) {
+      m->addr = d.addr;
+      n->store.version++; /* it may join our ring */
+    }
   }
 }
 
@@ -339,6 +368,8 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     return;
   }
   if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
+    rumor_member *m = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
+    if (m != NULL) rumor__liveness_heard(n, m, msg.h.generation); /* it lives, though */
     rumor__liveness_rejected(n, &msg);
     return;
   }
@@ -349,7 +380,10 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
    * datagram came from" (a node bound to 0.0.0.0). */
   struct sockaddr_storage addr = msg.h.addr;
   if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
-  peer->addr = addr;
+  if (!rumor__addr_equal(&peer->addr, &addr)) {
+    peer->addr = addr;
+    n->store.version++; /* it may join our ring */
+  }
   if (rumor__liveness_drop(n, peer, &msg)) return;
   peer->last_seen = n->io->ops->now(n->io);
   if (msg.h.generation > peer->incarnation) {
@@ -358,7 +392,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     peer->held_self = 0;
   }
 
-  if (msg.h.kind == RUMOR_MSG_SYN) rumor__liveness_heard(n, peer, msg.h.generation);
+  rumor__liveness_heard(n, peer, msg.h.generation);
   if (msg.has_summary) {
     on_summary(n, &msg, peer, from);
     return;
@@ -367,7 +401,10 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   size_t nnews = 0, npulls = 0;
   if (msg.has_delta) nnews = rumor__delta_apply(n, &msg, via_stream, &npulls);
   if (npulls > 0) send_pull(n, peer, npulls);
-  if (nnews > 0) rumor__gossip_activate(n);
+  if (nnews > 0) {
+    rumor__gossip_activate(n);
+    peer->answer_gap = 0;
+  }
 
   if (msg.h.kind == RUMOR_MSG_SYN)
     answer(n, &msg, peer, from, RUMOR_MSG_SYNACK);

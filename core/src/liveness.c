@@ -47,6 +47,13 @@ static const char BLOCKED_KEY[] = "blocked";
  * then cost each member one entry per 5 s, not one per round, and are at
  * most 5 s stale. */
 #define HEARTBEAT_MIN_ROUNDS 10
+/* A new neighbour that has not beat lately must answer our probe within 6
+ * rounds (3 s at the default interval): a round trip, a lost datagram and a
+ * retry. A run of dead members with neighbouring ids (one rack) is then
+ * blocked a few rounds apart, not a whole window apart. */
+#define NEW_NEIGHBOUR_ROUNDS 6
+/* ln 10, to turn a phi threshold into a silence. */
+#define LN10 2.302585092994046
 /* A change of the members it sees alive alone waits 120 rounds (a minute at
  * the default interval), except the first after start (the join): every
  * join or block changes that figure on every node at once, and a rewrite
@@ -156,32 +163,37 @@ static int parse_block(const rumor_blob *v, uint64_t *gen, int *reason) {
 
 /* ---- blocks --------------------------------------------------------------- */
 
-static void block(rumor_node_t *n, rumor_member *m, int reason) {
+/* publish: our own verdict, published under "blocked" (adopted verdicts and
+ * left members are not: the judge's entry and the left key already say it,
+ * and N copies of every death cost N^2). */
+static void block(rumor_node_t *n, rumor_member *m, int reason, int publish) {
   if (m == n->self) return;
   if (m->status != RUMOR_MEMBER_ALIVE) {
     /* Already blocked: a left key still says why it went. */
     if (m->status == RUMOR_MEMBER_BLOCKED && reason == RUMOR_BLOCK_LEFT &&
         m->block_reason == RUMOR_BLOCK_EXPIRED) {
       m->block_reason = reason;
-      publish_block(n, m, 0);
+      publish_block(n, m, 1); /* the left key says it now */
       rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
     }
     return;
   }
   m->status = RUMOR_MEMBER_BLOCKED;
+  n->store.version++; /* off our ring */
   m->block_reason = reason;
   /* Before any state, the newest process we heard from is the one blocked. */
   m->blocked_gen = m->generation > m->incarnation ? m->generation : m->incarnation;
   m->blocked_at = now_ms(n);
   m->rejected_at = 0;
   n->metrics.members_blocked++;
-  publish_block(n, m, 0);
+  if (publish) publish_block(n, m, 0);
   rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
 }
 
 static void unblock(rumor_node_t *n, rumor_member *m) {
   if (m->status == RUMOR_MEMBER_ALIVE) return;
   m->status = RUMOR_MEMBER_ALIVE;
+  n->store.version++; /* a removed one counts in the summary again */
   m->block_reason = RUMOR_BLOCK_NONE;
   m->blocked_gen = m->blocked_at = 0;
   rumor__detector_reset(&m->fd, now_ms(n));
@@ -193,7 +205,7 @@ int rumor_node_block(rumor_node_t *n, const char *id, size_t id_len, int reason)
   if (reason != RUMOR_BLOCK_POLICY && reason != RUMOR_BLOCK_TOPOLOGY) return RUMOR_EINVAL;
   rumor_member *m = rumor__store_find(&n->store, id, id_len);
   if (m == NULL || m == n->self) return RUMOR_EINVAL;
-  block(n, m, reason);
+  block(n, m, reason, 1);
   rumor__node_after_change(n);
   return 0;
 }
@@ -216,6 +228,7 @@ static void retire(rumor_node_t *n, uint64_t now) {
     uint64_t gen = m->generation;
     rumor__store_reset(&n->store, m, gen);
     m->status = RUMOR_MEMBER_REMOVED;
+    n->store.version++;
     m->left = 0;
     n->metrics.members_removed++;
     publish_block(n, m, 1);
@@ -225,26 +238,48 @@ static void retire(rumor_node_t *n, uint64_t now) {
 
 /* ---- detection ------------------------------------------------------------ */
 
-static int expired(const rumor_node_t *n, const rumor_member *m, uint64_t now) {
+/* The silence that blocks a member: heartbeat_expiration_ms, or for phi the
+ * silence that reaches the threshold at the expected rhythm (0: never). */
+static uint64_t window_ms(const rumor_node_t *n) {
+  uint64_t rhythm = RUMOR_BEAT_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms;
   if (n->cfg.failure_detector == RUMOR_FD_PHI)
-    return rumor__detector_phi(&m->fd, now, RUMOR_BEAT_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms) >
-           n->cfg.phi_threshold;
-  return n->cfg.heartbeat_expiration_ms > 0 &&
-         rumor__detector_age(&m->fd, now) > n->cfg.heartbeat_expiration_ms;
+    return (uint64_t)(n->cfg.phi_threshold * LN10 * (double)rhythm);
+  return n->cfg.heartbeat_expiration_ms;
 }
 
-/* Judges our ring neighbours. One that just became a neighbour gets a whole
- * window from now (a member that joined between us, one the ring closed
- * over after a block). */
+/* How close m is to a block: 1 blocks. */
+static double suspicion(const rumor_node_t *n, const rumor_member *m, uint64_t now) {
+  if (n->cfg.failure_detector == RUMOR_FD_PHI)
+    return rumor__detector_phi(&m->fd, now, RUMOR_BEAT_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms) /
+           n->cfg.phi_threshold;
+  if (n->cfg.heartbeat_expiration_ms == 0) return 0;
+  return (double)rumor__detector_age(&m->fd, now) / (double)n->cfg.heartbeat_expiration_ms;
+}
+
+/* Judges our ring neighbours. A neighbour silent for half the window is
+ * asked directly, once a round (a full SYN, which any live process answers,
+ * even one whose ring is not ours: its answer, even a rejection, is a
+ * beat). So a block means "did not answer", not "did not pick us". A new
+ * neighbour (a member that joined between us, one the ring closed over
+ * after a block) that has not beat lately has NEW_NEIGHBOUR_ROUNDS to
+ * answer: it is asked at once. */
 static void detect(rumor_node_t *n, uint64_t now) {
   rumor_member *pred, *succ;
+  uint64_t window = window_ms(n), grace = NEW_NEIGHBOUR_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms;
   rumor__gossip_neighbours(n, &pred, &succ);
   for (size_t i = 1; i < n->store.count; i++) {
     rumor_member *m = n->store.list[i];
-    int watched = m == pred || m == succ;
-    if (watched && !m->watched) rumor__detector_watch(&m->fd, now);
+    int watched = m == pred || m == succ, was = m->watched;
     m->watched = watched;
-    if (watched && expired(n, m, now)) block(n, m, RUMOR_BLOCK_EXPIRED);
+    if (!watched || window == 0) continue;
+    if (!was) rumor__detector_watch(&m->fd, window > grace && now > window - grace ? now - (window - grace) : now);
+    double level = suspicion(n, m, now);
+    if (level > 1.0) {
+      block(n, m, RUMOR_BLOCK_EXPIRED, 1);
+    } else if (level > 0.5) {
+      rumor__gossip_syn(n, m);
+      n->metrics.probes_sent++;
+    }
   }
 }
 
@@ -310,7 +345,7 @@ static void adopt(rumor_node_t *n, rumor_member *v, uint64_t gen, int reason) {
       (reason != RUMOR_BLOCK_EXPIRED && reason != RUMOR_BLOCK_LEFT))
     return;
   n->metrics.blocks_adopted++;
-  block(n, v, reason);
+  block(n, v, reason, 0);
 }
 
 /* On first sight of m's generation: blocks of it others published. */
@@ -389,6 +424,17 @@ static void rejoin(rumor_node_t *n, int reason) {
   n->pushed_seq = n->self->max_seq; /* peers need it all: anti-entropy from seq 0 */
   for (size_t i = 1; i < n->store.count; i++) n->store.list[i]->held_self = 0;
   rumor__await_rebase(n, n->self->max_seq);
+  /* Cut off long enough to be blocked, we likely blocked the others as
+   * expired in turn: those verdicts are as stale as ours, and our new
+   * generation must not hand them to everyone. Judge afresh; verdicts of
+   * others about the truly dead still stand. */
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->status != RUMOR_MEMBER_BLOCKED || m->block_reason != RUMOR_BLOCK_EXPIRED) continue;
+    unblock(n, m);
+    rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+    adopt_published(n, m);
+  }
   n->metrics.rejoins++;
   rumor__node_queue_member(n, n->self, RUMOR_EVENT_REJOINED, reason);
   rumor__gossip_round(n); /* announce it now */
@@ -399,7 +445,7 @@ void rumor__liveness_settle(rumor_node_t *n) {
     n->left_pending = 0;
     for (size_t i = 1; i < n->store.count; i++) {
       rumor_member *m = n->store.list[i];
-      if (m->left) block(n, m, RUMOR_BLOCK_LEFT);
+      if (m->left) block(n, m, RUMOR_BLOCK_LEFT, 0);
     }
   }
   if (n->rejoin_reason != 0) {
@@ -411,9 +457,9 @@ void rumor__liveness_settle(rumor_node_t *n) {
 
 void rumor__liveness_heard(rumor_node_t *n, rumor_member *peer, uint64_t gen) {
   if (gen < peer->generation || peer->status != RUMOR_MEMBER_ALIVE) return;
-  /* One beat per round: a neighbour that also polls us, or picks us for a
-   * full exchange, must not teach the phi detector a faster rhythm than
-   * its rounds keep in quiet times. */
+  /* One beat per half round: a neighbour that also answers, polls us, or
+   * picks us for a full exchange, must not teach the phi detector a faster
+   * rhythm than its rounds keep in quiet times. */
   uint64_t now = now_ms(n), interval = n->cfg.gossip_interval_ms;
   if (peer->fd.last != 0 && now - peer->fd.last < interval / 2) return;
   rumor__detector_beat(&peer->fd, now, MAX_RHYTHM_ROUNDS * interval);
@@ -503,7 +549,10 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
       return RUMOR_ENOMEM;
     }
     n->marks[m->index] = stamp;
-    if (peers[i].address != NULL) m->addr = addrs[i];
+    if (peers[i].address != NULL) {
+      m->addr = addrs[i];
+      n->store.version++;
+    }
     if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_TOPOLOGY) {
       unblock(n, m); /* a removed one takes its generation's state from seq 0 again */
       rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
@@ -511,7 +560,7 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
   }
   free(addrs);
   for (size_t i = 1; i < n->store.count; i++)
-    if (n->marks[i] != stamp) block(n, n->store.list[i], RUMOR_BLOCK_TOPOLOGY);
+    if (n->marks[i] != stamp) block(n, n->store.list[i], RUMOR_BLOCK_TOPOLOGY, 1);
   rumor__node_after_change(n);
   return 0;
 }

@@ -88,6 +88,9 @@ struct rumor_node {
   uint64_t sweep_stamp;    /* stamp for "listed in this block" */
   size_t digest_cursor;    /* where the next partial digest starts */
   uint64_t active_until;   /* loop time until which rounds also reconcile in full */
+  rumor_member *ring_pred, *ring_succ; /* rumor__gossip_neighbours' cache, */
+  uint64_t ring_version;   /* valid while store.version is this */
+  int ring_cached;
 
   uint64_t pushed_seq;     /* our writes up to here have been pushed */
   int push_armed;
@@ -132,7 +135,7 @@ void rumor__gossip_activate(rumor_node_t *n);
 /* Our ring neighbours: the live members with state whose ids sort right
  * before and after ours, wrapping around (NULL, NULL when alone; the same
  * member twice when it is the only other). */
-void rumor__gossip_neighbours(const rumor_node_t *n, rumor_member **pred, rumor_member **succ);
+void rumor__gossip_neighbours(rumor_node_t *n, rumor_member **pred, rumor_member **succ);
 /* Sends a SYN to m (whose view of us comes back in its SYNACK). */
 void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m);
 /* Sends a SYN to a seed's address, naming no addressee. */
@@ -218,7 +221,7 @@ int rumor__liveness_round(rumor_node_t *n);
 /* Knocks at one member blocked as expired (or a seed of a blocked member):
  * every round when alone, every few rounds otherwise. */
 void rumor__liveness_probe(rumor_node_t *n, int alone);
-/* A SYN of peer's process gen arrived: a beat, if gen is its current one. */
+/* A datagram of peer's process gen arrived: a beat, if gen is its current one. */
 void rumor__liveness_heard(rumor_node_t *n, rumor_member *peer, uint64_t gen);
 /* An entry of another member was accepted (called during a merge). */
 void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,

@@ -118,6 +118,7 @@ void rumor__store_reset(rumor_store *s, rumor_member *m, uint64_t gen) {
   rumor__map_init(&m->entries, s->seed ^ (uint64_t)m->index);
   m->generation = gen;
   m->max_seq = m->floor = m->sweep_mark = 0;
+  s->version++;
 }
 
 rumor_entry *rumor__store_entry(const rumor_member *m, const char *slot, size_t len) {
@@ -152,6 +153,7 @@ rumor_entry *rumor__store_put(rumor_store *s, rumor_member *m, const char *slot,
   }
   list_insert(m, e);
   if (seq > m->max_seq) m->max_seq = seq;
+  s->version++;
   return e;
 }
 
@@ -177,6 +179,7 @@ void rumor__store_renumber(rumor_store *s, rumor_member *m, uint64_t gen) {
   m->generation = gen;
   m->max_seq = seq;
   m->floor = m->sweep_mark = 0;
+  s->version++;
 }
 
 rumor_entry *rumor__store_after(const rumor_member *m, uint64_t after) {

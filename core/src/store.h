@@ -49,6 +49,8 @@ typedef struct rumor_member {
   uint64_t incarnation; /* the newest generation its own datagrams carried */
   struct sockaddr_storage addr; /* ss_family 0 while unknown */
   uint64_t last_seen;  /* loop time of the last datagram or new entry */
+  uint64_t answered_at; /* loop time we last answered its differing summary */
+  uint64_t answer_gap; /* rounds until we answer the next one (gossip.c) */
   uint64_t pull_until; /* loop time until which a TCP pull of it is under way */
   uint64_t sweep_mark; /* the mark of a sweep under way (see delta.c), or 0 */
   rumor_map entries;   /* slot -> rumor_entry */
@@ -74,6 +76,11 @@ typedef struct rumor_store {
   size_t count, cap;
   rumor_entry *thead, *ttail; /* tombstones, oldest first */
   uint64_t seed;
+  /* Bumped by anything that may change a member's generation, watermark or
+   * removal (store.c, delta.c, liveness.c): the summary is cached under it. */
+  uint64_t version;
+  uint64_t summary_version, summary_count, summary_hash; /* summary.c's cache */
+  int summary_cached;
 } rumor_store;
 
 int rumor__store_init(rumor_store *s, uint64_t seed);

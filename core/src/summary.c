@@ -25,7 +25,12 @@ uint64_t rumor__summary_term(uint64_t id_hash, uint64_t generation, uint64_t max
   return mix(id_hash ^ mix(generation ^ mix(max_seq + 0x9e3779b97f4a7c15ULL)));
 }
 
-void rumor__summary_of(const rumor_store *s, uint64_t *count, uint64_t *hash) {
+void rumor__summary_of(rumor_store *s, uint64_t *count, uint64_t *hash) {
+  if (s->summary_cached && s->summary_version == s->version) {
+    *count = s->summary_count;
+    *hash = s->summary_hash;
+    return;
+  }
   uint64_t c = 0, h = 0;
   for (size_t i = 0; i < s->count; i++) {
     const rumor_member *m = s->list[i];
@@ -33,6 +38,8 @@ void rumor__summary_of(const rumor_store *s, uint64_t *count, uint64_t *hash) {
     c++;
     h += rumor__summary_term(m->id_hash, m->generation, m->max_seq);
   }
-  *count = c;
-  *hash = h;
+  *count = s->summary_count = c;
+  *hash = s->summary_hash = h;
+  s->summary_version = s->version;
+  s->summary_cached = 1;
 }

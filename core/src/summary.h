@@ -6,7 +6,8 @@
  * with equal summaries hold the same versions of everyone, so there is
  * nothing to reconcile; a receiver whose summary differs answers with its
  * digest and the usual three legs follow (gossip.c). Making one walks the
- * members once (three multiplications each), with no allocation.
+ * members once (three multiplications each); it is cached until the store
+ * changes, since at N=1000 the walk is ~50 us of pointer chasing.
  *
  * Counted: every member with state (generation > 0) whose state we keep,
  * blocked ones included (their state is still served), removed ones not.
@@ -22,6 +23,7 @@ uint64_t rumor__summary_id_hash(const uint8_t *id, size_t len);
 uint64_t rumor__summary_term(uint64_t id_hash, uint64_t generation, uint64_t max_seq);
 
 struct rumor_store;
-/* The summary of a store: *count members counted, their terms' sum. */
-void rumor__summary_of(const struct rumor_store *s, uint64_t *count, uint64_t *hash);
+/* The summary of a store: *count members counted, their terms' sum.
+ * Cached until the store's version moves. */
+void rumor__summary_of(struct rumor_store *s, uint64_t *count, uint64_t *hash);
 #endif

@@ -359,9 +359,10 @@ static void tokens_per_window(void) {
   set(a, "k1", "v");
   net_run(&net, 0);
   snapshot(&net, &after);
-  /* Three picks and the ring successor, two tokens: two sent, two dropped. */
+  /* Three picks and the ring successor (unless picked already), two
+   * tokens: two sent, the rest dropped. */
   CHECK_EQ(after.pushes[0] - before.pushes[0], 2);
-  CHECK_EQ(after.dropped[0] - before.dropped[0], 2);
+  CHECK(after.dropped[0] - before.dropped[0] >= 1 && after.dropped[0] - before.dropped[0] <= 2);
   CHECK_EQ(after.deferred[0], 0);
   /* Each receiver of a's push had three others to forward to (not a, the
    * sender and owner) and two tokens. No node sent more than two. */
