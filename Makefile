@@ -1,6 +1,8 @@
 # Makefile: a thin wrapper over CMake, busted and luarocks.
 #   make demo    three local agents converging, live (installs missing packages)
 #   make test    C tests (ctest), Lua specs (busted), luarocks install check
+#   make bench   the benchmark suite, rumor vs Serf vs swim, into bench/RESULTS.md
+#                (~15 min; installs serf/tarantool as root; not part of test or CI)
 #   make asan    the same C tests and Lua specs built with ASan + UBSan
 #   make fuzz    every libFuzzer target for FUZZ_SECONDS on a copy of its corpus
 #                (core/fuzz/corpus_frame for fuzz_frame, corpus_heartbeat for
@@ -13,7 +15,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
           LUA_CPATH="$(CURDIR)/$(BUILD)/lua/?.so;;"
 
-.PHONY: all deps build test test-c test-lua test-rock demo asan fuzz corpus clean
+.PHONY: all deps build test test-c test-lua test-rock demo bench asan fuzz corpus clean
 
 all: build
 
@@ -40,6 +42,10 @@ test-rock:
 
 demo: build
 	$(LUA_ENV) lua5.4 lua/bin/rumor demo
+
+# BENCH_ARGS=--quick checks the suite end to end at tiny sizes.
+bench: build
+	$(LUA_ENV) lua5.4 bench/run.lua $(BENCH_ARGS)
 
 # Lua itself is not instrumented, so the ASan runtime is preloaded into the
 # interpreter for the specs; leaks are checked in both runs.

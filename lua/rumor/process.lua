@@ -247,11 +247,14 @@ local Group = {}
 Group.__index = Group
 
 -- opts.on_message(agent, msg) sees every JSON line of every agent;
--- opts.echo_stderr copies the agents' stderr to ours (default: $RUMOR_VERBOSE set).
+-- opts.echo_stderr copies the agents' stderr to ours (default: $RUMOR_VERBOSE set);
+-- opts.wrap is a command that runs the agents' command line (argv prefix, e.g.
+-- {"nsenter", "--net=/proc/PID/ns/net", "--"}); it must exec it, so that agent.pid
+-- stays the agent's.
 function M.group(opts)
   opts = opts or {}
   return setmetatable({
-    agents = {}, files = {},
+    agents = {}, files = {}, wrap = opts.wrap,
     on_message = opts.on_message or function() end,
     echo_stderr = opts.echo_stderr == nil and os.getenv("RUMOR_VERBOSE") ~= nil or opts.echo_stderr,
   }, Group)
@@ -271,6 +274,12 @@ function Group:agent(cfg, opts)
     next_id = 0, exited = false, on_message = opts.on_message or function() end,
   }, Agent)
   local file, args = M.agent_command(path)
+  if self.wrap and #self.wrap > 0 then   -- wrap[1] wrap[2..] file args...
+    local wrapped = { table.unpack(self.wrap, 2) }
+    wrapped[#wrapped + 1] = file
+    args = table.move(args, 1, #args, #wrapped + 1, wrapped)
+    file = self.wrap[1]
+  end
   local proc, err = core.spawn{
     file = file, args = args, env = M.environment(opts.env),
     on_line = function(stream, line) a:_line(stream, line) end,
@@ -281,7 +290,7 @@ function Group:agent(cfg, opts)
   if not proc then
     error(("cannot start agent %s (%s %s): %s"):format(a.name, file, table.concat(args, " "), tostring(err)), 2)
   end
-  a.proc = proc
+  a.proc, a.pid = proc, proc:pid()
   self.agents[#self.agents + 1] = a
   return a
 end

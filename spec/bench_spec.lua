@@ -1,0 +1,110 @@
+-- Specs of the bench scripts at tiny sizes: their arguments, their JSON lines, and the
+-- report's tables. No timing is checked (the figures belong to `make bench`).
+local process = require("rumor.process")
+local cjson = require("cjson")
+
+-- Runs a command line from the repository root; returns stdout, stderr, exit code.
+local function sh(cmd)
+  local err_path = os.tmpname()
+  local p = assert(io.popen(cmd .. " 2>'" .. err_path .. "'", "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = assert(io.open(err_path, "rb"))
+  local err = f:read("a")
+  f:close()
+  os.remove(err_path)
+  return out, err, code
+end
+
+local function rumor_run(args)
+  return sh(("env LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' run %s"):format(
+    package.path, package.cpath, process.interpreter(), process.find_bin(), args))
+end
+
+local function json_lines(out)
+  local list = {}
+  for line in out:gmatch("[^\n]+") do list[#list + 1] = cjson.decode(line) end
+  return list
+end
+
+describe("the bench scripts", function()
+  it("refuse unknown arguments with usage and exit 2", function()
+    for _, script in ipairs{ "bench/convergence.lua", "bench/idle.lua", "bench/failure.lua" } do
+      local out, err, code = rumor_run(script .. " --frobnicate 1")
+      assert.equal(2, code, script)
+      assert.equal("", out)
+      assert.matches("usage: rumor run " .. script:gsub("%.", "%%."), err)
+    end
+    local _, err, code = rumor_run("bench/convergence.lua --broadcast sideways")
+    assert.equal(2, code)
+    assert.matches("epidemic, tree or both", err)
+  end)
+
+  it("convergence prints one line per broadcast mode with the shared field names", function()
+    local out, err, code = rumor_run("bench/convergence.lua --nodes 3 --repeats 1 --interval 100")
+    assert.equal(0, code, err)
+    local lines = json_lines(out)
+    assert.equal(2, #lines)
+    assert.same({ "epidemic", "tree" }, { lines[1].broadcast, lines[2].broadcast })
+    local l = lines[1]
+    assert.equal("convergence", l.bench)
+    assert.equal("rumor", l.system)
+    assert.equal(false, l.procs)
+    assert.equal(3, l.nodes)
+    assert.equal(1, l.repeats)
+    for _, field in ipairs{ "p50_ms", "p99_ms", "max_ms", "datagrams_per_node", "bytes_per_node" } do
+      assert.is_number(l[field], field)
+    end
+    assert.is_true(l.p50_ms <= l.p99_ms and l.p99_ms <= l.max_ms)
+    -- tree: figures, or (before the engine has the option) an error line.
+    assert.is_true(type(lines[2].p99_ms) == "number" or type(lines[2].error) == "string")
+  end)
+end)
+
+describe("bench/report.lua", function()
+  it("puts rumor beside Serf and swim and says which targets are met", function()
+    local input, output = os.tmpname(), os.tmpname()
+    local f = assert(io.open(input, "w"))
+    for _, t in ipairs{
+      { bench = "suite", date = "2026-01-01 00:00 UTC", nproc = 2, cpu = "Test CPU" },
+      { bench = "convergence", system = "rumor", broadcast = "epidemic", procs = true, nodes = 100,
+        repeats = 20, p50_ms = 1, p99_ms = 50, max_ms = 60, rss_kib_per_node = 4000, command = "c1" },
+      { bench = "convergence", system = "rumor", broadcast = "tree", procs = true, nodes = 100,
+        error = "rumor.new: field 'broadcast': unknown field", command = "c1" },
+      { bench = "convergence", system = "serf", procs = true, nodes = 100, repeats = 5,
+        p50_ms = 1300, p99_ms = 1600, max_ms = 1650, p99_ms_protocol = 600, rss_kib_per_node = 15000 },
+      { bench = "convergence", system = "swim", procs = true, nodes = 100, p50_ms = 2500, p99_ms = 5000, max_ms = 5400 },
+      { bench = "convergence", system = "rumor", broadcast = "epidemic", procs = false, nodes = 1000,
+        repeats = 5, p50_ms = 2, p99_ms = 150, max_ms = 400 },
+      { bench = "idle", system = "rumor", nodes = 100, seconds = 30, bytes_per_node_s = 5000,
+        datagrams_per_node_s = 18, cpu_pct_per_node = 1, rss_kib_per_node = 3600, measured_by = "lo" },
+      { bench = "idle", system = "serf", nodes = 100, seconds = 30, bytes_per_node_s = 300,
+        datagrams_per_node_s = 2, cpu_pct_per_node = 0.2, rss_kib_per_node = 15000, measured_by = "lo" },
+      { bench = "failure", system = "rumor", nodes = 10, trials = 3, p50_ms = 10500, max_ms = 10600,
+        detector = "expiration", defaults = true },
+      { bench = "failure", system = "serf", nodes = 10, trials = 5, p50_ms = 6800, max_ms = 7200 },
+      { bench = "suite", command = "c1", exit = 0, seconds = 12, lines = 2 },
+    } do f:write(cjson.encode(t), "\n") end
+    f:close()
+    local _, err, code = sh(("%s bench/report.lua '%s' '%s'"):format(process.interpreter(), input, output))
+    os.remove(input)
+    assert.equal(0, code, err)
+    f = assert(io.open(output, "r"))
+    local md = f:read("a")
+    f:close()
+    os.remove(output)
+    local function has(text) assert.truthy(md:find(text, 1, true), "missing: " .. text .. "\n" .. md) end
+    has("- Date: 2026-01-01 00:00 UTC")
+    has("- Machine: 2 cores (`nproc`), Test CPU")
+    -- 1600 / 50 = 32x at Serf's event handler, 600 / 50 = 12x at its protocol: both met.
+    has("| N=100 processes, p99 convergence ≥ 10x faster than Serf (epidemic) | 50 | 1600 (protocol: 600) | 32x (protocol: 12x) | **met** (protocol: **met**) |")
+    has("| N=1000 in-process, p99 convergence < 100 ms (epidemic) | 150 | — | — | **missed** |")
+    has("| N=100, idle bytes per node per second ≤ Serf's | 5000 | 300 | 0.06x | **missed** |")
+    has("| RSS per node < 1/4 of Serf's (N=100) | 3600 KiB | 15000 KiB | 4.17x | **met** |")
+    has("| N=10, failure detection (p50, last observer) no slower than Serf's | 10500 | 6800 | 0.648x | **missed** |")
+    has("| 100 | yes | rumor | tree | error (below) |")
+    has("| 100 | yes | swim | ")
+    has("- convergence rumor N=100 tree: rumor.new: field 'broadcast': unknown field")
+    has("c1   # exit 0, 12 s, 2 lines")
+  end)
+end)
