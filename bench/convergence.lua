@@ -132,7 +132,22 @@ local function in_process(mode, n)
         :format(deadline // 1000, least_known(), n - 1), 0)
     end
     local join_ms = lib.now() - t0
-    lib.sleep(2 * INTERVAL)
+    -- Settled: every summary a neighbour sent matched for 4 rounds in a row (the
+    -- join's last heartbeat figures have spread), or 120 s passed. Serf and swim are
+    -- measured settled too (bench/peers.lua).
+    local function differed()
+      local d = 0
+      for _, node in ipairs(nodes) do d = d + node:metrics().summaries_differed end
+      return d
+    end
+    local settle_deadline, last = lib.now() + 120000, differed()
+    repeat
+      lib.sleep(4 * INTERVAL)
+      local now_differed = differed()
+      local quiet = now_differed == last
+      last = now_differed
+    until quiet or lib.now() > settle_deadline
+    local settle_ms = lib.now() - t0 - join_ms
 
     local function traffic()
       local d, b = 0, 0
@@ -182,6 +197,7 @@ local function in_process(mode, n)
     end
     result(mode, n, R, delays, cost_d, cost_b, "metrics", {
       { "join_ms", lib.round(join_ms, 0) },
+      { "settle_ms", lib.round(settle_ms, 0) },
       { "idle_bytes_per_node_s", lib.round(idle_b * 1000 / n) },
       { "idle_datagrams_per_node_s", lib.round(idle_d * 1000 / n, 2) },
     })

@@ -256,6 +256,32 @@ static inline void net_run(fake_net *net, uint64_t ms) {
   }
 }
 
+/* Fast rounds for liveness tests: 100 ms, a member silent for 10 of them
+ * is expired. */
+static inline rumor_config_t net_fast_config(void) {
+  rumor_config_t cfg;
+  rumor_config_init(&cfg);
+  cfg.gossip_interval_ms = 100;
+  cfg.heartbeat_expiration_ms = 1000;
+  return cfg;
+}
+
+/* "n00", "n01", ...: ids that sort in index order (the ring's order). */
+static inline const char *net_id(int i) {
+  static char ids[NET_MAX_NODES][8];
+  snprintf(ids[i], sizeof ids[i], "n%02d", i);
+  return ids[i];
+}
+
+/* n nodes named net_id(i) with cfg, seeded by the first, started, and run
+ * 5 s: joined and quiet again. */
+static inline void net_cluster(fake_net *net, int n, const rumor_config_t *cfg, uint64_t seed) {
+  net_init(net, seed);
+  for (int i = 0; i < n; i++) net_add(net, net_id(i), i == 0 ? -1 : 0, cfg);
+  for (int i = 0; i < n; i++) CHECK_EQ(rumor_node_start(net->nodes[i]), 0);
+  net_run(net, 5000);
+}
+
 static inline void net_free(fake_net *net) {
   net_drop_queue(net);
   for (int i = 0; i < net->n; i++)

@@ -41,14 +41,7 @@ static int stat_of(const rumor_member_info_t *m, const char *name, int64_t *valu
   return 0;
 }
 
-/* Fast rounds; a heartbeat silent for 10 rounds is expired. */
-static rumor_config_t fast(void) {
-  rumor_config_t cfg;
-  rumor_config_init(&cfg);
-  cfg.gossip_interval_ms = 100;
-  cfg.heartbeat_expiration_ms = 1000;
-  return cfg;
-}
+static rumor_config_t fast(void) { return net_fast_config(); }
 
 /* n nodes "a", "b", ... all seeded by "a", started and converged. */
 static void cluster(fake_net *net, int n, const rumor_config_t *cfg, uint64_t seed) {

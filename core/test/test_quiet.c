@@ -8,27 +8,10 @@
 #include "summary.h"
 #include "wire.h"
 
-static rumor_config_t fast(void) {
-  rumor_config_t cfg;
-  rumor_config_init(&cfg);
-  cfg.gossip_interval_ms = 100;
-  cfg.heartbeat_expiration_ms = 1000;
-  return cfg;
-}
-
-static const char *id_of(int i) {
-  static char ids[NET_MAX_NODES][8];
-  snprintf(ids[i], sizeof ids[i], "n%02d", i);
-  return ids[i];
-}
-
-/* n nodes seeded by the first, started, joined and quiet again. */
+/* n nodes, joined and quiet again. */
 static void cluster(fake_net *net, int n, uint64_t seed) {
-  rumor_config_t cfg = fast();
-  net_init(net, seed);
-  for (int i = 0; i < n; i++) net_add(net, id_of(i), i == 0 ? -1 : 0, &cfg);
-  for (int i = 0; i < n; i++) CHECK_EQ(rumor_node_start(net->nodes[i]), 0);
-  net_run(net, 5000);
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(net, n, &cfg, seed);
   for (int i = 0; i < n; i++) CHECK_EQ(rumor_node_member_count(net->nodes[i]), (size_t)n);
 }
 
@@ -82,18 +65,18 @@ static void a_missed_write_arrives_through_a_neighbour(void) {
   net.down[5] = 1; /* misses the push and what follows at once */
   CHECK(rumor_node_set(w, "k", 1, "v", 1) > 0);
   net_run(&net, 50);
-  CHECK(!holds(net.nodes[5], id_of(0), "k", "v"));
+  CHECK(!holds(net.nodes[5], net_id(0), "k", "v"));
   net_run(&net, 300); /* quiet again, yet short of half the expiration (no probes) */
-  for (int i = 0; i < 8; i++) CHECK(i == 5 || holds(net.nodes[i], id_of(0), "k", "v"));
+  for (int i = 0; i < 8; i++) CHECK(i == 5 || holds(net.nodes[i], net_id(0), "k", "v"));
   uint64_t differed = 0;
   for (int i = 0; i < 8; i++) differed += rumor_node_metrics(net.nodes[i])->summaries_differed;
   net.down[5] = 0;
   net_run(&net, 500); /* well within the expiration: nobody blocks it */
-  CHECK(holds(net.nodes[5], id_of(0), "k", "v"));
+  CHECK(holds(net.nodes[5], net_id(0), "k", "v"));
   uint64_t after = 0;
   for (int i = 0; i < 8; i++) after += rumor_node_metrics(net.nodes[i])->summaries_differed;
   CHECK(after > differed); /* it was a summary that told */
-  CHECK_EQ(net_member(net.nodes[0], id_of(5)).status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(net_member(net.nodes[0], net_id(5)).status, RUMOR_MEMBER_ALIVE);
   net_free(&net);
 }
 
@@ -104,7 +87,7 @@ static void only_neighbours_judge_and_the_rest_adopt(void) {
   /* n03's neighbours are n02 and n04; nobody else watches it. */
   for (int i = 0; i < n; i++) {
     if (i == 3) continue;
-    rumor_member_info_t m = net_member(net.nodes[i], id_of(3));
+    rumor_member_info_t m = net_member(net.nodes[i], net_id(3));
     CHECK_EQ(m.watched, i == 2 || i == 4);
     CHECK(!m.watched || m.heartbeats > 0);
   }
@@ -113,19 +96,19 @@ static void only_neighbours_judge_and_the_rest_adopt(void) {
   uint64_t adopted = 0;
   for (int i = 0; i < n; i++) {
     if (i == 3) continue;
-    rumor_member_info_t m = net_member(net.nodes[i], id_of(3));
+    rumor_member_info_t m = net_member(net.nodes[i], net_id(3));
     CHECK_EQ(m.status, RUMOR_MEMBER_BLOCKED);
     CHECK_EQ(m.block_reason, RUMOR_BLOCK_EXPIRED);
     adopted += rumor_node_metrics(net.nodes[i])->blocks_adopted;
   }
   CHECK(adopted >= (uint64_t)(n - 3)); /* all but the two judges took it over */
   /* The ring closed over the gap: n02 and n04 now watch each other. */
-  CHECK(net_member(net.nodes[2], id_of(4)).watched);
-  CHECK(net_member(net.nodes[4], id_of(2)).watched);
+  CHECK(net_member(net.nodes[2], net_id(4)).watched);
+  CHECK(net_member(net.nodes[4], net_id(2)).watched);
   for (int i = 0; i < n; i++)
     for (int j = 0; j < n; j++)
       if (i != 3 && j != 3 && i != j)
-        CHECK_EQ(net_member(net.nodes[i], id_of(j)).status, RUMOR_MEMBER_ALIVE);
+        CHECK_EQ(net_member(net.nodes[i], net_id(j)).status, RUMOR_MEMBER_ALIVE);
   net_free(&net);
 }
 
@@ -134,14 +117,14 @@ static void a_member_between_is_probed_not_blocked(void) {
   cluster(&net, 4, 5);
   /* A newcomer that sorts between n00 and n01 becomes their neighbour; it
    * is not blocked while it joins, and the ring forms around it. */
-  rumor_config_t cfg = fast();
+  rumor_config_t cfg = net_fast_config();
   rumor_node_t *x = net_add(&net, "n00x", 0, &cfg);
   CHECK_EQ(rumor_node_start(x), 0);
   net_run(&net, 3000);
   for (int i = 0; i < 4; i++) CHECK_EQ(net_member(net.nodes[i], "n00x").status, RUMOR_MEMBER_ALIVE);
   CHECK(net_member(net.nodes[0], "n00x").watched);
   CHECK(net_member(net.nodes[1], "n00x").watched);
-  CHECK(!net_member(net.nodes[0], id_of(1)).watched); /* n00x is between them now */
+  CHECK(!net_member(net.nodes[0], net_id(1)).watched); /* n00x is between them now */
   net_free(&net);
 }
 
@@ -151,9 +134,9 @@ static void a_member_between_is_probed_not_blocked(void) {
  * the cluster never forms. */
 static void topology_alone_forms_a_cluster(void) {
   fake_net net;
-  rumor_config_t cfg = fast();
+  rumor_config_t cfg = net_fast_config();
   net_init(&net, 6);
-  for (int i = 0; i < 3; i++) net_add(&net, id_of(i), -1, &cfg); /* no seeds */
+  for (int i = 0; i < 3; i++) net_add(&net, net_id(i), -1, &cfg); /* no seeds */
   for (int i = 0; i < 3; i++) CHECK_EQ(rumor_node_start(net.nodes[i]), 0);
   net_run(&net, 1000); /* past the rounds a start keeps active */
   rumor_peer_t peers[] = {{"n00", "10.0.0.1:7946"}, {"n01", "10.0.0.2:7946"}, {"n02", "10.0.0.3:7946"}};
@@ -162,7 +145,7 @@ static void topology_alone_forms_a_cluster(void) {
   for (int i = 0; i < 3; i++)
     for (int j = 0; j < 3; j++)
       if (i != j) {
-        rumor_member_info_t m = net_member(net.nodes[i], id_of(j));
+        rumor_member_info_t m = net_member(net.nodes[i], net_id(j));
         CHECK_EQ(m.status, RUMOR_MEMBER_ALIVE);
         CHECK(m.generation == rumor_node_generation(net.nodes[j]));
       }

@@ -16,27 +16,6 @@
     CHECK(cond);                               \
   } while (0)
 
-static rumor_config_t fast(void) {
-  rumor_config_t cfg;
-  rumor_config_init(&cfg);
-  cfg.gossip_interval_ms = 100;
-  cfg.heartbeat_expiration_ms = 1000;
-  return cfg;
-}
-
-static const char *id_of(int i) {
-  static char ids[NET_MAX_NODES][8];
-  snprintf(ids[i], sizeof ids[i], "n%02d", i);
-  return ids[i];
-}
-
-static void cluster(fake_net *net, int n, uint64_t seed, const rumor_config_t *cfg) {
-  net_init(net, seed);
-  for (int i = 0; i < n; i++) net_add(net, id_of(i), i == 0 ? -1 : 0, cfg);
-  for (int i = 0; i < n; i++) CHECK_EQ(rumor_node_start(net->nodes[i]), 0);
-  net_run(net, 5000);
-}
-
 static uint64_t sum(const fake_net *net, size_t off) {
   uint64_t s = 0;
   for (int i = 0; i < net->n; i++)
@@ -52,10 +31,10 @@ static uint64_t sum(const fake_net *net, size_t off) {
  * expired, nobody rejoins. Without the probes: 9 rejoins in 10 s. */
 static void a_one_sided_block_makes_nobody_rejoin(void) {
   fake_net net;
-  rumor_config_t cfg = fast();
-  cluster(&net, 6, 7, &cfg);
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(&net, 6, &cfg, 7);
   uint64_t rejoins = SUM(&net, rejoins), adopted = SUM(&net, blocks_adopted);
-  CHECK_EQ(rumor_node_block(net.nodes[2], id_of(3), 3, RUMOR_BLOCK_POLICY), 0);
+  CHECK_EQ(rumor_node_block(net.nodes[2], net_id(3), 3, RUMOR_BLOCK_POLICY), 0);
   net_run(&net, 10000);
   rejoins = SUM(&net, rejoins) - rejoins;
   adopted = SUM(&net, blocks_adopted) - adopted;
@@ -71,12 +50,12 @@ static void a_one_sided_block_makes_nobody_rejoin(void) {
  * then, not one per round. */
 static void a_removal_on_one_node_costs_little(void) {
   fake_net net;
-  rumor_config_t cfg = fast();
+  rumor_config_t cfg = net_fast_config();
   cfg.blocked_retention_ms = 2000;
-  cluster(&net, 6, 9, &cfg);
-  CHECK_EQ(rumor_node_block(net.nodes[0], id_of(3), 3, RUMOR_BLOCK_POLICY), 0); /* not a neighbour */
+  net_cluster(&net, 6, &cfg, 9);
+  CHECK_EQ(rumor_node_block(net.nodes[0], net_id(3), 3, RUMOR_BLOCK_POLICY), 0); /* not a neighbour */
   net_run(&net, 5000);
-  CHECK_EQ(net_member(net.nodes[0], id_of(3)).status, RUMOR_MEMBER_REMOVED);
+  CHECK_EQ(net_member(net.nodes[0], net_id(3)).status, RUMOR_MEMBER_REMOVED);
   uint64_t rounds = SUM(&net, rounds), sent = SUM(&net, datagrams_sent), bytes = SUM(&net, bytes_sent);
   uint64_t differed = SUM(&net, summaries_differed);
   net_run(&net, 10000);
@@ -95,12 +74,12 @@ static void a_removal_on_one_node_costs_little(void) {
  * the entry, its watermark stays behind, its summary never matches. */
 static void a_refused_value_costs_little(void) {
   fake_net net;
-  rumor_config_t cfg = fast();
+  rumor_config_t cfg = net_fast_config();
   net_init(&net, 4);
   for (int i = 0; i < 4; i++) {
     rumor_config_t c = cfg;
     if (i == 2) c.max_value_size = 100;
-    net_add(&net, id_of(i), i == 0 ? -1 : 0, &c);
+    net_add(&net, net_id(i), i == 0 ? -1 : 0, &c);
   }
   for (int i = 0; i < 4; i++) CHECK_EQ(rumor_node_start(net.nodes[i]), 0);
   net_run(&net, 3000);
@@ -122,14 +101,14 @@ static void a_refused_value_costs_little(void) {
  * blocked when the short grace passes without an answer. */
 static void a_run_of_dead_neighbours_is_blocked_in_steps(void) {
   fake_net net;
-  rumor_config_t cfg = fast();
-  cluster(&net, 16, 3, &cfg);
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(&net, 16, &cfg, 3);
   for (int i = 4; i < 12; i++) net.down[i] = 1;
   uint64_t t0 = net.now;
   for (;;) {
     int all = 1;
     net_run(&net, 100);
-    for (int i = 4; i < 12; i++) all &= net_member(net.nodes[0], id_of(i)).status != RUMOR_MEMBER_ALIVE;
+    for (int i = 4; i < 12; i++) all &= net_member(net.nodes[0], net_id(i)).status != RUMOR_MEMBER_ALIVE;
     if (all || net.now - t0 > 60000) break;
   }
   /* The ends after one window, then each new neighbour within its probe
@@ -144,8 +123,8 @@ static void a_run_of_dead_neighbours_is_blocked_in_steps(void) {
  * nobody adopts them, nobody else rejoins. */
 static void a_healed_node_does_not_evict_the_healthy(void) {
   fake_net net;
-  rumor_config_t cfg = fast();
-  cluster(&net, 8, 8, &cfg);
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(&net, 8, &cfg, 8);
   net.down[3] = 1;
   net_run(&net, 5000);
   uint64_t adopted = SUM(&net, blocks_adopted), rejoins = SUM(&net, rejoins);
