@@ -27,10 +27,11 @@
 -- sets the sizes of all three. Installs serf/tarantool with apt-get when missing (as
 -- root). Every child is reaped, also on error or Ctrl-C; each is started under
 -- `setpriv --pdeathsig KILL`, so not even a killed harness leaves one behind.
+package.path = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local lib = require("lib")
 local core = require("rumor.core")
 local rumor = require("rumor")
 local process = require("rumor.process")
-local cjson = require("cjson")
 
 ---------------------------------------------------------------------------
 -- Options.
@@ -134,34 +135,10 @@ local function now() return core.hrtime_ms() end
 local function sleep(ms) rumor.sleep(ms) end
 local function wait(pred, ms) return process.eventually(pred, ms, 5) end
 local function log(fmt, ...) io.stderr:write("peers: ", fmt:format(...), "\n") io.stderr:flush() end
+-- Numbers, JSON lines and /proc readings as the other benches make them (bench/lib.lua).
+local round, pct, median, emit = lib.round, lib.pct, lib.median, lib.emit
+local cpu_s, rss_kib = lib.cpu_s, lib.rss_kib
 
-local function round(x, places)
-  if x == nil then return nil end
-  local m = 10 ^ (places or 1)
-  local r = math.floor(x * m + 0.5) / m
-  return math.tointeger(r) or r
-end
-
-local function pct(sorted, p)
-  if #sorted == 0 then return nil end
-  return sorted[math.max(1, math.ceil(#sorted * p))]
-end
-
-local function median(list)
-  local s = table.move(list, 1, #list, 1, {})
-  table.sort(s)
-  return pct(s, 0.5)
-end
-
--- One JSON line, keys in the given order: { {"bench", "idle"}, {"nodes", 10}, ... }.
-local function emit(pairs_in_order)
-  local parts = {}
-  for _, kv in ipairs(pairs_in_order) do
-    if kv[2] ~= nil then parts[#parts + 1] = cjson.encode(kv[1]) .. ":" .. cjson.encode(kv[2]) end
-  end
-  io.stdout:write("{", table.concat(parts, ","), "}\n")
-  io.stdout:flush()
-end
 
 local function sh_ok(cmd) return os.execute(cmd) == true end
 local function have(cmd) return sh_ok("command -v " .. cmd .. " >/dev/null 2>&1") end
@@ -265,36 +242,6 @@ local function lo_tx()
   end
   f:close()
   error("no lo in /proc/" .. ns.pid .. "/net/dev")
-end
-
-local CLK_TCK = (function()
-  local p = io.popen("getconf CLK_TCK 2>/dev/null")
-  local v = p and tonumber(p:read("l") or "")
-  if p then p:close() end
-  return v or 100
-end)()
-
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- utime + stime of pid, in seconds.
-local function cpu_s(pid)
-  local s = read_file("/proc/" .. pid .. "/stat")
-  local rest = s and s:match("%) (.*)$")
-  if not rest then return 0 end
-  local f = {}
-  for x in rest:gmatch("%S+") do f[#f + 1] = x end
-  return (tonumber(f[12]) + tonumber(f[13])) / CLK_TCK   -- fields 14 and 15 of stat
-end
-
-local function rss_kib(pid)
-  local s = read_file("/proc/" .. pid .. "/status")
-  return s and tonumber(s:match("VmRSS:%s*(%d+)")) or 0
 end
 
 ---------------------------------------------------------------------------
