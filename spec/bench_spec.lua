@@ -3,23 +3,9 @@
 local process = require("rumor.process")
 local cjson = require("cjson")
 
--- Runs a command line from the repository root; returns stdout, stderr, exit code.
-local function sh(cmd)
-  local err_path = os.tmpname()
-  local p = assert(io.popen(cmd .. " 2>'" .. err_path .. "'", "r"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local f = assert(io.open(err_path, "rb"))
-  local err = f:read("a")
-  f:close()
-  os.remove(err_path)
-  return out, err, code
-end
+local sh = process.shell
 
-local function rumor_run(args)
-  return sh(("env LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' run %s"):format(
-    package.path, package.cpath, process.interpreter(), process.find_bin(), args))
-end
+local function rumor_run(args) return process.command("run " .. args) end
 
 local function json_lines(out)
   local list = {}

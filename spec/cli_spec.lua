@@ -2,19 +2,7 @@
 local process = require("rumor.process")
 
 -- Runs the launcher with args through the shell; returns stdout, stderr, exit code.
-local function rumor_cmd(args)
-  local err_path = os.tmpname()
-  local line = ("env LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' %s 2>'%s'"):format(
-    package.path, package.cpath, process.interpreter(), process.find_bin(), args, err_path)
-  local p = assert(io.popen(line, "r"))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local f = assert(io.open(err_path, "rb"))
-  local err = f:read("a")
-  f:close()
-  os.remove(err_path)
-  return out, err, code
-end
+local rumor_cmd = process.command
 
 local function write_script(text)
   local path = os.tmpname()

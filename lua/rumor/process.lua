@@ -105,6 +105,26 @@ function M.environment(extra)
   return env
 end
 
+-- Runs a shell command line; returns its stdout, its stderr and its exit code.
+function M.shell(cmd)
+  local err_path = os.tmpname()
+  local p = assert(io.popen(cmd .. " 2>'" .. err_path .. "'", "r"))
+  local out = p:read("a")
+  local _, _, code = p:close()
+  local f = assert(io.open(err_path, "rb"))
+  local err = f:read("a")
+  f:close()
+  os.remove(err_path)
+  return out, err, code
+end
+
+-- Runs `rumor ARGS` (the rest of a shell command line: quote what needs it) with our
+-- interpreter and module paths; returns its stdout, stderr and exit code.
+function M.command(args)
+  return M.shell(("env LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' %s"):format(
+    package.path, package.cpath, M.interpreter(), M.find_bin(), args))
+end
+
 -- file, args to run `rumor agent --config path`.
 function M.agent_command(config_path)
   local bin = M.find_bin()
