@@ -125,6 +125,15 @@ local checks = {
     end
     return v
   end,
+  -- The least severe log line a node reports (its on_log hook, or stderr): "warn"
+  -- by default, so a quiet cluster writes nothing.
+  log_level = function(name, v, level)
+    if v ~= "debug" and v ~= "info" and v ~= "warn" and v ~= "error" then
+      fail(name, "expected \"debug\", \"info\", \"warn\" or \"error\", got "
+        .. (type(v) == "string" and ("\"" .. v .. "\"") or type(v)), level + 1)
+    end
+    return v
+  end,
   -- Dissemination. Absent, the core's defaults apply ("epidemic", 2, no rate limit).
   broadcast = function(name, v, level)
     if v ~= "epidemic" and v ~= "tree" then

@@ -177,11 +177,18 @@ rumor._check_interrupt = check_interrupt
 -- Subscriptions. The core has one sink per node and kind; the sinks below fan out to
 -- the subscribers, each call protected, its errors reported and counted per node.
 
+local node_error   -- (node, message, where): defined with the log hook below
+
 local function deliver(subs, s, value, where)
   local ok, err = xpcall(s.fn, debug.traceback, value)
   if not ok then
     subs.errors = subs.errors + 1
-    report(err, where)
+    local node = subs.owner.node
+    if node then
+      node_error(node, err, where .. " of node '" .. tostring(node._id) .. "'")
+    else
+      report(err, where)
+    end
   end
 end
 
@@ -281,7 +288,9 @@ function rumor.new(cfg)
   local msubs = { list = {}, errors = 0, owner = owner, attach = attach_members }
   subs.sink, msubs.sink = update_sink(subs), member_sink(msubs)
   local node = setmetatable({ _core = n, _subs = subs, _msubs = msubs, _closed = false,
-                              _requests = {}, _leave_timeout_ms = checked.gossip_request_timeout_ms },
+                              _requests = {}, _leave_timeout_ms = checked.gossip_request_timeout_ms,
+                              _id = checked.id, _lua_errors = 0,
+                              _log = { level = checked.log_level or "warn" } },
                             Node)
   owner.node = node
   return node
@@ -585,9 +594,8 @@ end
 -- Core counters plus the errors of this node's update and member subscribers.
 function Node:metrics()
   local m = handle_of(self, "metrics"):metrics()
-  local errors = self._subs.errors + self._msubs.errors
-  m.subscriber_errors = errors
-  m.callback_errors = (m.callback_errors or 0) + errors
+  m.subscriber_errors = self._subs.errors + self._msubs.errors
+  m.callback_errors = (m.callback_errors or 0) + self._lua_errors
   return m
 end
 
@@ -745,6 +753,102 @@ function Node:remove_peer(id)
     error("rumor: remove_peer: argument 'id': no member '" .. id .. "' is known", 2)
   end
   return core_call("remove_peer", 2, ok, err)
+end
+
+---------------------------------------------------------------------------
+-- Logging. Each node has one log hook: the core's log lines, and the errors raised in
+-- this node's callbacks (with their traceback), reach it as records
+-- { level, message, node, where }. Without a hook, lines at or above the node's
+-- log_level go to stderr and callback errors to rumor.set_error_handler's handler.
+
+local LOG_LEVELS = { debug = 1, info = 2, warn = 3, error = 4 }
+rumor.log_levels = { "debug", "info", "warn", "error" }
+
+local function need_log_level(method, level, v)
+  if LOG_LEVELS[v] == nil then
+    error(("rumor: %s: level must be one of \"debug\", \"info\", \"warn\", \"error\", got %s")
+      :format(method, type(v) == "string" and ("\"" .. v .. "\"") or type(v)), level + 1)
+  end
+  return v
+end
+
+-- Hands one record to the node's hook (or stderr). A failing hook is reported to the
+-- process-wide handler, never to itself.
+local function emit_log(node, record)
+  local log = node._log
+  if LOG_LEVELS[record.level] < LOG_LEVELS[log.level] then return end
+  record.node = record.node or node._id
+  if log.fn then
+    local ok, err = xpcall(log.fn, debug.traceback, record)
+    if not ok then
+      node._lua_errors = node._lua_errors + 1
+      report(err, "on_log of node '" .. tostring(node._id) .. "'")
+    end
+    return
+  end
+  if record.level == "error" and record.where then
+    dispatch(record.message, record.where)
+  else
+    io.stderr:write("rumor[", tostring(record.node), "] ", record.level, ": ",
+      tostring(record.message), "\n")
+    io.stderr:flush()
+  end
+end
+
+-- An error raised by one of node's callbacks (message carries the traceback): counted
+-- on the node and in rumor.callback_errors(), then logged at level "error".
+function node_error(node, message, where)
+  if type(message) == "string" and message:find("interrupted!", 1, true) then
+    interrupted = true
+    return
+  end
+  node._lua_errors = node._lua_errors + 1
+  lua_errors = lua_errors + 1
+  emit_log(node, { level = "error", message = message, where = where })
+end
+
+-- fn(record) receives this node's log: record = { level = "debug"|"info"|"warn"|"error",
+-- message, node (this node's id), where (the callback, for callback errors) }. Only
+-- records at or above opts.level (default: the node's log_level, "warn") arrive. nil
+-- removes the hook: lines go to stderr again.
+function Node:on_log(fn, opts)
+  handle_of(self, "on_log")
+  if fn ~= nil and type(fn) ~= "function" then
+    error("rumor: on_log: argument 'fn' must be a function or nil, got " .. type(fn), 2)
+  end
+  opts = check_options("on_log", opts, { level = "string" }, 2)
+  if opts.level ~= nil then self._log.level = need_log_level("on_log", 2, opts.level) end
+  self._log.fn = fn
+  if self._attach_log then self._attach_log(self) end
+end
+
+-- Writes a line to this node's log, as the core does (a script's own lines).
+function Node:log(level, message)
+  handle_of(self, "log")
+  need_log_level("log", 2, level)
+  need_string("log", "message", message, 2)
+  emit_log(self, { level = level, message = message })
+end
+
+---------------------------------------------------------------------------
+-- Extensions: each module below adds methods to Node (and functions to rumor) with the
+-- helpers in `internal`, so that one file holds one feature.
+
+local internal = {
+  Node = Node, core = core, config = config, managed = managed, step = step,
+  report = report, node_error = node_error, emit_log = emit_log, handle_of = handle_of,
+  wait_for = wait_for, check_options = check_options, need_function = need_function,
+  need_string = need_string, need_key = need_key, need_own_key = need_own_key,
+  timeout_option = timeout_option, milliseconds = milliseconds,
+  add_subscription = add_subscription, Subscription = Subscription,
+  check_interrupt = check_interrupt, LOG_LEVELS = LOG_LEVELS,
+}
+rumor._internal = internal
+
+for _, name in ipairs{
+  -- one module per line (keeps merges trivial)
+} do
+  require(name)(rumor, internal)
 end
 
 rumor.Node = Node
