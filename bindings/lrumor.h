@@ -134,6 +134,10 @@ int lrumor_read_lines(lua_State *L);
 int lrumor_write(lua_State *L);
 void lrumor_reader_open(lua_State *L);
 
+/* lembed.c: core.backend_fd, core.backend_timeout, core.alive. Call with
+ * the module table at -1 and the context at -2. */
+void lrumor_embed_register(lua_State *L);
+
 /* lprocess.c */
 int lrumor_spawn(lua_State *L);
 void lrumor_process_open(lua_State *L);

@@ -33,7 +33,7 @@ build = {
     ["rumor.process"] = "lua/rumor/process.lua",
     ["rumor.core"] = {
       sources = {
-        "bindings/llines.c", "bindings/lliveness.c", "bindings/lnode.c", "bindings/lprocess.c",
+        "bindings/lembed.c", "bindings/llines.c", "bindings/lliveness.c", "bindings/lnode.c", "bindings/lprocess.c",
         "bindings/lrumor.c", "bindings/ltimer.c",
         "core/src/addr.c", "core/src/await.c", "core/src/blob.c", "core/src/delta.c",
         "core/src/error.c", "core/src/frame.c", "core/src/gossip.c", "core/src/io_uv.c",
