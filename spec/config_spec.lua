@@ -61,7 +61,7 @@ describe("rumor.config", function()
 
   it("refuses values out of range", function()
     assert.matches("field 'gossip_interval_ms': must be >= 1, got 0", err_of{ id = "a", gossip_interval_ms = 0 })
-    assert.matches("field 'mtu': must be >= 1", err_of{ id = "a", mtu = -3 })
+    assert.matches("field 'mtu': must be >= 576, got %-3", err_of{ id = "a", mtu = -3 })
     assert.matches("field 'generation': must be >= 0", err_of{ id = "a", generation = -1 })
     assert.matches("field 'heartbeat_expiration_ms': must be <= 4294967295",
       err_of{ id = "a", heartbeat_expiration_ms = 1 << 40 })

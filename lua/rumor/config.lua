@@ -1,8 +1,10 @@
 -- rumor.config: checks the table given to rumor.new and fills in the defaults.
 --
--- Types and unknown keys are checked here, ranges again in C (rumor_config_check).
--- Every error reads "rumor.new: field 'NAME': reason" and is raised at the level the
--- caller asks for, so it points at the user's call of rumor.new.
+-- Types, ranges and unknown keys are checked here; the core checks the ranges again
+-- (rumor_config_check in core/src/node.c), and spec/config_spec.lua keeps the two in step.
+-- Every error reads "rumor.new: field 'NAME': reason" (load_config names the file or
+-- the variable instead of rumor.new) and is raised at the level the caller asks for, so
+-- it points at the user's call.
 
 local M = {}
 
@@ -34,8 +36,12 @@ function M.parse_address(s)
   return host, port
 end
 
+-- Who reports a bad field: "rumor.new", or load_config's file or variable. Set on
+-- entry to every check (checks never yield, so one at a time).
+local who = "rumor.new"
+
 local function fail(name, reason, level)
-  error("rumor.new: field '" .. name .. "': " .. reason, level + 1)
+  error(who .. ": field '" .. name .. "': " .. reason, level + 1)
 end
 
 -- The checks below never end in a tail call to a helper that may fail: a tail call
@@ -114,8 +120,9 @@ local checks = {
     if type(v) ~= "number" then
       fail(name, "expected a number, got " .. type(v), level + 1)
     end
-    if not (v > 0 and v < math.huge) then
-      fail(name, "must be a finite number > 0, got " .. tostring(v), level + 1)
+    if not (v > 0 and v <= M.MAX_PHI_THRESHOLD) then
+      fail(name, "must be a number > 0 and <= " .. M.MAX_PHI_THRESHOLD .. ", got "
+        .. tostring(v), level + 1)
     end
     return v
   end,
@@ -127,6 +134,22 @@ local checks = {
   end,
   -- The least severe log line a node reports (its on_log hook, or stderr): "warn"
   -- by default, so a quiet cluster writes nothing.
+  -- Which loop runs the node: "rumor" (its own, the default) or "luv": an
+  -- application's luv loop hosts rumor's (lua/rumor/luv.lua), so luv must be installed.
+  loop = function(name, v, level)
+    if v ~= "rumor" and v ~= "luv" then
+      fail(name, "expected \"rumor\" or \"luv\", got "
+        .. (type(v) == "string" and ("\"" .. v .. "\"") or type(v)), level + 1)
+    end
+    if v == "luv" then
+      local ok, err = pcall(require, "luv")
+      if not ok then
+        fail(name, "\"luv\" needs the luv module, which cannot be loaded (Debian: apt-get "
+          .. "install lua-luv): " .. tostring(err):match("^[^\n]*"), level + 1)
+      end
+    end
+    return v
+  end,
   log_level = function(name, v, level)
     if v ~= "debug" and v ~= "info" and v ~= "warn" and v ~= "error" then
       fail(name, "expected \"debug\", \"info\", \"warn\" or \"error\", got "
@@ -148,6 +171,8 @@ local checks = {
 M.MAX_BROADCAST_BRANCHING = 16
 -- An hour bounds every period, as in the core.
 M.MAX_RATE_LIMIT_INTERVAL_MS = 3600000
+-- phi that high is never reached (the core's bound).
+M.MAX_PHI_THRESHOLD = 1000
 
 local function uint32(name, v, level, min)
   local i = integer(name, v, level + 1, min)
@@ -157,17 +182,30 @@ local function uint32(name, v, level, min)
   return i
 end
 
-for _, name in ipairs{ "gossip_interval_ms", "gossip_request_timeout_ms", "gossip_fan_out",
-                       "gossip_max_send", "heartbeat_expiration_ms", "mtu", "max_value_size",
-                       "tombstone_grace_ms", "blocked_retention_ms" } do
+-- { min, max } of the integer fields: the core's ranges (rumor_config_check), except
+-- that a max_value_size of 0, which only empty values would fit, is refused here.
+local HOUR, DAY, WEEK = 3600000, 86400000, 604800000
+M.ranges = {
+  gossip_interval_ms = { 1, HOUR },          -- an hour bounds every period
+  gossip_request_timeout_ms = { 1, HOUR },
+  gossip_fan_out = { 1, 1024 },              -- more peers than that is a broadcast storm
+  gossip_max_send = { 1, 65535 },            -- entries per answer: a datagram holds fewer
+  heartbeat_expiration_ms = { 0, DAY },      -- 0 turns the expiration detector off
+                                             -- (protoactor-dotnet's switch, #2004)
+  mtu = { 576, 65507 },                      -- IPv4's minimum datagram .. UDP's largest payload
+  max_value_size = { 1, 64 * 1024 * 1024 },  -- 64 MiB: values are state, not bulk data
+  tombstone_grace_ms = { 1, WEEK },          -- longer keeps deletes for no partition we heal
+  blocked_retention_ms = { 1, WEEK },
+}
+
+for name, range in pairs(M.ranges) do
   checks[name] = function(_, v, level)
-    local i = uint32(name, v, level + 1, 1)
+    local i = uint32(name, v, level + 1, range[1])
+    if i > range[2] then
+      fail(name, "must be <= " .. range[2] .. ", got " .. i, level + 1)
+    end
     return i
   end
-end
--- 0 turns the expiration detector off (protoactor-dotnet's switch, #2004).
-checks.heartbeat_expiration_ms = function(name, v, level)
-  return uint32(name, v, level + 1, 0)
 end
 
 checks.broadcast_branching = function(name, v, level)
@@ -210,14 +248,16 @@ table.sort(M.fields)
 
 -- Returns a new, checked table with the defaults filled in. `level` is the error
 -- level of the user's call as seen from the caller of check (1 = the caller itself).
-function M.check(cfg, level)
+-- `caller` replaces "rumor.new" at the head of the messages.
+function M.check(cfg, level, caller)
   level = (level or 1) + 1
+  who = caller or "rumor.new"
   if type(cfg) ~= "table" then
-    error("rumor.new: expected a config table, got " .. type(cfg), level)
+    error(who .. ": expected a config table, got " .. type(cfg), level)
   end
   for k in pairs(cfg) do
     if type(k) ~= "string" or not checks[k] then
-      error("rumor.new: field '" .. tostring(k) .. "': unknown field (known: "
+      error(who .. ": field '" .. tostring(k) .. "': unknown field (known: "
         .. table.concat(M.fields, ", ") .. ")", level)
     end
   end
@@ -236,6 +276,13 @@ function M.check(cfg, level)
   end
   if #out.cluster > 64 then
     fail("cluster", "longer than 64 bytes", level)
+  end
+  -- Heartbeats need a round or more to arrive, and a round may run late: an
+  -- expiration under three intervals blocks healthy members over and over (the core's rule).
+  local expiration, interval = out.heartbeat_expiration_ms, out.gossip_interval_ms
+  if expiration ~= 0 and expiration < 3 * interval then
+    fail("heartbeat_expiration_ms", ("must be 0 (off) or at least 3 gossip intervals, %d ms, "
+      .. "got %d"):format(3 * interval, expiration), level)
   end
   return out
 end
