@@ -61,6 +61,23 @@ end
 ---------------------------------------------------------------------------
 -- The loop.
 
+-- While an application's luv loop hosts rumor's (rumor.use_luv, lua/rumor/luv.lua),
+-- `host` = { run_once = fn() -> more, kick = fn() }: the blocking drivers below turn
+-- luv's loop (which runs rumor's), and kick() tells the host that rumor has new work
+-- (a started node, a timer, a process) before luv decides whether it may return.
+-- nil while rumor drives its own loop.
+local host
+
+local function kick()
+  if host then host.kick() end
+end
+
+-- One blocking iteration of whichever loop drives rumor's; true while work is left.
+local function drive_once()
+  if host then return host.run_once() end
+  return core.run("once")
+end
+
 function rumor.now()
   return core.now()
 end
@@ -68,7 +85,7 @@ end
 -- Runs the loop until no work is left (no started node, timer or process).
 function rumor.run()
   check_interrupt()
-  while core.run("once") do
+  while drive_once() do
     check_interrupt()
   end
   check_interrupt()
@@ -78,7 +95,7 @@ end
 -- Returns true while work is left.
 function rumor.run_once()
   check_interrupt()
-  local more = core.run("once")
+  local more = drive_once()
   check_interrupt()
   return more
 end
@@ -124,14 +141,16 @@ function rumor.sleep(ms)
   local co = coroutine.running()
   if managed[co] then
     core.timer(ms, 0, function() step(co) end)
+    kick()
     coroutine.yield()
     return
   end
   local done = false
   local t = core.timer(ms, 0, function() done = true end)
+  kick()
   local ok, err = pcall(function()
     while not done do
-      core.run("once")
+      drive_once()
       check_interrupt()
     end
   end)
@@ -167,6 +186,7 @@ function rumor.after(ms, fn)
     h._timer = nil
     rumor.spawn(fn)
   end)
+  kick()
   return h
 end
 
@@ -281,6 +301,14 @@ function rumor.new(cfg)
   if not ok then
     error((tostring(n):gsub("^rumor:", "rumor.new:")), 2)
   end
+  -- loop = "luv": an application's luv loop hosts rumor's from now on (rumor.luv).
+  if checked.loop == "luv" and not host then
+    rumor.use_luv(require("luv"))
+  elseif checked.loop == "rumor" and host then
+    n:close()
+    error("rumor.new: field 'loop': \"rumor\", but luv's loop already hosts rumor's "
+      .. "(rumor.use_luv); the nodes of a process share one loop", 2)
+  end
   -- Subscribers live in tables of their own so that the core's sinks do not
   -- keep the node object alive.
   local owner = setmetatable({}, { __mode = "v" })
@@ -303,6 +331,7 @@ function Node:start()
   if not ok then
     error("rumor: start: " .. tostring(err), 2)
   end
+  kick()
   self._running = true
   return self
 end
@@ -513,6 +542,7 @@ local function wait_for(self, method, what, start, level)
     error("rumor: " .. method .. ": " .. tostring(err), level + 1)
   end
   requests[resolve] = true
+  kick()
   if in_spawn then
     while not result do
       waiting = true
@@ -522,7 +552,7 @@ local function wait_for(self, method, what, start, level)
   end
   local run_ok, run_err = pcall(function()
     while not result do
-      if not core.run("once") and not result then
+      if not drive_once() and not result then
         error("rumor: " .. method .. ": the loop ran out of work before the " .. what
           .. " ended", 0)
       end
@@ -842,11 +872,16 @@ local internal = {
   timeout_option = timeout_option, milliseconds = milliseconds,
   add_subscription = add_subscription, Subscription = Subscription,
   check_interrupt = check_interrupt, LOG_LEVELS = LOG_LEVELS,
+  kick = kick, drive_once = drive_once,
+  interrupt_pending = function() return interrupted end,
+  hosted = function() return host ~= nil end,
+  set_host = function(h) host = h end,
 }
 rumor._internal = internal
 
 for _, name in ipairs{
   -- one module per line (keeps merges trivial)
+  "rumor.luv",
 } do
   require(name)(rumor, internal)
 end
