@@ -1,4 +1,5 @@
--- rumor.config: checks the table given to rumor.new and fills in the defaults.
+-- rumor.config: checks the table given to rumor.new and fills in the defaults; reads
+-- configs from JSON files with RUMOR_* environment overrides (load_config, at the end).
 --
 -- Types, ranges and unknown keys are checked here; the core checks the ranges again
 -- (rumor_config_check in core/src/node.c), and spec/config_spec.lua keeps the two in step.
@@ -285,6 +286,167 @@ function M.check(cfg, level, caller)
       .. "got %d"):format(3 * interval, expiration), level)
   end
   return out
+end
+
+---------------------------------------------------------------------------
+-- load_config(path [, env [, extra]]): a checked rumor.new config from a JSON file,
+-- where environment variables RUMOR_<FIELD> (RUMOR_RATE_LIMIT_TOKENS and
+-- RUMOR_RATE_LIMIT_INTERVAL_MS for the nested table) override the file's values.
+
+-- How a variable's text is read, per field. A field missing here reads as a string.
+M.kinds = {
+  id = "string", cluster = "string", bind = "string", seeds = "list", loop = "string",
+  generation = "integer", failure_detector = "string", phi_threshold = "number",
+  auto_rejoin = "boolean", log_level = "string", broadcast = "string",
+  broadcast_branching = "integer", rate_limit = "table",
+}
+for name in pairs(M.ranges) do M.kinds[name] = "integer" end
+
+-- The variables of the nested rate_limit table.
+M.nested_env = {
+  RUMOR_RATE_LIMIT_TOKENS = { "rate_limit", "tokens" },
+  RUMOR_RATE_LIMIT_INTERVAL_MS = { "rate_limit", "interval_ms" },
+}
+
+local BOOLEANS = { ["true"] = true, ["1"] = true, ["false"] = false, ["0"] = false }
+
+-- Returns the value of text for a field of kind, or nil, what was expected.
+local function parse_env(kind, text)
+  if kind == "integer" then
+    local t = text:match("^%s*([+-]?%d+)%s*$")
+    local i = t and math.tointeger(tonumber(t))
+    if i then return i end
+    return nil, "an integer"
+  elseif kind == "number" then
+    local n = tonumber(text)
+    if n then return n end
+    return nil, "a number"
+  elseif kind == "boolean" then
+    local b = BOOLEANS[text:match("^%s*(.-)%s*$")]
+    if b ~= nil then return b end
+    return nil, "true or false (or 1 or 0)"
+  elseif kind == "list" then   -- "a:1, b:2"; empty: no items
+    local items = {}
+    for item in text:gmatch("[^,]+") do
+      item = item:match("^%s*(.-)%s*$")
+      if item ~= "" then items[#items + 1] = item end
+    end
+    return items
+  end
+  return text
+end
+
+-- "line L, column C" of a 1-based character offset in text.
+local function position(text, offset)
+  local line, col = 1, 1
+  for i = 1, math.min(offset, #text + 1) - 1 do
+    if text:sub(i, i) == "\n" then line, col = line + 1, 1 else col = col + 1 end
+  end
+  return line, col
+end
+
+local function read_json(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, "cannot read " .. tostring(err) end
+  local text = f:read("a")
+  f:close()
+  local value, jerr = require("rumor.json").decode(text)
+  if value == nil then
+    local at = tonumber(tostring(jerr):match("at character (%d+)"))
+    if at then
+      local line, col = position(text, at)
+      return nil, ("%s:%d:%d: invalid JSON: %s"):format(path, line, col, jerr)
+    end
+    return nil, path .. ": invalid JSON: " .. tostring(jerr)
+  end
+  if type(value) ~= "table" or (next(value) ~= nil and value[1] ~= nil) then
+    return nil, path .. ": expected a JSON object of config fields"
+  end
+  return value
+end
+
+-- Reads path (JSON: an object of rumor.new's fields; a null field is absent), applies
+-- the environment (env: a function like os.getenv, the default, or a table of
+-- variables) and returns the checked config with the defaults filled in. extra = {
+-- name = true, ... } names keys that belong to the caller (the agent's `script`): they
+-- are taken out unchecked and returned as a second table. Errors name the file, or
+-- the variable, and the field.
+function M.load_config(path, env, extra)
+  if type(path) ~= "string" then
+    error("rumor.load_config: argument 'path' must be a string, got " .. type(path), 2)
+  end
+  local getenv = env == nil and os.getenv
+    or type(env) == "function" and env
+    or type(env) == "table" and function(k) return env[k] end
+  if not getenv then
+    error("rumor.load_config: argument 'env' must be a function or a table, got " .. type(env), 2)
+  end
+  if extra ~= nil and type(extra) ~= "table" then
+    error("rumor.load_config: argument 'extra' must be a table, got " .. type(extra), 2)
+  end
+  local file, err = read_json(path)
+  if not file then error("rumor.load_config: " .. err, 2) end
+
+  local json_null = require("rumor.json").null
+  local cfg, own = {}, {}
+  for k, v in pairs(file) do
+    if extra and extra[k] then
+      own[k] = v
+    elseif v ~= json_null then
+      if type(k) ~= "string" or not checks[k] then
+        error("rumor.load_config: " .. path .. ": field '" .. tostring(k)
+          .. "': unknown field (known: " .. table.concat(M.fields, ", ") .. ")", 2)
+      end
+      cfg[k] = v
+    end
+  end
+
+  local used = {}   -- the variables that were set, for the final check's messages
+  for _, name in ipairs(M.fields) do
+    local var = "RUMOR_" .. name:upper()
+    local text = M.kinds[name] ~= "table" and getenv(var) or nil
+    if text ~= nil then
+      local v, expected = parse_env(M.kinds[name], tostring(text))
+      if v == nil then
+        error(("rumor.load_config: environment variable %s: expected %s for field '%s', got %q")
+          :format(var, expected, name, tostring(text)), 2)
+      end
+      who = "rumor.load_config: environment variable " .. var
+      cfg[name] = checks[name](name, v, 2)
+      used[#used + 1] = var
+    end
+  end
+  local nested = {}
+  for var, place in pairs(M.nested_env) do
+    local text = getenv(var)
+    if text ~= nil then
+      local field = place[1] .. "." .. place[2]
+      local v = parse_env("integer", tostring(text))
+      if v == nil then
+        error(("rumor.load_config: environment variable %s: expected an integer for field "
+          .. "'%s', got %q"):format(var, field, tostring(text)), 2)
+      end
+      nested[place[1]] = nested[place[1]] or { vars = {}, values = {} }
+      table.insert(nested[place[1]].vars, var)
+      nested[place[1]].values[place[2]] = v
+    end
+  end
+  for name, n in pairs(nested) do
+    local t = {}
+    if type(cfg[name]) == "table" then
+      for k, v in pairs(cfg[name]) do t[k] = v end
+    end
+    for k, v in pairs(n.values) do t[k] = v end
+    table.sort(n.vars)
+    who = "rumor.load_config: environment variable" .. (#n.vars > 1 and "s " or " ")
+      .. table.concat(n.vars, ", ")
+    cfg[name] = checks[name](name, t, 2)
+    table.move(n.vars, 1, #n.vars, #used + 1, used)
+  end
+
+  local caller = "rumor.load_config: " .. path
+  if #used > 0 then caller = caller .. " with " .. table.concat(used, ", ") end
+  return M.check(cfg, 2, caller), own
 end
 
 return M

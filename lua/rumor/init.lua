@@ -324,6 +324,10 @@ function rumor.new(cfg)
   return node
 end
 
+-- A checked rumor.new config from a JSON file, RUMOR_* variables overriding it
+-- (rumor.config.load_config).
+rumor.load_config = config.load_config
+
 -- Binds the socket, joins through the seeds, starts gossip. Returns the node.
 function Node:start()
   local n = handle_of(self, "start")
