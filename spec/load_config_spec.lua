@@ -212,7 +212,7 @@ describe("rumor.config", function()
     assert.equal("rumor", config.check{ id = "a", loop = "rumor" }.loop)
     assert.matches("field 'loop': expected \"rumor\" or \"luv\", got \"uv\"",
       select(2, pcall(config.check, { id = "a", loop = "uv" })))
-    local has_luv = pcall(require, "luv")
+    local has_luv = pcall(core.require_main, "luv")
     local ok, err = pcall(config.check, { id = "a", loop = "luv" })
     if has_luv then
       assert.is_true(ok, err)

@@ -121,9 +121,11 @@ local checks = {
     if type(v) ~= "number" then
       fail(name, "expected a number, got " .. type(v), level + 1)
     end
-    if not (v > 0 and v <= M.MAX_PHI_THRESHOLD) then
-      fail(name, "must be a number > 0 and <= " .. M.MAX_PHI_THRESHOLD .. ", got "
-        .. tostring(v), level + 1)
+    if not (v > 0 and v < math.huge) then
+      fail(name, "must be a finite number > 0, got " .. tostring(v), level + 1)
+    end
+    if v > M.MAX_PHI_THRESHOLD then
+      fail(name, "must be <= " .. M.MAX_PHI_THRESHOLD .. ", got " .. tostring(v), level + 1)
     end
     return v
   end,
@@ -143,7 +145,8 @@ local checks = {
         .. (type(v) == "string" and ("\"" .. v .. "\"") or type(v)), level + 1)
     end
     if v == "luv" then
-      local ok, err = pcall(require, "luv")
+      -- (on the main thread: luv runs its callbacks on the thread that loaded it)
+      local ok, err = pcall(require("rumor.core").require_main, "luv")
       if not ok then
         fail(name, "\"luv\" needs the luv module, which cannot be loaded (Debian: apt-get "
           .. "install lua-luv): " .. tostring(err):match("^[^\n]*"), level + 1)

@@ -303,7 +303,7 @@ function rumor.new(cfg)
   end
   -- loop = "luv": an application's luv loop hosts rumor's from now on (rumor.luv).
   if checked.loop == "luv" and not host then
-    rumor.use_luv(require("luv"))
+    rumor.use_luv(core.require_main("luv"))   -- luv calls back on the thread that loaded it
   elseif checked.loop == "rumor" and host then
     n:close()
     error("rumor.new: field 'loop': \"rumor\", but luv's loop already hosts rumor's "

@@ -21,12 +21,14 @@
 
 return function(rumor, internal)
   local core = internal.core
-  local state   -- { uv, poll, timer, prepare, on_timer } while hosted
+  local state   -- { uv, poll, timer, prepare, on_timer, kicked } while hosted
 
   local WHERE = "rumor's luv host"
 
-  -- Arms the host for what rumor's loop holds now.
+  -- Arms the host for what rumor's loop holds now. A kick's run comes first: rumor's
+  -- loop registers new sockets with its backend fd only when it runs.
   local function sync(s)
+    if s.kicked then return end
     if core.alive() then
       s.poll:ref()
       local t = core.backend_timeout()
@@ -40,6 +42,7 @@ return function(rumor, internal)
   -- Runs what is ready in rumor's loop, then re-arms. An error must not escape into
   -- luv (it would end the process), so it is reported like any callback error.
   local function run_rumor(s)
+    s.kicked = false
     local ok, err = pcall(core.run, "nowait")
     if not ok then pcall(internal.report, err, WHERE) end
     -- A Ctrl-C swallowed inside rumor's callbacks: make luv's uv.run return so that
@@ -107,11 +110,13 @@ return function(rumor, internal)
         if uv.loop_mode() ~= nil then
           error("rumor: luv's loop is already running (not reentrant)", 0)
         end
+        sync(s)   -- luv's loop must know of rumor's work, or "once" returns at once
         return uv.run("once")
       end,
       kick = function()
         -- Referenced at once, so uv.run() cannot return before rumor ran; the run
         -- itself (which also registers new sockets with rumor's backend) comes next.
+        s.kicked = true
         s.poll:ref()
         s.timer:start(0, 0, s.on_timer)
       end,

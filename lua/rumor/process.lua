@@ -40,7 +40,7 @@ function M.eventually(pred, timeout_ms, step_ms)
     local tick = core.timer(step_ms, step_ms, function() end)
     local ok, res = pcall(function()
       while true do
-        core.run("once")
+        rumor._internal.drive_once()   -- rumor's loop, or luv's while it hosts rumor's
         rumor._check_interrupt()
         local r = pred()
         if r then return r end
@@ -311,6 +311,7 @@ function Group:agent(cfg, opts)
     error(("cannot start agent %s (%s %s): %s"):format(a.name, file, table.concat(args, " "), tostring(err)), 2)
   end
   a.proc, a.pid = proc, proc:pid()
+  rumor._internal.kick()   -- a host loop (rumor.use_luv) must wait for the process too
   self.agents[#self.agents + 1] = a
   return a
 end
