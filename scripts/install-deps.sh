@@ -5,7 +5,8 @@
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
-packages=(cmake make gcc pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-cjson lua-busted luarocks)
+# lua-luv: optional for users (rumor.use_luv), installed so that spec/luv_spec.lua runs.
+packages=(cmake make gcc pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-cjson lua-busted luarocks lua-luv)
 if [ "${1:-}" = "--ci" ]; then
   packages+=(clang libclang-rt-dev valgrind)
 fi
