@@ -30,6 +30,7 @@ build = {
     ["rumor.config"] = "lua/rumor/config.lua",
     ["rumor.demo"] = "lua/rumor/demo.lua",
     ["rumor.json"] = "lua/rumor/json.lua",
+    ["rumor.jsonstate"] = "lua/rumor/jsonstate.lua",
     ["rumor.luv"] = "lua/rumor/luv.lua",
     ["rumor.process"] = "lua/rumor/process.lua",
     ["rumor.core"] = {

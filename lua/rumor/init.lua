@@ -876,6 +876,7 @@ local internal = {
   timeout_option = timeout_option, milliseconds = milliseconds,
   add_subscription = add_subscription, Subscription = Subscription,
   check_interrupt = check_interrupt, LOG_LEVELS = LOG_LEVELS,
+  set_value = set_value,
   kick = kick, drive_once = drive_once,
   interrupt_pending = function() return interrupted end,
   hosted = function() return host ~= nil end,
@@ -886,6 +887,7 @@ rumor._internal = internal
 for _, name in ipairs{
   -- one module per line (keeps merges trivial)
   "rumor.luv",
+  "rumor.jsonstate",
 } do
   require(name)(rumor, internal)
 end

@@ -9,6 +9,21 @@ local M = { null = cjson.null, array = {} }
 
 local encode
 
+-- Set for one M.encode call with { exact_floats = true }.
+local exact_floats = false
+
+-- The shortest of 14..17 significant digits that reads back as the same double
+-- (cjson writes 14, so 0.1 + 0.2 would come back as 0.3). NaN and infinities are left
+-- to cjson, which refuses them.
+local function float_text(v)
+  if v ~= v or v == math.huge or v == -math.huge then return cjson.encode(v) end
+  for digits = 14, 16 do
+    local text = ("%." .. digits .. "g"):format(v)
+    if tonumber(text) == v then return text end
+  end
+  return ("%.17g"):format(v)
+end
+
 -- Object keys are sorted, with the ones that say what a line is first.
 local RANK = { event = 1, reply = 2, id = 3, ok = 4 }
 local function by_rank(a, b)
@@ -34,6 +49,8 @@ function encode(v, out)
   if tv == "number" then
     if math.type(v) == "integer" then
       out[#out + 1] = string.format("%d", v)
+    elseif exact_floats then
+      out[#out + 1] = float_text(v)
     else
       out[#out + 1] = cjson.encode(v)
     end
@@ -67,10 +84,14 @@ function encode(v, out)
   end
 end
 
--- Encodes v on one line. Empty tables become {}.
-function M.encode(v)
+-- Encodes v on one line. Empty tables become {}. opts.exact_floats: floats with as many
+-- digits as reading them back exactly takes (else cjson's 14).
+function M.encode(v, opts)
   local out = {}
-  encode(v, out)
+  exact_floats = type(opts) == "table" and opts.exact_floats == true
+  local ok, err = pcall(encode, v, out)
+  exact_floats = false
+  if not ok then error(err, 0) end
   return table.concat(out)
 end
 
