@@ -163,4 +163,31 @@ describe("a rumor node", function()
     end
     assert.has_error(function() escaped:id() end, "rumor: id: node is closed")
   end)
+
+  it("stops cleanly when a running node is forgotten and collected", function()
+    local weak = setmetatable({}, { __mode = "v" })
+    local address
+    do
+      local n = rumor.new{ id = "forgotten", cluster = "spec-node", gossip_interval_ms = 50 }
+      n:start()
+      n:on_update(function() end)   -- its subscribers do not keep it alive
+      n:set_state("k", "v")
+      address = n:address()
+      weak[1] = n
+    end
+    collectgarbage()
+    collectgarbage()
+    assert.is_nil(weak[1], "the forgotten node was not collected")
+    -- Its socket and timers are closed: the loop runs dry, and the port is free again.
+    local iterations = 0
+    while rumor.run_once() do
+      iterations = iterations + 1
+      assert.is_true(iterations < 100, "the loop still has work after the node was collected")
+    end
+    local again <close> = rumor.new{ id = "again", cluster = "spec-node", bind = address }
+    again:start()
+    assert.equal(address, again:address())
+    again:stop()
+    assert.same({}, reported)
+  end)
 end)
