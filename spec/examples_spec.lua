@@ -1,8 +1,10 @@
 -- Specs that run the scripts in examples/ through `rumor run`, as a user would.
 local process = require("rumor.process")
 
-local function rumor_run(script)
-  local line = ("env LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' run '%s' 2>&1"):format(
+-- limit_s: kill the run after that many seconds (coreutils timeout; exit code 124).
+local function rumor_run(script, limit_s)
+  local line = ("%senv LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' run '%s' 2>&1"):format(
+    limit_s and ("timeout %d "):format(limit_s) or "",
     package.path, package.cpath, process.interpreter(), process.find_bin(), script)
   local p = assert(io.popen(line, "r"))
   local out = p:read("a")
@@ -15,5 +17,17 @@ describe("examples", function()
     local out, code = rumor_run("examples/hello.lua")
     assert.equal(0, code, out)
     assert.equal("a\tcfg/color\tblue\t2\nblue\n", out) -- seq 1 is a's first heartbeat
+  end)
+
+  -- Looked up, not loaded: luv must be loaded once per process and kept (core.require_main).
+  local has_luv = package.searchpath("luv", package.cpath) ~= nil
+  local luv_it = has_luv and it or function(name) pending(name .. " (luv is not installed)") end
+  luv_it("luv_app.lua hosts two nodes in an application's luv loop and ends by itself", function()
+    local out, code = rumor_run("examples/luv_app.lua", 60)   -- a hang fails, not blocks
+    assert.equal(0, code, out)
+    assert.equal("a writes app/greeting\n"
+      .. "b got app/greeting = hello from a\n"
+      .. "stopping the nodes and the application's timer\n"
+      .. "uv.run() returned: the application and both nodes are done\n", out)
   end)
 end)
