@@ -34,13 +34,13 @@ build = {
     ["rumor.core"] = {
       sources = {
         "bindings/llines.c", "bindings/lliveness.c", "bindings/lnode.c", "bindings/lprocess.c",
-        "bindings/lrumor.c", "bindings/ltimer.c",
+        "bindings/lrumor.c", "bindings/ltimer.c", "bindings/lhooks.c",
         "core/src/addr.c", "core/src/await.c", "core/src/blob.c", "core/src/delta.c",
         "core/src/error.c", "core/src/frame.c", "core/src/gossip.c", "core/src/io_uv.c",
         "core/src/map.c", "core/src/node.c", "core/src/push.c", "core/src/rng.c",
         "core/src/store.c", "core/src/transfer.c", "core/src/wire.c",
         "core/src/heartbeat.c", "core/src/detector.c", "core/src/liveness.c",
-        "core/src/summary.c", "core/src/tree.c", "core/src/rate.c",
+        "core/src/summary.c", "core/src/tree.c", "core/src/rate.c", "core/src/log.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)" },
