@@ -851,6 +851,36 @@ static void push_by_kind(lua_State *L, const rumor_metrics_t *m) {
   lua_setfield(L, -2, "by_kind");
 }
 
+/* t.members = { alive, blocked, left, removed }: members by status now,
+ * self included in alive. */
+static void push_member_counts(lua_State *L, const lrumor_node_t *n) {
+  lua_Integer alive = 0, blocked = 0, left = 0, removed = 0;
+  size_t i, count = rumor_node_member_count(n->node);
+  rumor_member_info_t info;
+  for (i = 0; i < count; i++) {
+    if (rumor_node_member_at(n->node, i, &info) != 0)
+      continue;
+    if (info.status == RUMOR_MEMBER_REMOVED)
+      removed++;
+    else if (info.status == RUMOR_MEMBER_BLOCKED && info.block_reason == RUMOR_BLOCK_LEFT)
+      left++;
+    else if (info.status == RUMOR_MEMBER_BLOCKED)
+      blocked++;
+    else
+      alive++;
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, alive);
+  lua_setfield(L, -2, "alive");
+  lua_pushinteger(L, blocked);
+  lua_setfield(L, -2, "blocked");
+  lua_pushinteger(L, left);
+  lua_setfield(L, -2, "left");
+  lua_pushinteger(L, removed);
+  lua_setfield(L, -2, "removed");
+  lua_setfield(L, -2, "members");
+}
+
 static int node_m_metrics(lua_State *L) {
   lrumor_node_t *n = check_node(L);
   const rumor_metrics_t *m = rumor_node_metrics(n->node);
@@ -867,6 +897,7 @@ static int node_m_metrics(lua_State *L) {
   lua_setfield(L, -2, "callback_errors");
   if (m != NULL)
     push_by_kind(L, m);
+  push_member_counts(L, n);
   return 1;
 }
 

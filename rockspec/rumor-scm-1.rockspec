@@ -31,6 +31,9 @@ build = {
     ["rumor.demo"] = "lua/rumor/demo.lua",
     ["rumor.json"] = "lua/rumor/json.lua",
     ["rumor.process"] = "lua/rumor/process.lua",
+    ["rumor.validate"] = "lua/rumor/validate.lua",
+    ["rumor.explain"] = "lua/rumor/explain.lua",
+    ["rumor.prometheus"] = "lua/rumor/prometheus.lua",
     ["rumor.core"] = {
       sources = {
         "bindings/llines.c", "bindings/lliveness.c", "bindings/lnode.c", "bindings/lprocess.c",

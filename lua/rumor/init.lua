@@ -613,6 +613,12 @@ function Node:metrics()
   local m = handle_of(self, "metrics"):metrics()
   m.subscriber_errors = self._subs.errors + self._msubs.errors
   m.callback_errors = (m.callback_errors or 0) + self._lua_errors
+  -- What was dropped, by reason: whole datagrams, then single entries.
+  m.drops = {
+    malformed = m.drops_malformed, version = m.drops_version, cluster = m.drops_cluster,
+    self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
+    too_big = m.entries_too_big, rejected = m.entries_rejected,
+  }
   return m
 end
 
@@ -873,6 +879,9 @@ rumor._internal = internal
 
 for _, name in ipairs{
   -- one module per line (keeps merges trivial)
+  "rumor.validate",
+  "rumor.explain",
+  "rumor.prometheus",
 } do
   require(name)(rumor, internal)
 end
