@@ -250,6 +250,10 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
     }
     if (n->validate != NULL && !validate(n, m, &b->generation, &e)) {
       if (have != NULL && mark) have->stamp = mark; /* ours stays, even in a sweep */
+      /* Seen all the same: the watermark moves past it as for an entry
+       * taken, or the next frame of a transfer (which starts where this
+       * one ended) would be a gap. */
+      if (e.seq > m->max_seq) m->max_seq = e.seq;
       continue;
     }
     rumor_blob *v = NULL;

@@ -223,6 +223,39 @@ static void every_block_keeps_its_words(void) {
   net_free(&net);
 }
 
+/* Frames of a TCP transfer are cut between entries: each continues where the
+ * last one ended. A refused entry that ends a frame must still count as
+ * seen, or the next frame starts past our watermark and is refused as a gap
+ * (and the entries after the refused one never arrive). */
+static void a_refused_entry_that_ends_a_frame_does_not_stall_the_transfer(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  cfg.max_value_size = 200 * 1024;
+  net_cluster(&net, 2, &cfg, 16);
+  judge_t j = {0};
+  rumor_node_t *a = net.nodes[0], *b = net.nodes[1];
+  rumor_node_set_validator(a, refuse_bad, &j);
+  size_t big = RUMOR_FRAME_FILL + 1000; /* one entry per frame */
+  char *v = malloc(big);
+  memset(v, 'x', big);
+  memcpy(v, "bad", 3);
+  CHECK(rumor_node_set(b, KEY("one"), v, big) > 0);
+  memcpy(v, "ok!", 3);
+  CHECK(rumor_node_set(b, KEY("two"), v, big) > 0);
+  uint64_t gaps = rumor_node_metrics(a)->deltas_gap;
+  net_run(&net, 3000);
+  const uint8_t *got;
+  size_t len;
+  CHECK_EQ(rumor_node_get(a, KEY("n01"), KEY("two"), &got, &len, NULL), 0);
+  CHECK_EQ(len, big);
+  CHECK_EQ(rumor_node_get(a, KEY("n01"), KEY("one"), &got, &len, NULL), RUMOR_EINVAL);
+  CHECK_EQ(rumor_node_metrics(a)->deltas_gap, gaps);
+  CHECK_EQ(rumor_node_metrics(a)->entries_rejected, 1); /* judged once, not at every pull */
+  CHECK_EQ(net_member(a, "n01").max_seq, net_member(b, "n01").max_seq);
+  free(v);
+  net_free(&net);
+}
+
 static void per_kind_counters_add_up_to_the_totals(void) {
   fake_net net;
   rumor_config_t cfg = net_fast_config();
@@ -257,6 +290,7 @@ int main(void) {
   RUN(the_node_cannot_change_inside_a_validator);
   RUN(log_lines_follow_the_level_and_name_what_happened);
   RUN(every_block_keeps_its_words);
+  RUN(a_refused_entry_that_ends_a_frame_does_not_stall_the_transfer);
   RUN(per_kind_counters_add_up_to_the_totals);
   return 0;
 }
