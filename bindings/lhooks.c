@@ -34,8 +34,9 @@ void lrumor_hooks_detach(lua_State *L, lrumor_node_t *n) {
 int lrumor_node_invoke(lrumor_node_t *n, int fn, lrumor_push_fn push, lrumor_take_fn take,
                        int nresults, void *arg, const char *where) {
   lrumor_ctx_t *ctx = n->ctx;
-  int saved = ctx->sink, rc;
-  ctx->sink = n->error_sink;
+  lrumor_node_t *saved = ctx->sink;
+  int rc;
+  ctx->sink = n;
   rc = lrumor_invoke_take(ctx, fn, push, take, nresults, arg, where);
   ctx->sink = saved;
   if (rc != 0 && ctx->L != NULL)

@@ -115,7 +115,8 @@ static const char *errstr(lua_State *L, int idx) {
 /* The error message is on top of L; count it and hand it to the handler. */
 static void report(lrumor_ctx_t *ctx, lua_State *L, invoke_args_t *a) {
   int msg = lua_gettop(L);
-  int handler = ctx->sink != LUA_NOREF ? ctx->sink : ctx->error_handler;
+  int handler = ctx->sink != NULL && ctx->sink->error_sink != LUA_NOREF ? ctx->sink->error_sink
+                                                                         : ctx->error_handler;
   ctx->callback_errors++;
   if (handler != LUA_NOREF && lua_checkstack(L, 6)) {
     lua_pushcfunction(L, report_trampoline);
@@ -260,7 +261,7 @@ static lrumor_ctx_t *ctx_get(lua_State *L) {
   ctx = (lrumor_ctx_t *)lua_newuserdatauv(L, sizeof *ctx, 0);
   memset(ctx, 0, sizeof *ctx);
   ctx->error_handler = LUA_NOREF;
-  ctx->sink = LUA_NOREF;
+  ctx->sink = NULL;
   rc = uv_loop_init(&ctx->loop);
   if (rc != 0) {
     luaL_error(L, "rumor: cannot create the loop: %s", uv_strerror(rc));

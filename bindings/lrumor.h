@@ -35,8 +35,10 @@ typedef struct lrumor_ctx {
   int running;             /* inside uv_run (core.run is not reentrant) */
   int closed;              /* the loop has been torn down (__gc ran) */
   int error_handler;       /* registry ref, LUA_NOREF for the default */
-  int sink;                /* registry ref of the node error sink in force during a
-                              node's callback (lrumor_node_invoke), or LUA_NOREF */
+  struct lrumor_node *sink; /* the node whose callback runs (lrumor_node_invoke), or
+                               NULL: its error_sink, when set, gets the errors. A node
+                               and not its ref, which its close from inside the
+                               callback gives back (and Lua may hand out again). */
   uint64_t callback_errors;
 } lrumor_ctx_t;
 

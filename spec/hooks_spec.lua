@@ -119,6 +119,22 @@ describe("hooks", function()
       assert.is_true(a:metrics().entries_rejected >= 1)
     end)
 
+    it("reports an error raised after the validator closed its node to the process handler", function()
+      local a, b = trio()
+      local reported = {}
+      rumor.set_error_handler(function(message, where) reported[#reported + 1] = { message, where } end)
+      a:validate("k", function()
+        if not a._closed then a:close() end
+        error("validator broke after close")
+      end)
+      b:set_state("k", "v")
+      local ok = process.eventually(function() return #reported > 0 end, DEADLINE_MS)
+      rumor.set_error_handler(nil)
+      assert.truthy(ok, "the error never reached the handler")
+      assert.matches("validator broke after close", reported[1][1])
+      assert.equal("validator of node 'a'", reported[1][2])
+    end)
+
     it("cannot change the node from inside a validator", function()
       local a, b = trio()
       local result
