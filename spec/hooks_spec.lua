@@ -149,6 +149,22 @@ describe("hooks", function()
       until_("a took k", function() return a:get_state("k").b == "v" end)
     end)
 
+    it("refuses a stop from inside a validator, and the node keeps running", function()
+      local a, b = trio()
+      local result
+      a:validate("k", function()
+        if not result then result = { pcall(a.stop, a) } end
+        return true
+      end)
+      b:set_state("k", "v")
+      until_("the validator ran", function() return result ~= nil end)
+      assert.is_false(result[1])
+      assert.matches("ESTATE", result[2])
+      until_("a took k", function() return a:get_state("k").b == "v" end)
+      -- still running, and the Lua side knows it: a request is accepted
+      assert.is_true(pcall(a.leave, a))
+    end)
+
     it("names bad arguments", function()
       local a = start("solo", {})
       assert.has_error(function() a:validate(1, function() end) end,

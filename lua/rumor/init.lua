@@ -327,8 +327,11 @@ end
 -- Stops gossip; a set_state_request still waiting returns nil, "cancelled".
 function Node:stop()
   local n = handle_of(self, "stop")
+  local ok, err = n:stop()
+  if not ok then   -- ESTATE from inside a validator: the node runs on
+    error("rumor: stop: " .. tostring(err), 2)
+  end
   self._running = false
-  n:stop()
 end
 
 local function close(self, finalizing)
