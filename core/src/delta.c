@@ -243,9 +243,12 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
      * forged datagram): stop here; the watermark stays before it. */
     if (e.value_len > n->cfg.max_value_size) {
       n->metrics.entries_too_big++;
-      rumor__log(n, RUMOR_LOG_WARN, "refused an entry of %s (seq %llu): %zu bytes over max_value_size %u",
-                 (const char *)m->id->data, (unsigned long long)e.seq, e.value_len,
-                 (unsigned)n->cfg.max_value_size);
+      rumor_slot_parts p;
+      if (rumor__log_wanted(n, RUMOR_LOG_WARN) && rumor__slot_parse(e.slot, e.slot_len, &p) == 0)
+        rumor__log(n, RUMOR_LOG_WARN, "refused %s's %.*s%s%.*s (seq %llu): %zu bytes, more than max_value_size %u",
+                   (const char *)m->id->data, (int)p.key_len, p.key, p.map ? " / " : "",
+                   p.map ? (int)p.map_key_len : 0, p.map ? p.map_key : "",
+                   (unsigned long long)e.seq, e.value_len, (unsigned)n->cfg.max_value_size);
       return news;
     }
     if (n->validate != NULL && !validate(n, m, &b->generation, &e)) {

@@ -256,6 +256,31 @@ static void a_refused_entry_that_ends_a_frame_does_not_stall_the_transfer(void) 
   net_free(&net);
 }
 
+/* A value over max_value_size (from a peer configured larger) is refused
+ * with a line that names the key and says the size plainly. */
+static void a_value_too_big_is_logged_with_its_key(void) {
+  fake_net net;
+  rumor_config_t small = net_fast_config(), large = net_fast_config();
+  small.max_value_size = 1000;
+  large.max_value_size = 4000;
+  net_init(&net, 17);
+  rumor_node_t *a = net_add(&net, net_id(0), -1, &small);
+  rumor_node_t *b = net_add(&net, net_id(1), 0, &large);
+  log_buf_t log = {0};
+  rumor_node_on_log(a, RUMOR_LOG_WARN, keep_line, &log);
+  CHECK_EQ(rumor_node_start(a), 0);
+  CHECK_EQ(rumor_node_start(b), 0);
+  net_run(&net, 2000);
+  char v[2000];
+  memset(v, 'x', sizeof v);
+  CHECK(rumor_node_set(b, KEY("huge"), v, sizeof v) > 0);
+  net_run(&net, 2000);
+  CHECK(rumor_node_metrics(a)->entries_too_big >= 1);
+  CHECK(logged(&log, "refused n01's huge (seq "));
+  CHECK(logged(&log, "2000 bytes, more than max_value_size 1000"));
+  net_free(&net);
+}
+
 static void per_kind_counters_add_up_to_the_totals(void) {
   fake_net net;
   rumor_config_t cfg = net_fast_config();
@@ -291,6 +316,7 @@ int main(void) {
   RUN(log_lines_follow_the_level_and_name_what_happened);
   RUN(every_block_keeps_its_words);
   RUN(a_refused_entry_that_ends_a_frame_does_not_stall_the_transfer);
+  RUN(a_value_too_big_is_logged_with_its_key);
   RUN(per_kind_counters_add_up_to_the_totals);
   return 0;
 }
