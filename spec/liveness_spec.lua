@@ -256,11 +256,12 @@ describe("liveness on a live cluster", function()
     local last = leaver.events[#leaver.events]
     assert.equal("stopped", last.event)
 
-    on_every(others, "a blocked event for " .. leaver.name, function(a)
-      return member_event(a, "blocked", leaver.name)
+    on_every(others, "a left event for " .. leaver.name, function(a)
+      return member_event(a, "left", leaver.name)
     end)
     for _, a in ipairs(others) do
-      assert.equal("left", member_event(a, "blocked", leaver.name).reason)
+      assert.equal("left", member_event(a, "left", leaver.name).reason)
+      assert.is_nil(member_event(a, "blocked", leaver.name))
       local m = member(a, leaver.name)
       assert.equal("left", m.status)
       assert.equal("left", m.block_reason)

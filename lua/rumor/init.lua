@@ -683,9 +683,9 @@ function Node:on_update(fn, opts)
 end
 
 -- fn(event) runs for every membership event: event = {type, member, generation, reason},
--- type "joined" | "alive" | "blocked" | "removed" | "rejoined" (this node started a new
--- generation after a block), reason ("expired", "left", "policy", "topology") for blocked
--- and rejoined. Returns a handle with :cancel().
+-- type "joined" | "alive" | "blocked" | "left" (it left gracefully) | "removed" |
+-- "rejoined" (this node started a new generation after a block), reason ("expired",
+-- "policy", "topology"; "left" for left) for blocked, left and rejoined. Returns a handle with :cancel().
 function Node:on_member(fn)
   handle_of(self, "on_member")
   need_function("on_member", fn, 2)
