@@ -26,11 +26,17 @@ build = {
   modules = {
     ["rumor"] = "lua/rumor/init.lua",
     ["rumor.agent"] = "lua/rumor/agent.lua",
+    ["rumor.aggregate"] = "lua/rumor/aggregate.lua",
     ["rumor.cli"] = "lua/rumor/cli.lua",
     ["rumor.config"] = "lua/rumor/config.lua",
+    ["rumor.consensus"] = "lua/rumor/consensus.lua",
     ["rumor.demo"] = "lua/rumor/demo.lua",
     ["rumor.json"] = "lua/rumor/json.lua",
+    ["rumor.keyview"] = "lua/rumor/keyview.lua",
+    ["rumor.liveset"] = "lua/rumor/liveset.lua",
+    ["rumor.notify"] = "lua/rumor/notify.lua",
     ["rumor.process"] = "lua/rumor/process.lua",
+    ["rumor.reducers"] = "lua/rumor/reducers.lua",
     ["rumor.core"] = {
       sources = {
         "bindings/llines.c", "bindings/lliveness.c", "bindings/lnode.c", "bindings/lprocess.c",

@@ -847,6 +847,8 @@ rumor._internal = internal
 
 for _, name in ipairs{
   -- one module per line (keeps merges trivial)
+  "rumor.consensus",
+  "rumor.aggregate",
 } do
   require(name)(rumor, internal)
 end
