@@ -166,6 +166,40 @@ static void finish_sweep(rumor_node_t *n, rumor_member *m, uint64_t upto, uint64
   m->sweep_mark = 0;
 }
 
+/* Asks the validator about one remote entry (the engine's reserved keys
+ * are not its to judge). Returns 1 to merge it; 0 after a rejection, which
+ * is counted and logged. The node must not change meanwhile: its mutators
+ * refuse while validating is set. */
+static int validate(rumor_node_t *n, const rumor_member *m, const uint64_t *generation,
+                    const rumor_wire_entry *e) {
+  rumor_slot_parts p;
+  if (rumor__slot_parse(e->slot, e->slot_len, &p) != 0 || rumor__liveness_reserved(p.key, p.key_len))
+    return 1;
+  rumor_entry_view_t v;
+  memset(&v, 0, sizeof v);
+  v.member = (const char *)m->id->data;
+  v.member_len = m->id->len;
+  v.key = p.key;
+  v.key_len = p.key_len;
+  v.map_key = p.map ? p.map_key : NULL;
+  v.map_key_len = p.map ? p.map_key_len : 0;
+  v.deleted = (e->flags & RUMOR_WIRE_DELETED) != 0;
+  v.value = v.deleted ? (const uint8_t *)"" : e->value;
+  v.value_len = v.deleted ? 0 : e->value_len;
+  v.seq = e->seq;
+  v.generation = *generation;
+  const char *reason = NULL;
+  n->validating = 1;
+  int verdict = n->validate(n, &v, &reason, n->validate_arg);
+  n->validating = 0;
+  if (verdict == 0) return 1;
+  n->metrics.entries_rejected++;
+  rumor__log(n, RUMOR_LOG_WARN, "rejected %s's %.*s%s%.*s (seq %llu): %s", v.member, (int)p.key_len,
+             p.key, p.map ? " / " : "", (int)v.map_key_len, p.map ? p.map_key : "",
+             (unsigned long long)e->seq, reason != NULL && reason[0] ? reason : "no reason given");
+  return 0;
+}
+
 /* Applies one block to m. Returns 1 if it brought anything new.
  *
  * A sweep starts with a block from seq 0 and may span several frames of
@@ -209,7 +243,14 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
      * forged datagram): stop here; the watermark stays before it. */
     if (e.value_len > n->cfg.max_value_size) {
       n->metrics.entries_too_big++;
+      rumor__log(n, RUMOR_LOG_WARN, "refused an entry of %s (seq %llu): %zu bytes over max_value_size %u",
+                 (const char *)m->id->data, (unsigned long long)e.seq, e.value_len,
+                 (unsigned)n->cfg.max_value_size);
       return news;
+    }
+    if (n->validate != NULL && !validate(n, m, &b->generation, &e)) {
+      if (have != NULL && mark) have->stamp = mark; /* ours stays, even in a sweep */
+      continue;
     }
     rumor_blob *v = NULL;
     if (!(e.flags & RUMOR_WIRE_DELETED) && (v = rumor__blob_new(e.value, e.value_len)) == NULL)

@@ -75,6 +75,8 @@ void rumor__store_free(rumor_store *s) {
   for (size_t i = 0; i < s->count; i++) {
     member_clear(s, s->list[i]);
     rumor__blob_unref(s->list[i]->id);
+    rumor__blob_unref(s->list[i]->blocked_by);
+    free(s->list[i]->block_detail);
     free(s->list[i]);
   }
   free(s->list);

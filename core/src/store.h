@@ -67,6 +67,10 @@ typedef struct rumor_member {
   int left;            /* its left key arrived, for this generation */
   uint64_t blocked_gen; /* a block holds for this generation and older */
   uint64_t blocked_at; /* loop time of the block */
+  char *block_detail;  /* why, in words (malloc'd, owned; NULL: none) */
+  rumor_blob *blocked_by; /* id of the member whose verdict we took over (a
+                             reference we hold), NULL: our own */
+  uint64_t block_silence; /* EXPIRED: the silence at the block, ms */
   uint64_t rejected_at; /* loop time of the last rejection sent to it */
 } rumor_member;
 

@@ -178,6 +178,8 @@ rumor._check_interrupt = check_interrupt
 -- the subscribers, each call protected, its errors reported and counted per node.
 
 local node_error   -- (node, message, where): defined with the log hook below
+local emit_log     -- (node, record): the same
+local attach_log   -- (node): hooks the core's log lines to emit_log
 
 local function deliver(subs, s, value, where)
   local ok, err = xpcall(s.fn, debug.traceback, value)
@@ -293,6 +295,21 @@ function rumor.new(cfg)
                               _log = { level = checked.log_level or "warn" } },
                             Node)
   owner.node = node
+  -- Errors of this node's callbacks raised in C (policies, stats, member events,
+  -- waits, validators) reach its log; the sink holds the node weakly.
+  n:set_error_sink(function(message, where)
+    local nd = owner.node
+    if nd then
+      if type(message) == "string" and message:find("interrupted!", 1, true) then
+        interrupted = true
+        return
+      end
+      emit_log(nd, { level = "error", message = message, where = where })
+    else
+      dispatch(message, where)
+    end
+  end)
+  attach_log(node)
   return node
 end
 
@@ -596,6 +613,12 @@ function Node:metrics()
   local m = handle_of(self, "metrics"):metrics()
   m.subscriber_errors = self._subs.errors + self._msubs.errors
   m.callback_errors = (m.callback_errors or 0) + self._lua_errors
+  -- What was dropped, by reason: whole datagrams, then single entries.
+  m.drops = {
+    malformed = m.drops_malformed, version = m.drops_version, cluster = m.drops_cluster,
+    self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
+    too_big = m.entries_too_big, rejected = m.entries_rejected,
+  }
   return m
 end
 
@@ -774,7 +797,7 @@ end
 
 -- Hands one record to the node's hook (or stderr). A failing hook is reported to the
 -- process-wide handler, never to itself.
-local function emit_log(node, record)
+function emit_log(node, record)
   local log = node._log
   if LOG_LEVELS[record.level] < LOG_LEVELS[log.level] then return end
   record.node = record.node or node._id
@@ -793,6 +816,15 @@ local function emit_log(node, record)
       tostring(record.message), "\n")
     io.stderr:flush()
   end
+end
+
+-- The core formats only the lines the node's level lets through.
+function attach_log(node)
+  local owner = setmetatable({ node = node }, { __mode = "v" })
+  node._core:on_log(function(level, message)
+    local nd = owner.node
+    if nd then emit_log(nd, { level = level, message = message }) end
+  end, node._log.level)
 end
 
 -- An error raised by one of node's callbacks (message carries the traceback): counted
@@ -819,7 +851,7 @@ function Node:on_log(fn, opts)
   opts = check_options("on_log", opts, { level = "string" }, 2)
   if opts.level ~= nil then self._log.level = need_log_level("on_log", 2, opts.level) end
   self._log.fn = fn
-  if self._attach_log then self._attach_log(self) end
+  attach_log(self)
 end
 
 -- Writes a line to this node's log, as the core does (a script's own lines).
@@ -849,6 +881,9 @@ for _, name in ipairs{
   -- one module per line (keeps merges trivial)
   "rumor.consensus",
   "rumor.aggregate",
+  "rumor.validate",
+  "rumor.explain",
+  "rumor.prometheus",
 } do
   require(name)(rumor, internal)
 end
