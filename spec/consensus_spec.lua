@@ -182,6 +182,21 @@ describe("a consensus check on one node", function()
     assert.same({ "v8" }, { c:wait(DEADLINE_MS) })
   end)
 
+  it("wait refuses to block inside a callback, and leaves no waiter behind", function()
+    node:start()
+    local c = node:register_consensus_check("version")
+    local err
+    -- a core timer runs its function as a plain callback (rumor.after would spawn)
+    local t = require("rumor.core").timer(1, 0, function()
+      local ok, e = pcall(c.wait, c, DEADLINE_MS)
+      err = ok and "no error" or e
+    end)
+    eventually(function() return err end, "the timer ran")
+    t:stop()
+    assert.matches("rumor: wait: cannot block inside a callback; call it from rumor.spawn", err, 1, true)
+    assert.is_nil(next(c._waiters))
+  end)
+
   it("remove ends waits with 'removed' and stops notifications", function()
     node:start()
     local c = node:register_consensus_check("version")

@@ -138,8 +138,11 @@ end
 
 -- spec: label (names the owner in reports, "consensus check 'k'"), all (count every
 -- known member, not only live ones), extractor(value, member) -> any, accept(x) ->
--- nil or why x is refused, change(member, old, new), settle(). The initial values are
--- handed to change (in member order) before new returns; settle is not called for them.
+-- nil or why x is refused, change(member, old, new), settle(). The initial values
+-- (read from the store with their seq, like get_state but member by member) are handed
+-- to change in member order before new returns; settle is not called for them.
+-- The view's owner reads view.counted ({member = value}) and view.eligible (how many
+-- members count, holding a value or not).
 function M.new(internal, node, key, spec)
   local view = setmetatable({
     internal = internal, owner = notify.owner(node), key = key, label = spec.label,
