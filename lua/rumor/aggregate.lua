@@ -21,7 +21,7 @@ local reducers = require("rumor.reducers")
 
 local METHOD = "aggregate"
 
-return function(rumor, internal)
+return function(_, internal)   -- (rumor, internal): only Node methods are added
   local Node = internal.Node
 
   local Aggregate = {}
@@ -153,6 +153,4 @@ return function(rumor, internal)
     end
     agg:cancel()
   end
-
-  rumor.Aggregate = Aggregate
 end

@@ -25,7 +25,7 @@ local notify = require("rumor.notify")
 -- The largest timeout a core timer takes (milliseconds in 32 bits).
 local UINT32_MAX = 0xffffffff
 
-return function(rumor, internal)
+return function(_, internal)   -- (rumor, internal): only Node methods are added
   local Node = internal.Node
 
   local Check = {}
@@ -221,6 +221,4 @@ return function(rumor, internal)
     end
     check:remove()
   end
-
-  rumor.ConsensusCheck = Check
 end
