@@ -65,10 +65,21 @@ function rumor.now()
   return core.now()
 end
 
+-- core.run("once"), with the error a user can act on when it is called from inside
+-- a callback (the loop is already running then).
+local function run_once(fname)
+  local ok, more = pcall(core.run, "once")
+  if ok then return more end
+  if type(more) == "string" and more:find("reentrant", 1, true) then
+    error(fname .. ": cannot run the loop inside a callback; use rumor.spawn and rumor.sleep", 3)
+  end
+  error(more, 0)
+end
+
 -- Runs the loop until no work is left (no started node, timer or process).
 function rumor.run()
   check_interrupt()
-  while core.run("once") do
+  while run_once("rumor.run") do
     check_interrupt()
   end
   check_interrupt()
@@ -78,7 +89,7 @@ end
 -- Returns true while work is left.
 function rumor.run_once()
   check_interrupt()
-  local more = core.run("once")
+  local more = run_once("rumor.run_once")
   check_interrupt()
   return more
 end
@@ -327,8 +338,9 @@ end
 -- Stops gossip; a set_state_request still waiting returns nil, "cancelled".
 function Node:stop()
   local n = handle_of(self, "stop")
+  local ok, err = n:stop()
+  if not ok then error("rumor: stop: " .. tostring(err), 2) end
   self._running = false
-  n:stop()
 end
 
 local function close(self, finalizing)
@@ -569,6 +581,8 @@ function Node:set_state_request(key, value, opts)
     error("rumor: set_state_request: the node is not running (start it first)", 2)
   end
   local seq, n = set_value(self, "set_state_request", key, value, 2)
+  -- The write's own callbacks (or a coroutine they resumed) may have stopped the node.
+  if not self._running or self._closed then return nil, "cancelled" end
   local result = wait_for(self, "set_state_request", "request", function(resolve)
     return n:await(seq, timeout, resolve)
   end, 2)
