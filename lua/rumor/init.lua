@@ -893,6 +893,8 @@ rumor._internal = internal
 
 for _, name in ipairs{
   -- one module per line (keeps merges trivial)
+  "rumor.consensus",
+  "rumor.aggregate",
   "rumor.validate",
   "rumor.explain",
   "rumor.prometheus",
