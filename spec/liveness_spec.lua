@@ -338,6 +338,13 @@ describe("liveness on a live cluster", function()
     assert.equal("topology", ev.reason)
     assert.equal("topology", member(a1, "n3").block_reason)
     assert.same({ "n3" }, blocked_ids(a1))
+    local why = call(a1, { cmd = "why", member = "n3" }).why
+    assert.equal("topology", why.reason)
+    assert.equal("removed by remove_peer", why.detail)
+    assert.matches("^blocked as topology: removed by remove_peer", why.text)
+    local unknown = a1:call({ cmd = "why", member = "nobody" }, DEADLINE_MS)
+    assert.is_false(unknown.ok)
+    assert.equal("unknown member 'nobody'", unknown.error)
 
     local peers = {}
     for _, a in ipairs(agents) do peers[#peers + 1] = { id = a.name, address = a.address } end

@@ -216,6 +216,7 @@ local FIELDS = {
   set_topology = { "peers" },
   add_peer = { "address" },
   remove_peer = { "member" },   -- not "id": that one names the command
+  why = { "member" },
   leave = { "timeout_ms" },
   stop = {},
 }
@@ -315,6 +316,12 @@ local function handlers(st)
     remove_peer = function(cmd)
       node:remove_peer(need_string(cmd, "member"))
       return {}
+    end,
+    -- Why a member is blocked (node:why): { why = {status, reason, detail, ..., text} }.
+    why = function(cmd)
+      local w, err = node:why(need_string(cmd, "member"))
+      if not w then fail("%s", err) end
+      return { why = w }
     end,
     -- Replies when the leave ends (ok, or error "timeout" / "cancelled"); the node is
     -- stopped then and the agent exits as after stop. A leave refused at once (a bad
