@@ -142,11 +142,14 @@ static int validate_cb(rumor_node_t *node, const rumor_entry_view_t *e, const ch
                        void *arg) {
   lrumor_node_t *n = (lrumor_node_t *)arg;
   validation_t v = {e, n, 0};
+  int rc;
   (void)node;
   if (n->closed)
     return 0;
-  if (lrumor_node_invoke(n, n->validator, push_entry_view, take_verdict, 2, &v,
-                         n->validate_where) != 0) {
+  n->judging = 1;
+  rc = lrumor_node_invoke(n, n->validator, push_entry_view, take_verdict, 2, &v, n->validate_where);
+  n->judging = 0;
+  if (rc != 0) {
     *reason = "the validator raised an error";
     return 1;
   }

@@ -153,7 +153,12 @@ static int node_m_blocked(lua_State *L) {
 static int push_member_event(lua_State *L, void *arg) {
   const rumor_member_event_t *ev = (const rumor_member_event_t *)arg;
   int with_reason = ev->type == RUMOR_EVENT_BLOCKED || ev->type == RUMOR_EVENT_REJOINED;
-  lua_pushstring(L, rumor_member_event_name(ev->type));
+  /* A member that left is blocked as "left" in the core; in Lua, as in
+   * DESIGN.md's on_member, it is a "left" event (reason "left"). */
+  if (ev->type == RUMOR_EVENT_BLOCKED && ev->reason == RUMOR_BLOCK_LEFT)
+    lua_pushliteral(L, "left");
+  else
+    lua_pushstring(L, rumor_member_event_name(ev->type));
   lua_pushlstring(L, ev->member, ev->member_len);
   lua_pushinteger(L, (lua_Integer)ev->generation);
   if (with_reason && ev->reason != RUMOR_BLOCK_NONE)

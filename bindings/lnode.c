@@ -317,12 +317,13 @@ static int node_m_start(lua_State *L) {
 
 static int node_m_stop(lua_State *L) {
   lrumor_node_t *n = check_node(L);
-  lua_State *prev = lrumor_enter(n->ctx, L);
+  lua_State *prev;
+  if (n->judging)
+    return lrumor_fail(L, "ESTATE", "a node cannot stop inside its validator");
+  prev = lrumor_enter(n->ctx, L);
   int rc = rumor_node_stop(n->node);
   lrumor_leave(n->ctx, prev);
-  /* ESTATE: inside a validator (the core refuses while it merges); an open
-   * handle is never a closing node. */
-  if (rc != 0)
+  if (rc != 0 && rc != RUMOR_ESTATE)
     return fail_code(L, rc);
   lua_pushboolean(L, 1);
   return 1;

@@ -94,6 +94,7 @@ typedef struct lrumor_node {
   int error_sink;           /* fn(message, where) for errors of this node's callbacks */
   int log_fn;               /* fn(level, message) for the core's log lines */
   int validator;            /* fn(member, key, value, map_key, deleted, seq) -> ok, reason */
+  int judging;              /* inside the validator: the core refuses changes */
   char reject_reason[RUMOR_MAX_BLOCK_DETAIL + 1]; /* the validator's last reason */
   uint64_t callback_errors; /* errors raised by this node's callbacks */
   lrumor_wait_t *waits;     /* pending n:await() and n:leave() calls */

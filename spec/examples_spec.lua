@@ -16,4 +16,10 @@ describe("examples", function()
     assert.equal(0, code, out)
     assert.equal("a\tcfg/color\tblue\t2\nblue\n", out) -- seq 1 is a's first heartbeat
   end)
+
+  it("counter.lua sums every node's count on every node, then ends by itself", function()
+    local out, code = rumor_run("examples/counter.lua")
+    assert.equal(0, code, out)
+    assert.equal("every node counts 17 requests (a 3 + b 5 + c 9)\n", out)
+  end)
 end)

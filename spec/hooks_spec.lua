@@ -138,31 +138,24 @@ describe("hooks", function()
     it("cannot change the node from inside a validator", function()
       local a, b = trio()
       local result
+      local stopped, ran
       a:validate("k", function()
         result = { pcall(a.set_state, a, "x", "1") }
+        stopped = { pcall(a.stop, a) }
+        ran = { pcall(rumor.run) }
         return true
       end)
       b:set_state("k", "v")
       until_("the validator ran", function() return result ~= nil end)
       assert.is_false(result[1])
       assert.matches("ESTATE", result[2])
+      assert.is_false(stopped[1])
+      assert.matches("rumor: stop: ESTATE: a node cannot stop inside its validator", stopped[2], 1, true)
+      assert.is_false(ran[1])
+      assert.matches("rumor.run: cannot run the loop inside a callback", ran[2], 1, true)
       until_("a took k", function() return a:get_state("k").b == "v" end)
-    end)
-
-    it("refuses a stop from inside a validator, and the node keeps running", function()
-      local a, b = trio()
-      local result
-      a:validate("k", function()
-        if not result then result = { pcall(a.stop, a) } end
-        return true
-      end)
-      b:set_state("k", "v")
-      until_("the validator ran", function() return result ~= nil end)
-      assert.is_false(result[1])
-      assert.matches("ESTATE", result[2])
-      until_("a took k", function() return a:get_state("k").b == "v" end)
-      -- still running, and the Lua side knows it: a request is accepted
-      assert.is_true(pcall(a.leave, a))
+      b:set_state("k2", "v2")         -- a still runs: the stop was refused
+      until_("a took k2", function() return a:get_state("k2").b == "v2" end)
     end)
 
     it("names bad arguments", function()

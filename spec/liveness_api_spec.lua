@@ -462,7 +462,7 @@ describe("liveness between in-process nodes", function()
       assert.is_true(m.left)
     end
     assert.is_nil(record(a, "b").left)
-    eventually(function() return has_event(events, "blocked", "c", "left") end, "no blocked event for c")
+    eventually(function() return has_event(events, "left", "c", "left") end, "no blocked event for c")
     assert.has_error(function() c:leave() end, "rumor: leave: the node is not running")
   end)
 

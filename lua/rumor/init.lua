@@ -65,10 +65,21 @@ function rumor.now()
   return core.now()
 end
 
+-- core.run("once"), with the error a user can act on when it is called from inside
+-- a callback (the loop is already running then).
+local function run_once(fname)
+  local ok, more = pcall(core.run, "once")
+  if ok then return more end
+  if type(more) == "string" and more:find("reentrant", 1, true) then
+    error(fname .. ": cannot run the loop inside a callback; use rumor.spawn and rumor.sleep", 3)
+  end
+  error(more, 0)
+end
+
 -- Runs the loop until no work is left (no started node, timer or process).
 function rumor.run()
   check_interrupt()
-  while core.run("once") do
+  while run_once("rumor.run") do
     check_interrupt()
   end
   check_interrupt()
@@ -78,7 +89,7 @@ end
 -- Returns true while work is left.
 function rumor.run_once()
   check_interrupt()
-  local more = core.run("once")
+  local more = run_once("rumor.run_once")
   check_interrupt()
   return more
 end
@@ -328,9 +339,7 @@ end
 function Node:stop()
   local n = handle_of(self, "stop")
   local ok, err = n:stop()
-  if not ok then   -- ESTATE from inside a validator: the node runs on
-    error("rumor: stop: " .. tostring(err), 2)
-  end
+  if not ok then error("rumor: stop: " .. tostring(err), 2) end
   self._running = false
 end
 
@@ -572,6 +581,8 @@ function Node:set_state_request(key, value, opts)
     error("rumor: set_state_request: the node is not running (start it first)", 2)
   end
   local seq, n = set_value(self, "set_state_request", key, value, 2)
+  -- The write's own callbacks (or a coroutine they resumed) may have stopped the node.
+  if not self._running or self._closed then return nil, "cancelled" end
   local result = wait_for(self, "set_state_request", "request", function(resolve)
     return n:await(seq, timeout, resolve)
   end, 2)
@@ -672,9 +683,9 @@ function Node:on_update(fn, opts)
 end
 
 -- fn(event) runs for every membership event: event = {type, member, generation, reason},
--- type "joined" | "alive" | "blocked" | "removed" | "rejoined" (this node started a new
--- generation after a block), reason ("expired", "left", "policy", "topology") for blocked
--- and rejoined. Returns a handle with :cancel().
+-- type "joined" | "alive" | "blocked" | "left" (it left gracefully) | "removed" |
+-- "rejoined" (this node started a new generation after a block), reason ("expired",
+-- "policy", "topology"; "left" for left) for blocked, left and rejoined. Returns a handle with :cancel().
 function Node:on_member(fn)
   handle_of(self, "on_member")
   need_function("on_member", fn, 2)
@@ -882,6 +893,8 @@ rumor._internal = internal
 
 for _, name in ipairs{
   -- one module per line (keeps merges trivial)
+  "rumor.consensus",
+  "rumor.aggregate",
   "rumor.validate",
   "rumor.explain",
   "rumor.prometheus",
