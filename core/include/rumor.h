@@ -239,12 +239,15 @@ void rumor_node_on_update(rumor_node_t *node, rumor_update_cb cb, void *arg);
  *
  * A validator sees every entry that arrives from the network before it is
  * merged (not this node's own writes, not the engine's reserved keys).
- * Returning nonzero rejects it: it is not stored, the copy this node had
- * (if any) stays, entries_rejected counts it, and a warning with the
- * reason goes to the log. The entry still counts as seen (the watermark
- * moves past it), so peers do not send it again and again; a later write
- * of the same key is judged afresh. A rejected entry is not passed on by
- * this node; the others get it from its owner or other peers.
+ * Returning nonzero refuses it: this node's view keeps what it had for
+ * that key (rumor_node_get and friends show the older value, or nothing;
+ * no update event), entries_rejected counts it, and a warning with the
+ * reason goes to the log. The refused entry is still held and passed on,
+ * hidden: the replica stays complete, so nothing is re-sent to this node
+ * and peers that sync from it still get the entry to judge for
+ * themselves. A later write of the same key is judged afresh. A refused
+ * delete is forgotten with its tombstone (tombstone_grace_ms), and the
+ * value it hid with it.
  *
  * The validator runs in the middle of a merge: it may read the node
  * (rumor_node_get and friends) but not change it. Writes, blocks,

@@ -156,7 +156,7 @@ static void finish_sweep(rumor_node_t *n, rumor_member *m, uint64_t upto, uint64
   while (e != NULL && e->seq <= upto) {
     rumor_entry *next = e->next;
     if (e->stamp != m->sweep_mark) {
-      if (e->value != NULL) rumor__node_queue_event(n, m, e->slot, NULL, upto, 0);
+      if ((e->refused ? e->kept : e->value) != NULL) rumor__node_queue_event(n, m, e->slot, NULL, upto, 0);
       rumor__store_remove(&n->store, e);
       n->metrics.entries_swept++;
     }
@@ -251,21 +251,36 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
                    (unsigned long long)e.seq, e.value_len, (unsigned)n->cfg.max_value_size);
       return news;
     }
-    if (n->validate != NULL && !validate(n, m, &b->generation, &e)) {
-      if (have != NULL && mark) have->stamp = mark; /* ours stays, even in a sweep */
-      /* Seen all the same: the watermark moves past it as for an entry
-       * taken, or the next frame of a transfer (which starts where this
-       * one ended) would be a gap. */
-      if (e.seq > m->max_seq) m->max_seq = e.seq;
-      continue;
+    int refused = n->validate != NULL && !validate(n, m, &b->generation, &e);
+    /* A refused entry is stored all the same, hidden behind what this node
+     * had (kept): the watermark stays honest, so nothing is re-sent, the
+     * next frame of a transfer is no gap, and peers that sync this member
+     * from us still get it to judge for themselves. */
+    rumor_blob *kept = NULL;
+    uint64_t kept_seq = 0;
+    if (refused && have != NULL) {
+      rumor_blob *shown = have->refused ? have->kept : have->value;
+      kept = shown != NULL ? rumor__blob_ref(shown) : NULL;
+      kept_seq = have->refused ? have->kept_seq : have->seq;
     }
     rumor_blob *v = NULL;
-    if (!(e.flags & RUMOR_WIRE_DELETED) && (v = rumor__blob_new(e.value, e.value_len)) == NULL)
+    if (!(e.flags & RUMOR_WIRE_DELETED) && (v = rumor__blob_new(e.value, e.value_len)) == NULL) {
+      rumor__blob_unref(kept);
       return news; /* out of memory: the watermark stays below what we lack */
+    }
     rumor_entry *ent = rumor__store_put(&n->store, m, e.slot, e.slot_len, e.seq, v, now);
     rumor__blob_unref(v);
-    if (ent == NULL) return news;
+    if (ent == NULL) {
+      rumor__blob_unref(kept);
+      return news;
+    }
     ent->stamp = mark;
+    if (refused) {
+      ent->refused = 1;
+      ent->kept = kept;
+      ent->kept_seq = kept_seq;
+      continue; /* no update: this node's view did not change */
+    }
     n->metrics.entries_merged++;
     m->last_seen = now;
     news = 1;

@@ -704,10 +704,12 @@ static int get_slot(const rumor_node_t *n, const char *member, size_t member_len
   const rumor_member *m = rumor__store_find(&n->store, member, member_len);
   if (m == NULL) return RUMOR_EINVAL;
   const rumor_entry *e = rumor__store_entry(m, (const char *)slot, slot_len);
-  if (e == NULL || e->value == NULL) return RUMOR_EINVAL;
-  *value = e->value->data;
-  *len = e->value->len;
-  if (seq) *seq = e->seq;
+  /* A refused entry shows what this node had before it. */
+  const rumor_blob *shown = e == NULL ? NULL : e->refused ? e->kept : e->value;
+  if (shown == NULL) return RUMOR_EINVAL;
+  *value = shown->data;
+  *len = shown->len;
+  if (seq) *seq = e->refused ? e->kept_seq : e->seq;
   return 0;
 }
 
@@ -729,7 +731,7 @@ int rumor_node_map_keys(const rumor_node_t *n, const char *member, size_t member
   if (m == NULL || cb == NULL) return RUMOR_EINVAL;
   for (const rumor_entry *e = m->head; e != NULL; e = e->next) {
     rumor_slot_parts p;
-    if (e->value == NULL || rumor__slot_parse((const char *)e->slot->data, e->slot->len, &p) != 0)
+    if ((e->refused ? e->kept : e->value) == NULL || rumor__slot_parse((const char *)e->slot->data, e->slot->len, &p) != 0)
       continue;
     if (p.map && p.key_len == key_len && memcmp(p.key, key, key_len) == 0)
       cb(p.map_key, p.map_key_len, arg);

@@ -310,12 +310,53 @@ static void per_kind_counters_add_up_to_the_totals(void) {
   net_free(&net);
 }
 
+/* The reviewer's case: n02 is away while n01 writes a value n00 refuses;
+ * then n01 goes down and n02 comes back. n00 still holds the refused entry
+ * (hidden) and passes it on: n02, which has no validator, gets it. Before,
+ * n00 moved its watermark past an entry it did not hold, n02 took that
+ * watermark from it, and the value was lost to n02 for good. */
+static void a_refused_entry_still_reaches_the_others_through_the_refuser(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  cfg.heartbeat_expiration_ms = 0; /* nobody is blocked while away: only gossip matters */
+  net_cluster(&net, 3, &cfg, 17);
+  judge_t j = {0};
+  rumor_node_t *a = net.nodes[0], *owner = net.nodes[1], *c = net.nodes[2];
+  rumor_node_set_validator(a, refuse_bad, &j);
+  CHECK(rumor_node_set(owner, KEY("cfg"), "good", 4) > 0);
+  net_run(&net, 1000);
+  CHECK(holds(c, "n01", "cfg", "good"));
+  net.down[2] = 1;
+  CHECK(rumor_node_set(owner, KEY("cfg"), "bad!", 4) > 0);
+  CHECK(rumor_node_set(owner, KEY("more"), "x", 1) > 0);
+  net_run(&net, 1000);
+  CHECK(holds(a, "n01", "cfg", "good")); /* a's view kept the old value */
+  CHECK(holds(a, "n01", "more", "x"));
+  CHECK(rumor_node_metrics(a)->entries_rejected >= 1);
+  net.down[1] = 1;
+  net.down[2] = 0;
+  net_run(&net, 5000);
+  CHECK(holds(c, "n01", "more", "x"));
+  CHECK(holds(c, "n01", "cfg", "bad!")); /* relayed by a, judged by c */
+  CHECK(holds(a, "n01", "cfg", "good"));
+  /* Map keys hide it the same way. */
+  net.down[1] = 0;
+  CHECK(rumor_node_map_set(owner, KEY("m"), KEY("k"), "bad map", 7) > 0);
+  net_run(&net, 1000);
+  const uint8_t *v;
+  size_t len;
+  CHECK(rumor_node_map_get(a, KEY("n01"), KEY("m"), KEY("k"), &v, &len, NULL) == RUMOR_EINVAL);
+  CHECK(rumor_node_map_get(c, KEY("n01"), KEY("m"), KEY("k"), &v, &len, NULL) == 0);
+  net_free(&net);
+}
+
 int main(void) {
   RUN(a_refused_entry_is_kept_out_counted_logged_and_not_resent);
   RUN(the_node_cannot_change_inside_a_validator);
   RUN(log_lines_follow_the_level_and_name_what_happened);
   RUN(every_block_keeps_its_words);
   RUN(a_refused_entry_that_ends_a_frame_does_not_stall_the_transfer);
+  RUN(a_refused_entry_still_reaches_the_others_through_the_refuser);
   RUN(a_value_too_big_is_logged_with_its_key);
   RUN(per_kind_counters_add_up_to_the_totals);
   return 0;

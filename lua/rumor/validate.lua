@@ -49,8 +49,10 @@ return function(_, I)
   -- fn(member, key, value, map_key, seq) -> ok [, reason] judges every entry from
   -- another member whose key starts with prefix ("" for all keys), before it is merged:
   -- value is nil for a delete, map_key nil for a plain key. A true ok takes the entry
-  -- in; false or nil refuses it: it is not stored (this node keeps the copy it had), is
-  -- counted in metrics().entries_rejected and logged (level "warn") with reason. An
+  -- in; false or nil refuses it: this node's view keeps what it had for the key (no
+  -- update is delivered), the refusal is counted in metrics().entries_rejected and logged
+  -- (level "warn") with reason, and the entry is still passed on, hidden, to members
+  -- that sync from this one (they judge for themselves). An
   -- error raised in fn also refuses it, and is reported. The engine's own keys
   -- (heartbeat, left, blocked) are not shown. fn runs in the middle of a merge: it may
   -- read the node but not change it. Returns a handle with :cancel().
