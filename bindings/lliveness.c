@@ -75,8 +75,8 @@ static void set_stats(lua_State *L, const rumor_member_info_t *info) {
   lua_setfield(L, -2, "stats");
 }
 
-/* The record of members() and of the block policy's info argument. */
-static void push_member(lua_State *L, const rumor_member_info_t *info) {
+/* The record of members(), member() and of the block policy's info argument. */
+void lrumor_push_member(lua_State *L, const rumor_member_info_t *info) {
   lua_createtable(L, 0, 20);
   lua_pushstring(L, info->id);
   lua_setfield(L, -2, "id");
@@ -87,6 +87,17 @@ static void push_member(lua_State *L, const rumor_member_info_t *info) {
   if (info->status != RUMOR_MEMBER_ALIVE && info->block_reason != RUMOR_BLOCK_NONE) {
     lua_pushstring(L, rumor_block_reason_name(info->block_reason));
     lua_setfield(L, -2, "block_reason");
+    if (info->block_detail != NULL && info->block_detail[0] != '\0') {
+      lua_pushstring(L, info->block_detail);
+      lua_setfield(L, -2, "block_detail");
+    }
+    if (info->blocked_by != NULL) {
+      lua_pushstring(L, info->blocked_by);
+      lua_setfield(L, -2, "blocked_by");
+    }
+    set_integer(L, "blocked_for_ms", info->blocked_for_ms);
+    if (info->block_reason == RUMOR_BLOCK_EXPIRED)
+      set_integer(L, "block_silence_ms", info->block_silence_ms);
   }
   set_integer(L, "generation", info->generation);
   set_integer(L, "max_seq", info->max_seq);
@@ -120,7 +131,7 @@ static int node_m_members(lua_State *L) {
   for (i = 0; i < count; i++) {
     if (!member_get(n, i, &info) || info.status == RUMOR_MEMBER_REMOVED)
       continue;
-    push_member(L, &info);
+    lrumor_push_member(L, &info);
     lua_rawseti(L, -2, ++slot);
   }
   return 1;
@@ -142,7 +153,12 @@ static int node_m_blocked(lua_State *L) {
 static int push_member_event(lua_State *L, void *arg) {
   const rumor_member_event_t *ev = (const rumor_member_event_t *)arg;
   int with_reason = ev->type == RUMOR_EVENT_BLOCKED || ev->type == RUMOR_EVENT_REJOINED;
-  lua_pushstring(L, rumor_member_event_name(ev->type));
+  /* A member that left is blocked as "left" in the core; in Lua, as in
+   * DESIGN.md's on_member, it is a "left" event (reason "left"). */
+  if (ev->type == RUMOR_EVENT_BLOCKED && ev->reason == RUMOR_BLOCK_LEFT)
+    lua_pushliteral(L, "left");
+  else
+    lua_pushstring(L, rumor_member_event_name(ev->type));
   lua_pushlstring(L, ev->member, ev->member_len);
   lua_pushinteger(L, (lua_Integer)ev->generation);
   if (with_reason && ev->reason != RUMOR_BLOCK_NONE)
@@ -155,9 +171,8 @@ static int push_member_event(lua_State *L, void *arg) {
 static void member_cb(rumor_node_t *node, const rumor_member_event_t *ev, void *arg) {
   lrumor_node_t *n = (lrumor_node_t *)arg;
   (void)node;
-  if (lrumor_invoke(n->ctx, n->on_member, push_member_event, (void *)ev, n->member_where) != 0 &&
-      n->ctx->L != NULL)
-    n->callback_errors++;
+  (void)lrumor_node_invoke(n, n->on_member, push_member_event, NULL, 0, (void *)ev,
+                           n->member_where);
 }
 
 /* n:on_member(fn or nil): one sink per node (the Lua layer fans out). */
@@ -230,9 +245,7 @@ static void take_stats(lua_State *L, void *arg) {
 }
 
 static void run_stats(lrumor_node_t *n) {
-  if (lrumor_invoke_take(n->ctx, n->stats_fn, NULL, take_stats, 1, n, n->stats_where) != 0 &&
-      n->ctx->L != NULL)
-    n->callback_errors++;
+  (void)lrumor_node_invoke(n, n->stats_fn, NULL, take_stats, 1, n, n->stats_where);
 }
 
 /* ---- block policy ------------------------------------------------------- */
@@ -240,24 +253,34 @@ static void run_stats(lrumor_node_t *n) {
 typedef struct policy_call {
   const rumor_member_info_t *info;
   int block;
+  char detail[RUMOR_MAX_BLOCK_DETAIL + 1]; /* the policy's words, "" for none */
 } policy_call_t;
 
 /* fn(member_id, info) */
 static int push_policy(lua_State *L, void *arg) {
   const policy_call_t *c = (const policy_call_t *)arg;
   lua_pushstring(L, c->info->id);
-  push_member(L, c->info);
+  lrumor_push_member(L, c->info);
   return 2;
 }
 
-/* true blocks; false or nil does not; anything else is a mistake worth a report. */
+/* A string blocks, and says why; true blocks (a string after it says why);
+ * false or nil does not; anything else is a mistake worth a report. */
 static void take_policy(lua_State *L, void *arg) {
   policy_call_t *c = (policy_call_t *)arg;
-  int t = lua_type(L, -1);
-  if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-    luaL_error(L, "rumor: set_block_policy: the policy returned %s, expected a boolean",
-               luaL_typename(L, -1));
-  c->block = lua_toboolean(L, -1);
+  int t = lua_type(L, -2);
+  const char *why = NULL;
+  if (t == LUA_TSTRING)
+    why = lua_tostring(L, -2);
+  else if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+    luaL_error(L, "rumor: set_block_policy: the policy returned %s, expected a boolean or a string",
+               luaL_typename(L, -2));
+  else if (lua_type(L, -1) == LUA_TSTRING)
+    why = lua_tostring(L, -1);
+  c->block = lua_toboolean(L, -2);
+  c->detail[0] = '\0';
+  if (c->block && why != NULL)
+    snprintf(c->detail, sizeof c->detail, "%s", why);
 }
 
 /* Members a policy judges: others, not blocked, that have published state. */
@@ -283,15 +306,14 @@ static void run_policy(lrumor_node_t *n) {
     memcpy(id, info.id, len + 1);
     c.info = &info;
     c.block = 0;
-    if (lrumor_invoke_take(n->ctx, n->policy_fn, push_policy, take_policy, 1, &c,
+    if (lrumor_node_invoke(n, n->policy_fn, push_policy, take_policy, 2, &c,
                            n->policy_where) != 0) {
       if (n->ctx->L == NULL)
         return; /* no Lua may run now */
-      n->callback_errors++;
       continue;
     }
     if (c.block && !n->closed)
-      (void)rumor_node_block(n->node, id, len, RUMOR_BLOCK_POLICY);
+      (void)rumor_node_block_detail(n->node, id, len, RUMOR_BLOCK_POLICY, c.detail);
   }
 }
 

@@ -258,6 +258,7 @@ int lrumor_node_new(lua_State *L) {
   snprintf(n->await_where, sizeof n->await_where, "await of node '%s'", rumor_node_id(n->node));
   snprintf(n->leave_where, sizeof n->leave_where, "leave of node '%s'", rumor_node_id(n->node));
   lrumor_liveness_init(n);
+  lrumor_hooks_init(n);
   ud->n = n;
   return 1;
 }
@@ -295,6 +296,7 @@ static int node_m_close(lua_State *L) {
   rumor_node_on_update(n->node, NULL, NULL);
   lrumor_unref(L, &n->on_update);
   lrumor_liveness_detach(L, n);
+  lrumor_hooks_detach(L, n);
   waits_detach(L, n);
   prev = lrumor_enter(ctx, L);
   rumor_node_close(n->node, node_closed_cb, n);
@@ -315,7 +317,10 @@ static int node_m_start(lua_State *L) {
 
 static int node_m_stop(lua_State *L) {
   lrumor_node_t *n = check_node(L);
-  lua_State *prev = lrumor_enter(n->ctx, L);
+  lua_State *prev;
+  if (n->judging)
+    return lrumor_fail(L, "ESTATE", "a node cannot stop inside its validator");
+  prev = lrumor_enter(n->ctx, L);
   int rc = rumor_node_stop(n->node);
   lrumor_leave(n->ctx, prev);
   if (rc != 0 && rc != RUMOR_ESTATE)
@@ -654,10 +659,8 @@ static void wait_finish(lrumor_wait_t *a, lrumor_push_fn push, void *args) {
   lua_State *L = a->ctx->L;
   wait_unlink(a);
   a->owner = NULL;
-  if (owner != NULL && a->fn != LUA_NOREF) {
-    if (lrumor_invoke(a->ctx, a->fn, push, args, a->where) != 0 && L != NULL)
-      owner->callback_errors++;
-  }
+  if (owner != NULL && a->fn != LUA_NOREF)
+    (void)lrumor_node_invoke(owner, a->fn, push, NULL, 0, args, a->where);
   /* Without a Lua thread the state is being closed and its registry goes
    * with it; otherwise give the ref back now. */
   if (L != NULL)
@@ -778,9 +781,7 @@ static void update_cb(rumor_node_t *node, const rumor_update_t *u, void *arg) {
   (void)node;
   if (u->system && !n->update_system)
     return; /* a heartbeat per member per round: not worth a call nobody wants */
-  if (lrumor_invoke(n->ctx, n->on_update, push_update, (void *)u, n->where) != 0 &&
-      n->ctx->L != NULL)
-    n->callback_errors++;
+  (void)lrumor_node_invoke(n, n->on_update, push_update, NULL, 0, (void *)u, n->where);
 }
 
 /* n:on_update(fn [, system]): system updates reach fn only when system is true. */
@@ -822,12 +823,66 @@ static const metric_field_t metric_fields[] = {
   METRIC(blocks_adopted), METRIC(probes_sent),
   METRIC(members_blocked), METRIC(members_removed), METRIC(rejoins), METRIC(stalls),
   METRIC(sends_deferred), METRIC(sends_dropped),
+  METRIC(entries_rejected), METRIC(log_lines),
 };
 #undef METRIC
-/* Every counter of rumor_metrics_t is listed above: a new one fails here. */
-_Static_assert(sizeof metric_fields / sizeof metric_fields[0] * sizeof(uint64_t) ==
+/* Every counter of rumor_metrics_t is listed above (by_kind apart): a new
+ * one fails here. */
+_Static_assert(sizeof metric_fields / sizeof metric_fields[0] * sizeof(uint64_t) +
+                   sizeof(((rumor_metrics_t *)0)->by_kind) ==
                  sizeof(rumor_metrics_t),
                "metric_fields must list every field of rumor_metrics_t");
+
+/* t.by_kind = { syn = {datagrams_sent, bytes_sent, datagrams_received,
+ * bytes_received}, synack = ..., ... } */
+static void push_by_kind(lua_State *L, const rumor_metrics_t *m) {
+  int k;
+  lua_createtable(L, 0, RUMOR_KIND_COUNT);
+  for (k = 0; k < RUMOR_KIND_COUNT; k++) {
+    const rumor_kind_metrics_t *km = &m->by_kind[k];
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)km->datagrams_sent);
+    lua_setfield(L, -2, "datagrams_sent");
+    lua_pushinteger(L, (lua_Integer)km->bytes_sent);
+    lua_setfield(L, -2, "bytes_sent");
+    lua_pushinteger(L, (lua_Integer)km->datagrams_received);
+    lua_setfield(L, -2, "datagrams_received");
+    lua_pushinteger(L, (lua_Integer)km->bytes_received);
+    lua_setfield(L, -2, "bytes_received");
+    lua_setfield(L, -2, rumor_kind_name(k));
+  }
+  lua_setfield(L, -2, "by_kind");
+}
+
+/* t.members = { alive, blocked, left, removed }: members by status now,
+ * self included in alive. */
+static void push_member_counts(lua_State *L, const lrumor_node_t *n) {
+  lua_Integer alive = 0, blocked = 0, left = 0, removed = 0;
+  size_t i, count = rumor_node_member_count(n->node);
+  rumor_member_info_t info;
+  for (i = 0; i < count; i++) {
+    if (rumor_node_member_at(n->node, i, &info) != 0)
+      continue;
+    if (info.status == RUMOR_MEMBER_REMOVED)
+      removed++;
+    else if (info.status == RUMOR_MEMBER_BLOCKED && info.block_reason == RUMOR_BLOCK_LEFT)
+      left++;
+    else if (info.status == RUMOR_MEMBER_BLOCKED)
+      blocked++;
+    else
+      alive++;
+  }
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, alive);
+  lua_setfield(L, -2, "alive");
+  lua_pushinteger(L, blocked);
+  lua_setfield(L, -2, "blocked");
+  lua_pushinteger(L, left);
+  lua_setfield(L, -2, "left");
+  lua_pushinteger(L, removed);
+  lua_setfield(L, -2, "removed");
+  lua_setfield(L, -2, "members");
+}
 
 static int node_m_metrics(lua_State *L) {
   lrumor_node_t *n = check_node(L);
@@ -843,6 +898,9 @@ static int node_m_metrics(lua_State *L) {
   }
   lua_pushinteger(L, (lua_Integer)n->callback_errors);
   lua_setfield(L, -2, "callback_errors");
+  if (m != NULL)
+    push_by_kind(L, m);
+  push_member_counts(L, n);
   return 1;
 }
 
@@ -885,4 +943,5 @@ static const luaL_Reg node_methods[] = {
 void lrumor_node_open(lua_State *L) {
   lrumor_newclass(L, LRUMOR_NODE_MT, node_methods);
   lrumor_liveness_open(L);
+  lrumor_hooks_open(L);
 }

@@ -115,12 +115,14 @@ static const char *errstr(lua_State *L, int idx) {
 /* The error message is on top of L; count it and hand it to the handler. */
 static void report(lrumor_ctx_t *ctx, lua_State *L, invoke_args_t *a) {
   int msg = lua_gettop(L);
+  int handler = ctx->sink != NULL && ctx->sink->error_sink != LUA_NOREF ? ctx->sink->error_sink
+                                                                         : ctx->error_handler;
   ctx->callback_errors++;
-  if (ctx->error_handler != LUA_NOREF && lua_checkstack(L, 6)) {
+  if (handler != LUA_NOREF && lua_checkstack(L, 6)) {
     lua_pushcfunction(L, report_trampoline);
     lua_pushvalue(L, msg);
     lua_pushlightuserdata(L, a);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->error_handler);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
     if (lua_pcall(L, 3, 0, 0) == LUA_OK)
       return;
     fprintf(stderr, "rumor: error in the error handler: %s\n", errstr(L, -1));
@@ -259,6 +261,7 @@ static lrumor_ctx_t *ctx_get(lua_State *L) {
   ctx = (lrumor_ctx_t *)lua_newuserdatauv(L, sizeof *ctx, 0);
   memset(ctx, 0, sizeof *ctx);
   ctx->error_handler = LUA_NOREF;
+  ctx->sink = NULL;
   rc = uv_loop_init(&ctx->loop);
   if (rc != 0) {
     luaL_error(L, "rumor: cannot create the loop: %s", uv_strerror(rc));

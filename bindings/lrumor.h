@@ -35,6 +35,10 @@ typedef struct lrumor_ctx {
   int running;             /* inside uv_run (core.run is not reentrant) */
   int closed;              /* the loop has been torn down (__gc ran) */
   int error_handler;       /* registry ref, LUA_NOREF for the default */
+  struct lrumor_node *sink; /* the node whose callback runs (lrumor_node_invoke), or
+                               NULL: its error_sink, when set, gets the errors. A node
+                               and not its ref, which its close from inside the
+                               callback gives back (and Lua may hand out again). */
   uint64_t callback_errors;
 } lrumor_ctx_t;
 
@@ -87,6 +91,11 @@ typedef struct lrumor_node {
   int on_member;
   int stats_fn;             /* set_heartbeat_stats */
   int policy_fn;            /* set_block_policy */
+  int error_sink;           /* fn(message, where) for errors of this node's callbacks */
+  int log_fn;               /* fn(level, message) for the core's log lines */
+  int validator;            /* fn(member, key, value, map_key, deleted, seq) -> ok, reason */
+  int judging;              /* inside the validator: the core refuses changes */
+  char reject_reason[RUMOR_MAX_BLOCK_DETAIL + 1]; /* the validator's last reason */
   uint64_t callback_errors; /* errors raised by this node's callbacks */
   lrumor_wait_t *waits;     /* pending n:await() and n:leave() calls */
   /* Where an error of each callback is reported from. */
@@ -96,7 +105,14 @@ typedef struct lrumor_node {
   char member_where[LRUMOR_WHERE_LEN];
   char stats_where[LRUMOR_WHERE_LEN];
   char policy_where[LRUMOR_WHERE_LEN];
+  char log_where[LRUMOR_WHERE_LEN];
+  char validate_where[LRUMOR_WHERE_LEN];
 } lrumor_node_t;
+
+/* Calls one of n's callbacks like lrumor_invoke_take, with n's error sink in
+ * force, and counts an error in n->callback_errors. */
+int lrumor_node_invoke(lrumor_node_t *n, int fn, lrumor_push_fn push, lrumor_take_fn take,
+                       int nresults, void *arg, const char *where);
 
 int lrumor_node_new(lua_State *L);
 void lrumor_node_open(lua_State *L);
@@ -109,6 +125,14 @@ int lrumor_fail_code(lua_State *L, int code);
 typedef void (*lrumor_each_fn)(void *src, rumor_id_cb cb, void *cb_arg);
 /* Pushes the sorted array of the distinct strings each() yields. */
 void lrumor_push_sorted(lua_State *L, lrumor_each_fn each, void *src);
+
+/* lhooks.c: the log hook, the validator and the error sink of a node */
+void lrumor_hooks_open(lua_State *L);
+void lrumor_hooks_init(lrumor_node_t *n);
+/* Unhooks them and drops their refs (on close). */
+void lrumor_hooks_detach(lua_State *L, lrumor_node_t *n);
+/* Pushes the record of one member (members(), the policy's info, member()). */
+void lrumor_push_member(lua_State *L, const rumor_member_info_t *info);
 
 /* lliveness.c: members, blocks, member events, the round hook, topology */
 void lrumor_liveness_open(lua_State *L);

@@ -19,6 +19,12 @@ describe("examples", function()
     assert.equal("a\tcfg/color\tblue\t2\nblue\n", out) -- seq 1 is a's first heartbeat
   end)
 
+  it("counter.lua sums every node's count on every node, then ends by itself", function()
+    local out, code = rumor_run("examples/counter.lua")
+    assert.equal(0, code, out)
+    assert.equal("every node counts 17 requests (a 3 + b 5 + c 9)\n", out)
+  end)
+
   -- Looked up, not loaded: luv must be loaded once per process and kept (core.require_main).
   local has_luv = package.searchpath("luv", package.cpath) ~= nil
   local luv_it = has_luv and it or function(name) pending(name .. " (luv is not installed)") end

@@ -256,11 +256,12 @@ describe("liveness on a live cluster", function()
     local last = leaver.events[#leaver.events]
     assert.equal("stopped", last.event)
 
-    on_every(others, "a blocked event for " .. leaver.name, function(a)
-      return member_event(a, "blocked", leaver.name)
+    on_every(others, "a left event for " .. leaver.name, function(a)
+      return member_event(a, "left", leaver.name)
     end)
     for _, a in ipairs(others) do
-      assert.equal("left", member_event(a, "blocked", leaver.name).reason)
+      assert.equal("left", member_event(a, "left", leaver.name).reason)
+      assert.is_nil(member_event(a, "blocked", leaver.name))
       local m = member(a, leaver.name)
       assert.equal("left", m.status)
       assert.equal("left", m.block_reason)
@@ -337,6 +338,13 @@ describe("liveness on a live cluster", function()
     assert.equal("topology", ev.reason)
     assert.equal("topology", member(a1, "n3").block_reason)
     assert.same({ "n3" }, blocked_ids(a1))
+    local why = call(a1, { cmd = "why", member = "n3" }).why
+    assert.equal("topology", why.reason)
+    assert.equal("removed by remove_peer", why.detail)
+    assert.matches("^blocked as topology: removed by remove_peer", why.text)
+    local unknown = a1:call({ cmd = "why", member = "nobody" }, DEADLINE_MS)
+    assert.is_false(unknown.ok)
+    assert.equal("unknown member 'nobody'", unknown.error)
 
     local peers = {}
     for _, a in ipairs(agents) do peers[#peers + 1] = { id = a.name, address = a.address } end

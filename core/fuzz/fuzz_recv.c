@@ -11,6 +11,26 @@ static fake_net net;
 static rumor_node_t *node;
 static int runs;
 
+/* Refuses entries whose value starts with an odd byte, so rejections (and
+ * their log lines) are exercised too; reads every field of the view. */
+static int judge(rumor_node_t *n, const rumor_entry_view_t *e, const char **reason, void *arg) {
+  (void)arg;
+  size_t sum = e->member_len + e->key_len + e->map_key_len;
+  if (e->member_len == 0 || e->key_len == 0 || (e->map_key != NULL && e->map_key_len == 0)) abort();
+  if (rumor_node_set(n, "x", 1, "y", 1) != RUMOR_ESTATE) abort(); /* frozen while judging */
+  if (e->deleted || e->value_len == 0 || sum == 0) return 0;
+  *reason = "odd";
+  return e->value[0] & 1;
+}
+
+/* Every line arrives terminated, never empty. */
+static void log_line(rumor_node_t *n, int level, const char *msg, size_t len, void *arg) {
+  (void)n;
+  (void)arg;
+  if (len == 0 || msg[len] != '\0' || strlen(msg) != len || rumor_log_level_name(level)[0] == '\0')
+    abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct sockaddr_storage from;
   if (node == NULL || ++runs % 1000 == 0) {
@@ -18,6 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     net_init(&net, 1);
     node = net_add(&net, "fuzz", -1, NULL);
     rumor_node_set(node, "k", 1, "v", 1);
+    rumor_node_set_validator(node, judge, NULL);
+    rumor_node_on_log(node, RUMOR_LOG_DEBUG, log_line, NULL);
     if (rumor_node_start(node) != 0) abort();
   }
   net_addr(5, &from);
@@ -29,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rumor_stat_t st;
     size_t off = 0;
     if (rumor_node_member_at(node, i, &info) != 0) abort();
+    if (strlen(info.block_detail) > RUMOR_MAX_BLOCK_DETAIL) abort();
+    if (info.blocked_by != NULL && strlen(info.blocked_by) > RUMOR_MAX_ID_LEN) abort();
     while (rumor_stats_next(info.stats, info.stats_len, &off, &st) == 1)
       if (st.name < (const char *)info.stats || st.name + st.name_len > (const char *)info.stats + info.stats_len) abort();
   }

@@ -235,6 +235,63 @@ typedef struct rumor_update {
 typedef void (*rumor_update_cb)(rumor_node_t *node, const rumor_update_t *u, void *arg);
 void rumor_node_on_update(rumor_node_t *node, rumor_update_cb cb, void *arg);
 
+/* ---- Validation ----------------------------------------------------------
+ *
+ * A validator sees every entry that arrives from the network before it is
+ * merged (not this node's own writes, not the engine's reserved keys).
+ * Returning nonzero refuses it: this node's view keeps what it had for
+ * that key (rumor_node_get and friends show the older value, or nothing;
+ * no update event), entries_rejected counts it, and a warning with the
+ * reason goes to the log. The refused entry is still held and passed on,
+ * hidden: the replica stays complete, so nothing is re-sent to this node
+ * and peers that sync from it still get the entry to judge for
+ * themselves. A later write of the same key is judged afresh. A refused
+ * delete is forgotten with its tombstone (tombstone_grace_ms), and the
+ * value it hid with it.
+ *
+ * The validator runs in the middle of a merge: it may read the node
+ * (rumor_node_get and friends) but not change it. Writes, blocks,
+ * topology, leave, await and stop return RUMOR_ESTATE while it runs; a
+ * rumor_node_close from it takes effect once the datagram is merged. */
+typedef struct rumor_entry_view {
+  const char *member;  size_t member_len;
+  const char *key;     size_t key_len;
+  const char *map_key; size_t map_key_len; /* NULL/0 for a plain key */
+  const uint8_t *value; size_t value_len;  /* empty when deleted */
+  uint64_t seq;
+  uint64_t generation;
+  int deleted;
+} rumor_entry_view_t;
+
+/* Returns 0 to accept. To reject, returns nonzero and may point *reason at
+ * a NUL-terminated explanation that stays valid until the next call. */
+typedef int (*rumor_validate_cb)(rumor_node_t *node, const rumor_entry_view_t *e,
+                                 const char **reason, void *arg);
+/* NULL removes the validator. */
+void rumor_node_set_validator(rumor_node_t *node, rumor_validate_cb cb, void *arg);
+
+/* ---- Log -----------------------------------------------------------------
+ *
+ * The core says what it does in log lines: members joining, blocked (with
+ * why), removed; this node rejoining; entries rejected or refused; transfers
+ * that failed. Lines are queued and delivered with the update events (never
+ * in the middle of a merge), so the callback may call any function of the
+ * node. Nothing is formatted below the level asked for or without a
+ * callback. */
+enum {
+  RUMOR_LOG_DEBUG = 0,
+  RUMOR_LOG_INFO = 1,
+  RUMOR_LOG_WARN = 2,
+  RUMOR_LOG_ERROR = 3
+};
+/* "debug", "info", "warn", "error" ("" for anything else). */
+const char *rumor_log_level_name(int level);
+/* message is NUL-terminated and valid only during the call. */
+typedef void (*rumor_log_cb)(rumor_node_t *node, int level, const char *message, size_t len,
+                             void *arg);
+/* Lines of at least min_level reach cb; NULL stops them. */
+void rumor_node_on_log(rumor_node_t *node, int min_level, rumor_log_cb cb, void *arg);
+
 /* ---- Liveness ------------------------------------------------------------
  *
  * Every running node beats once per round: the round's SYN to one of its
@@ -318,6 +375,12 @@ void rumor_node_on_round(rumor_node_t *node, rumor_round_cb cb, void *arg);
  * TOPOLOGY; EXPIRED and LEFT are the engine's). Returns 0 (also when it was
  * blocked already), RUMOR_EINVAL for self, an unknown id or a bad reason. */
 int rumor_node_block(rumor_node_t *node, const char *id, size_t id_len, int reason);
+/* The same with the words that explain it (what a policy returned, say),
+ * kept with the block and shown as block_detail; NULL for none. Longer than
+ * RUMOR_MAX_BLOCK_DETAIL bytes is cut there. */
+#define RUMOR_MAX_BLOCK_DETAIL 200
+int rumor_node_block_detail(rumor_node_t *node, const char *id, size_t id_len, int reason,
+                            const char *detail);
 
 /* Ids of the members blocked now (not removed), through cb. */
 typedef void (*rumor_id_cb)(const char *id, size_t len, void *arg);
@@ -388,6 +451,15 @@ typedef struct rumor_member_info {
   uint64_t heartbeats;       /* beats of this generation that reached this node */
   double phi;                /* the phi-accrual suspicion level now (neighbours) */
   int left;                  /* it published the left key */
+  /* Why it is blocked (BLOCKED or REMOVED), in words: the silence for
+   * EXPIRED ("no heartbeat for 10012 ms"), the policy's own words for
+   * POLICY. NUL-terminated, "" when there is none. */
+  const char *block_detail;
+  const char *blocked_by;    /* the member whose published verdict we took
+                                over, or NULL: our own decision */
+  uint64_t blocked_for_ms;   /* since the block */
+  uint64_t block_silence_ms; /* EXPIRED: its silence when it was blocked
+                                (the judge's, for a verdict taken over) */
   /* Its latest heartbeat (valid while has_heartbeat). */
   int has_heartbeat;
   uint64_t uptime_ms;        /* its uptime now, from its heartbeat entry */
@@ -399,6 +471,9 @@ typedef struct rumor_member_info {
 size_t rumor_node_member_count(const rumor_node_t *node);
 /* i in [0, count); self is index 0; the others in the order they were met. */
 int rumor_node_member_at(const rumor_node_t *node, size_t i, rumor_member_info_t *out);
+/* The same for one member by id: 0, or RUMOR_EINVAL when it is unknown. */
+int rumor_node_member_find(const rumor_node_t *node, const char *id, size_t id_len,
+                           rumor_member_info_t *out);
 
 /* Looks up member's value of key. Returns 0 and sets value, len and seq, or
  * RUMOR_EINVAL when the member or key is unknown or deleted. *value points
@@ -418,6 +493,25 @@ int rumor_node_map_get(const rumor_node_t *node, const char *member, size_t memb
 typedef void (*rumor_map_key_cb)(const char *map_key, size_t len, void *arg);
 int rumor_node_map_keys(const rumor_node_t *node, const char *member, size_t member_len,
                         const char *key, size_t key_len, rumor_map_key_cb cb, void *arg);
+
+/* Kinds of datagrams, for the per-kind counters of rumor_metrics_t. A
+ * round's summary to a neighbour is a SYN (summaries_sent counts those);
+ * TCP frames are ACKs, counted apart (frames_*). */
+enum {
+  RUMOR_KIND_SYN = 0,
+  RUMOR_KIND_SYNACK = 1,
+  RUMOR_KIND_ACK = 2,
+  RUMOR_KIND_PUSH = 3,
+  RUMOR_KIND_REJECT = 4,
+  RUMOR_KIND_COUNT = 5
+};
+/* "syn", "synack", "ack", "push", "reject" ("" for anything else). */
+const char *rumor_kind_name(int kind);
+
+typedef struct rumor_kind_metrics {
+  uint64_t datagrams_sent, bytes_sent;
+  uint64_t datagrams_received, bytes_received; /* that decoded as this kind */
+} rumor_kind_metrics_t;
 
 /* Counters since the node was created. Never reset. */
 typedef struct rumor_metrics {
@@ -464,6 +558,9 @@ typedef struct rumor_metrics {
   uint64_t sends_deferred;    /* pushes of local writes put off for want of a
                                  token (each once, however long it waits) */
   uint64_t sends_dropped;     /* push datagrams and round SYNs not sent for want of a token */
+  uint64_t entries_rejected;  /* remote entries the validator refused */
+  uint64_t log_lines;         /* log lines delivered to the log callback */
+  rumor_kind_metrics_t by_kind[RUMOR_KIND_COUNT]; /* datagrams by kind */
 } rumor_metrics_t;
 
 const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *node);

@@ -114,6 +114,7 @@ void rumor__await_timer(rumor_node_t *n) {
 
 int rumor_node_await(rumor_node_t *n, uint64_t seq, uint32_t timeout_ms, rumor_await_cb cb,
                      void *arg) {
+  if (rumor__node_busy(n)) return RUMOR_ESTATE;
   return rumor__await_start(n, seq, timeout_ms, 0, cb, arg);
 }
 

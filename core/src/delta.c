@@ -156,7 +156,7 @@ static void finish_sweep(rumor_node_t *n, rumor_member *m, uint64_t upto, uint64
   while (e != NULL && e->seq <= upto) {
     rumor_entry *next = e->next;
     if (e->stamp != m->sweep_mark) {
-      if (e->value != NULL) rumor__node_queue_event(n, m, e->slot, NULL, upto, 0);
+      if ((e->refused ? e->kept : e->value) != NULL) rumor__node_queue_event(n, m, e->slot, NULL, upto, 0);
       rumor__store_remove(&n->store, e);
       n->metrics.entries_swept++;
     }
@@ -164,6 +164,40 @@ static void finish_sweep(rumor_node_t *n, rumor_member *m, uint64_t upto, uint64
   }
   if (floor > m->floor) m->floor = floor;
   m->sweep_mark = 0;
+}
+
+/* Asks the validator about one remote entry (the engine's reserved keys
+ * are not its to judge). Returns 1 to merge it; 0 after a rejection, which
+ * is counted and logged. The node must not change meanwhile: its mutators
+ * refuse while validating is set. */
+static int validate(rumor_node_t *n, const rumor_member *m, const uint64_t *generation,
+                    const rumor_wire_entry *e) {
+  rumor_slot_parts p;
+  if (rumor__slot_parse(e->slot, e->slot_len, &p) != 0 || rumor__liveness_reserved(p.key, p.key_len))
+    return 1;
+  rumor_entry_view_t v;
+  memset(&v, 0, sizeof v);
+  v.member = (const char *)m->id->data;
+  v.member_len = m->id->len;
+  v.key = p.key;
+  v.key_len = p.key_len;
+  v.map_key = p.map ? p.map_key : NULL;
+  v.map_key_len = p.map ? p.map_key_len : 0;
+  v.deleted = (e->flags & RUMOR_WIRE_DELETED) != 0;
+  v.value = v.deleted ? (const uint8_t *)"" : e->value;
+  v.value_len = v.deleted ? 0 : e->value_len;
+  v.seq = e->seq;
+  v.generation = *generation;
+  const char *reason = NULL;
+  n->validating = 1;
+  int verdict = n->validate(n, &v, &reason, n->validate_arg);
+  n->validating = 0;
+  if (verdict == 0) return 1;
+  n->metrics.entries_rejected++;
+  rumor__log(n, RUMOR_LOG_WARN, "rejected %s's %.*s%s%.*s (seq %llu): %s", v.member, (int)p.key_len,
+             p.key, p.map ? " / " : "", (int)v.map_key_len, p.map ? p.map_key : "",
+             (unsigned long long)e->seq, reason != NULL && reason[0] ? reason : "no reason given");
+  return 0;
 }
 
 /* Applies one block to m. Returns 1 if it brought anything new.
@@ -209,15 +243,44 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
      * forged datagram): stop here; the watermark stays before it. */
     if (e.value_len > n->cfg.max_value_size) {
       n->metrics.entries_too_big++;
+      rumor_slot_parts p;
+      if (rumor__log_wanted(n, RUMOR_LOG_WARN) && rumor__slot_parse(e.slot, e.slot_len, &p) == 0)
+        rumor__log(n, RUMOR_LOG_WARN, "refused %s's %.*s%s%.*s (seq %llu): %zu bytes, more than max_value_size %u",
+                   (const char *)m->id->data, (int)p.key_len, p.key, p.map ? " / " : "",
+                   p.map ? (int)p.map_key_len : 0, p.map ? p.map_key : "",
+                   (unsigned long long)e.seq, e.value_len, (unsigned)n->cfg.max_value_size);
       return news;
     }
+    int refused = n->validate != NULL && !validate(n, m, &b->generation, &e);
+    /* A refused entry is stored all the same, hidden behind what this node
+     * had (kept): the watermark stays honest, so nothing is re-sent, the
+     * next frame of a transfer is no gap, and peers that sync this member
+     * from us still get it to judge for themselves. */
+    rumor_blob *kept = NULL;
+    uint64_t kept_seq = 0;
+    if (refused && have != NULL) {
+      rumor_blob *shown = have->refused ? have->kept : have->value;
+      kept = shown != NULL ? rumor__blob_ref(shown) : NULL;
+      kept_seq = have->refused ? have->kept_seq : have->seq;
+    }
     rumor_blob *v = NULL;
-    if (!(e.flags & RUMOR_WIRE_DELETED) && (v = rumor__blob_new(e.value, e.value_len)) == NULL)
+    if (!(e.flags & RUMOR_WIRE_DELETED) && (v = rumor__blob_new(e.value, e.value_len)) == NULL) {
+      rumor__blob_unref(kept);
       return news; /* out of memory: the watermark stays below what we lack */
+    }
     rumor_entry *ent = rumor__store_put(&n->store, m, e.slot, e.slot_len, e.seq, v, now);
     rumor__blob_unref(v);
-    if (ent == NULL) return news;
+    if (ent == NULL) {
+      rumor__blob_unref(kept);
+      return news;
+    }
     ent->stamp = mark;
+    if (refused) {
+      ent->refused = 1;
+      ent->kept = kept;
+      ent->kept_seq = kept_seq;
+      continue; /* no update: this node's view did not change */
+    }
     n->metrics.entries_merged++;
     m->last_seen = now;
     news = 1;

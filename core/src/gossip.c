@@ -41,6 +41,23 @@ int rumor__gossip_reachable(const rumor_node_t *n, const rumor_member *m) {
   return m->status == RUMOR_MEMBER_ALIVE && rumor__gossip_addressable(n, m);
 }
 
+const char *rumor_kind_name(int kind) {
+  static const char *const names[RUMOR_KIND_COUNT] = {"syn", "synack", "ack", "push", "reject"};
+  return kind >= 0 && kind < RUMOR_KIND_COUNT ? names[kind] : "";
+}
+
+/* The per-kind counters of a wire kind (RUMOR_MSG_*), or NULL. */
+static rumor_kind_metrics_t *kind_metrics(rumor_node_t *n, int wire_kind) {
+  switch (wire_kind) {
+  case RUMOR_MSG_SYN: return &n->metrics.by_kind[RUMOR_KIND_SYN];
+  case RUMOR_MSG_SYNACK: return &n->metrics.by_kind[RUMOR_KIND_SYNACK];
+  case RUMOR_MSG_ACK: return &n->metrics.by_kind[RUMOR_KIND_ACK];
+  case RUMOR_MSG_PUSH: return &n->metrics.by_kind[RUMOR_KIND_PUSH];
+  case RUMOR_MSG_REJECT: return &n->metrics.by_kind[RUMOR_KIND_REJECT];
+  default: return NULL;
+  }
+}
+
 void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size_t len) {
   int rc = n->io->ops->send(n->io, to, n->sendbuf, len);
   if (rc != 0) {
@@ -49,6 +66,11 @@ void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size
   }
   n->metrics.datagrams_sent++;
   n->metrics.bytes_sent += len;
+  rumor_kind_metrics_t *k = len > RUMOR_WIRE_KIND_OFFSET ? kind_metrics(n, n->sendbuf[RUMOR_WIRE_KIND_OFFSET]) : NULL;
+  if (k != NULL) {
+    k->datagrams_sent++;
+    k->bytes_sent += len;
+  }
 }
 
 int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, size_t cap,
@@ -367,6 +389,11 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   if (rc != RUMOR_WIRE_OK || (via_stream && msg.h.kind != RUMOR_MSG_ACK)) {
     n->metrics.drops_malformed++;
     return;
+  }
+  rumor_kind_metrics_t *k = via_stream ? NULL : kind_metrics(n, msg.h.kind);
+  if (k != NULL) {
+    k->datagrams_received++;
+    k->bytes_received += len;
   }
   if (msg.h.cluster_len != n->cluster_len || memcmp(msg.h.cluster, n->cluster, n->cluster_len) != 0) {
     n->metrics.drops_cluster++;

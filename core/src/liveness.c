@@ -139,7 +139,7 @@ static void refresh_heartbeat(rumor_node_t *n, uint64_t now) {
 
 /* Publishes (or, del, withdraws) our block of m under "blocked". */
 static void publish_block(rumor_node_t *n, const rumor_member *m, int del) {
-  uint8_t slot[RUMOR_WIRE_MAX_SLOT], value[11];
+  uint8_t slot[RUMOR_WIRE_MAX_SLOT], value[21]; /* two varints and a byte */
   size_t slot_len = rumor__slot_encode(slot, BLOCKED_KEY, KEYLEN(BLOCKED_KEY),
                                        (const char *)m->id->data, m->id->len);
   if (slot_len == 0) return;
@@ -150,23 +150,65 @@ static void publish_block(rumor_node_t *n, const rumor_member *m, int del) {
   }
   size_t len = rumor__varint_put(value, m->blocked_gen);
   value[len++] = (uint8_t)m->block_reason;
+  if (m->block_reason == RUMOR_BLOCK_EXPIRED) len += rumor__varint_put(value + len, m->block_silence);
   rumor__node_write(n, slot, slot_len, value, len, 0, 0);
 }
 
-/* Reads a "blocked" value: generation (v), reason. 0, or -1. */
-static int parse_block(const rumor_blob *v, uint64_t *gen, int *reason) {
+/* Reads a "blocked" value: generation (v), reason, and for an expiry the
+ * judge's silence (v; absent in older values). 0, or -1. */
+static int parse_block(const rumor_blob *v, uint64_t *gen, int *reason, uint64_t *silence) {
   size_t off = 0;
-  if (rumor__varint_get(v->data, v->len, &off, gen) != 0 || off + 1 != v->len) return -1;
-  *reason = v->data[off];
+  if (rumor__varint_get(v->data, v->len, &off, gen) != 0 || off + 1 > v->len) return -1;
+  *reason = v->data[off++];
+  *silence = 0;
+  if (off < v->len && (rumor__varint_get(v->data, v->len, &off, silence) != 0 || off != v->len))
+    return -1;
   return 0;
 }
 
 /* ---- blocks --------------------------------------------------------------- */
 
+/* Why a block was made, kept with it (rumor_member_info_t.block_detail). */
+typedef struct why {
+  const char *detail;     /* words, or NULL */
+  const rumor_blob *by;   /* the judge whose verdict we took over, or NULL */
+  uint64_t silence;       /* EXPIRED: the silence at the block */
+} why_t;
+
+static void forget_why(rumor_member *m) {
+  free(m->block_detail);
+  m->block_detail = NULL;
+  rumor__blob_unref(m->blocked_by);
+  m->blocked_by = NULL;
+  m->block_silence = 0;
+}
+
+/* Keeps why (copied, detail cut at RUMOR_MAX_BLOCK_DETAIL bytes) and logs
+ * the block: a failure as a warning, a decision as information. */
+static void note_why(rumor_node_t *n, rumor_member *m, const why_t *w) {
+  forget_why(m);
+  if (w->detail != NULL && w->detail[0] != '\0') {
+    size_t len = strnlen(w->detail, RUMOR_MAX_BLOCK_DETAIL);
+    if ((m->block_detail = malloc(len + 1)) != NULL) {
+      memcpy(m->block_detail, w->detail, len);
+      m->block_detail[len] = '\0';
+    }
+  }
+  if (w->by != NULL) m->blocked_by = rumor__blob_ref((rumor_blob *)w->by);
+  m->block_silence = w->silence;
+  int level = m->block_reason == RUMOR_BLOCK_EXPIRED ? RUMOR_LOG_WARN : RUMOR_LOG_INFO;
+  if (!rumor__log_wanted(n, level)) return;
+  rumor__log(n, level, "blocked %s (generation %llu) as %s%s%s%s%s", (const char *)m->id->data,
+             (unsigned long long)m->blocked_gen, rumor_block_reason_name(m->block_reason),
+             m->block_detail ? ": " : "", m->block_detail ? m->block_detail : "",
+             m->blocked_by ? ", on the verdict of " : "",
+             m->blocked_by ? (const char *)m->blocked_by->data : "");
+}
+
 /* publish: our own verdict, published under "blocked" (adopted verdicts and
  * left members are not: the judge's entry and the left key already say it,
  * and N copies of every death cost N^2). */
-static void block(rumor_node_t *n, rumor_member *m, int reason, int publish) {
+static void block(rumor_node_t *n, rumor_member *m, int reason, int publish, const why_t *w) {
   if (m == n->self) return;
   if (m->status != RUMOR_MEMBER_ALIVE) {
     /* Already blocked: a left key still says why it went. */
@@ -174,6 +216,7 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish) {
         m->block_reason == RUMOR_BLOCK_EXPIRED) {
       m->block_reason = reason;
       publish_block(n, m, 1); /* the left key says it now */
+      note_why(n, m, w);
       rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
     }
     return;
@@ -186,12 +229,17 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish) {
   m->blocked_at = now_ms(n);
   m->rejected_at = 0;
   n->metrics.members_blocked++;
+  note_why(n, m, w);
   if (publish) publish_block(n, m, 0);
   rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
 }
 
+static const why_t LEFT_WHY = {"it left (published the left key)", NULL, 0};
+static const why_t TOPOLOGY_WHY = {"not in the topology last set", NULL, 0};
+
 static void unblock(rumor_node_t *n, rumor_member *m) {
   if (m->status == RUMOR_MEMBER_ALIVE) return;
+  forget_why(m);
   m->status = RUMOR_MEMBER_ALIVE;
   n->store.version++; /* a removed one counts in the summary again */
   n->store.shape++;    /* and is on our ring */
@@ -201,14 +249,21 @@ static void unblock(rumor_node_t *n, rumor_member *m) {
   publish_block(n, m, 1);
 }
 
-int rumor_node_block(rumor_node_t *n, const char *id, size_t id_len, int reason) {
+int rumor_node_block_detail(rumor_node_t *n, const char *id, size_t id_len, int reason,
+                            const char *detail) {
+  if (rumor__node_busy(n)) return RUMOR_ESTATE;
   if (n->state == NODE_CLOSING || id == NULL) return RUMOR_EINVAL;
   if (reason != RUMOR_BLOCK_POLICY && reason != RUMOR_BLOCK_TOPOLOGY) return RUMOR_EINVAL;
   rumor_member *m = rumor__store_find(&n->store, id, id_len);
   if (m == NULL || m == n->self) return RUMOR_EINVAL;
-  block(n, m, reason, 1);
+  why_t w = {detail, NULL, 0};
+  block(n, m, reason, 1, &w);
   rumor__node_after_change(n);
   return 0;
+}
+
+int rumor_node_block(rumor_node_t *n, const char *id, size_t id_len, int reason) {
+  return rumor_node_block_detail(n, id, id_len, reason, NULL);
 }
 
 void rumor_node_blocked(const rumor_node_t *n, rumor_id_cb cb, void *arg) {
@@ -234,6 +289,9 @@ static void retire(rumor_node_t *n, uint64_t now) {
     m->left = 0;
     n->metrics.members_removed++;
     publish_block(n, m, 1);
+    rumor__log(n, RUMOR_LOG_INFO, "removed the state of %s, blocked (as %s) for %llu ms",
+               (const char *)m->id->data, rumor_block_reason_name(m->block_reason),
+               (unsigned long long)(now - m->blocked_at));
     rumor__node_queue_member(n, m, RUMOR_EVENT_REMOVED, m->block_reason);
   }
 }
@@ -277,7 +335,16 @@ static void detect(rumor_node_t *n, uint64_t now) {
     if (!was) rumor__detector_watch(&m->fd, window > grace && now > window - grace ? now - (window - grace) : now);
     double level = suspicion(n, m, now);
     if (level > 1.0) {
-      block(n, m, RUMOR_BLOCK_EXPIRED, 1);
+      char words[96];
+      uint64_t silence = rumor__detector_age(&m->fd, now);
+      if (n->cfg.failure_detector == RUMOR_FD_PHI)
+        snprintf(words, sizeof words, "phi %.1f over %.1f after %llu ms without a heartbeat",
+                 level * n->cfg.phi_threshold, n->cfg.phi_threshold, (unsigned long long)silence);
+      else
+        snprintf(words, sizeof words, "no heartbeat for %llu ms (heartbeat_expiration_ms %u)",
+                 (unsigned long long)silence, (unsigned)n->cfg.heartbeat_expiration_ms);
+      why_t w = {words, NULL, silence};
+      block(n, m, RUMOR_BLOCK_EXPIRED, 1, &w);
     } else if (level > 0.5) {
       rumor__gossip_syn(n, m);
       n->metrics.probes_sent++;
@@ -342,18 +409,25 @@ void rumor__liveness_probe(rumor_node_t *n, int alone) {
 /* Another live member blocked v's generation gen as gone (expired or
  * left): its verdict is ours. A member that is in fact alive learns of the
  * block and rejoins under a new generation. */
-static void adopt(rumor_node_t *n, rumor_member *v, uint64_t gen, int reason) {
+static void adopt(rumor_node_t *n, rumor_member *v, uint64_t gen, int reason, uint64_t silence,
+                  const rumor_member *judge) {
   if (v == n->self || v->status != RUMOR_MEMBER_ALIVE || v->generation != gen ||
       (reason != RUMOR_BLOCK_EXPIRED && reason != RUMOR_BLOCK_LEFT))
     return;
   n->metrics.blocks_adopted++;
-  block(n, v, reason, 0);
+  char words[96];
+  words[0] = '\0';
+  if (reason == RUMOR_BLOCK_EXPIRED && silence > 0)
+    snprintf(words, sizeof words, "no heartbeat for %llu ms at its neighbour",
+             (unsigned long long)silence);
+  why_t w = {reason == RUMOR_BLOCK_LEFT ? LEFT_WHY.detail : words, judge->id, silence};
+  block(n, v, reason, 0, &w);
 }
 
 /* On first sight of m's generation: blocks of it others published. */
 static void adopt_published(rumor_node_t *n, rumor_member *m) {
   uint8_t slot[RUMOR_WIRE_MAX_SLOT];
-  uint64_t gen;
+  uint64_t gen, silence;
   int reason;
   size_t len = rumor__slot_encode(slot, BLOCKED_KEY, KEYLEN(BLOCKED_KEY), (const char *)m->id->data,
                                   m->id->len);
@@ -361,8 +435,8 @@ static void adopt_published(rumor_node_t *n, rumor_member *m) {
     const rumor_member *x = n->store.list[i];
     if (x == m || x->status != RUMOR_MEMBER_ALIVE) continue;
     const rumor_entry *e = rumor__store_entry(x, (const char *)slot, len);
-    if (e != NULL && e->value != NULL && parse_block(e->value, &gen, &reason) == 0)
-      adopt(n, m, gen, reason);
+    if (e != NULL && e->value != NULL && parse_block(e->value, &gen, &reason, &silence) == 0)
+      adopt(n, m, gen, reason, silence, x);
   }
 }
 
@@ -381,11 +455,11 @@ void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *s
     return;
   }
   rumor_slot_parts p;
-  uint64_t gen;
+  uint64_t gen, silence;
   int reason;
   if (rumor__slot_parse((const char *)slot->data, slot->len, &p) != 0 || !p.map ||
       p.key_len != KEYLEN(BLOCKED_KEY) || memcmp(p.key, BLOCKED_KEY, p.key_len) != 0 ||
-      parse_block(value, &gen, &reason) != 0)
+      parse_block(value, &gen, &reason, &silence) != 0)
     return;
   if (p.map_key_len == n->id_len && memcmp(p.map_key, n->id, n->id_len) == 0) {
     /* m says it blocked this very process of ours. */
@@ -394,7 +468,7 @@ void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *s
     return;
   }
   rumor_member *v = rumor__store_find(&n->store, p.map_key, p.map_key_len);
-  if (v != NULL && m->status == RUMOR_MEMBER_ALIVE) adopt(n, v, gen, reason);
+  if (v != NULL && m->status == RUMOR_MEMBER_ALIVE) adopt(n, v, gen, reason, silence, m);
 }
 
 void rumor__liveness_generation(rumor_node_t *n, rumor_member *m) {
@@ -413,7 +487,11 @@ void rumor__liveness_generation(rumor_node_t *n, rumor_member *m) {
   m->has_figures = 0;
   m->left = 0;
   adopt_published(n, m);
-  if (m->status == RUMOR_MEMBER_ALIVE) rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+  if (m->status == RUMOR_MEMBER_ALIVE) {
+    rumor__log(n, RUMOR_LOG_INFO, "%s joined (generation %llu)", (const char *)m->id->data,
+               (unsigned long long)m->generation);
+    rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+  }
 }
 
 /* Starts a new generation: our state renumbered from 1, so every peer
@@ -438,6 +516,8 @@ static void rejoin(rumor_node_t *n, int reason) {
     adopt_published(n, m);
   }
   n->metrics.rejoins++;
+  rumor__log(n, RUMOR_LOG_WARN, "the others blocked this node as %s; rejoined as generation %llu",
+             rumor_block_reason_name(reason), (unsigned long long)gen);
   rumor__node_queue_member(n, n->self, RUMOR_EVENT_REJOINED, reason);
   rumor__gossip_round(n); /* announce it now */
 }
@@ -447,7 +527,7 @@ void rumor__liveness_settle(rumor_node_t *n) {
     n->left_pending = 0;
     for (size_t i = 1; i < n->store.count; i++) {
       rumor_member *m = n->store.list[i];
-      if (m->left) block(n, m, RUMOR_BLOCK_LEFT, 0);
+      if (m->left) block(n, m, RUMOR_BLOCK_LEFT, 0, &LEFT_WHY);
     }
   }
   if (n->rejoin_reason != 0) {
@@ -527,6 +607,7 @@ void rumor_node_on_member(rumor_node_t *n, rumor_member_cb cb, void *arg) {
 
 int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t count) {
   struct sockaddr_storage *addrs;
+  if (rumor__node_busy(n)) return RUMOR_ESTATE;
   if (n->state == NODE_CLOSING || (count > 0 && peers == NULL)) return RUMOR_EINVAL;
   /* Check everything first: a bad entry changes nothing. */
   if ((addrs = calloc(count ? count : 1, sizeof(*addrs))) == NULL) return RUMOR_ENOMEM;
@@ -562,13 +643,14 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
   }
   free(addrs);
   for (size_t i = 1; i < n->store.count; i++)
-    if (n->marks[i] != stamp) block(n, n->store.list[i], RUMOR_BLOCK_TOPOLOGY, 1);
+    if (n->marks[i] != stamp) block(n, n->store.list[i], RUMOR_BLOCK_TOPOLOGY, 1, &TOPOLOGY_WHY);
   rumor__node_after_change(n);
   return 0;
 }
 
 int rumor_node_add_peer(rumor_node_t *n, const char *address) {
   struct sockaddr_storage ss;
+  if (rumor__node_busy(n)) return RUMOR_ESTATE;
   if (n->state == NODE_CLOSING || address == NULL) return RUMOR_EINVAL;
   if (rumor_addr_parse(address, &ss) != 0) return RUMOR_EADDR;
   for (size_t i = 0; i < n->nseeds; i++)
@@ -581,7 +663,7 @@ int rumor_node_add_peer(rumor_node_t *n, const char *address) {
 }
 
 int rumor_node_remove_peer(rumor_node_t *n, const char *id, size_t id_len) {
-  return rumor_node_block(n, id, id_len, RUMOR_BLOCK_TOPOLOGY);
+  return rumor_node_block_detail(n, id, id_len, RUMOR_BLOCK_TOPOLOGY, "removed by remove_peer");
 }
 
 static void leave_done(rumor_node_t *n, int status, const char *const *missing, size_t nmissing,
@@ -599,7 +681,7 @@ static void leave_done(rumor_node_t *n, int status, const char *const *missing, 
 
 int rumor_node_leave(rumor_node_t *n, uint32_t timeout_ms, rumor_leave_cb cb, void *arg) {
   uint8_t slot[1 + KEYLEN(LEFT_KEY)];
-  if (n->state != NODE_RUNNING || n->leaving) return RUMOR_ESTATE;
+  if (n->state != NODE_RUNNING || n->leaving || rumor__node_busy(n)) return RUMOR_ESTATE;
   size_t slot_len = rumor__slot_encode(slot, LEFT_KEY, KEYLEN(LEFT_KEY), NULL, 0);
   int64_t seq = rumor__node_write(n, slot, slot_len, "", 0, 0, 1);
   if (seq < 0) return (int)seq;

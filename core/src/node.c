@@ -338,10 +338,22 @@ void rumor__node_after_change(rumor_node_t *n) {
   if (n->awaits != NULL && n->state == NODE_RUNNING) rumor__await_check(n);
 }
 
+/* A close asked for by a validator, now that the merge is over. */
+static void close_if_deferred(rumor_node_t *n) {
+  if (n->close_deferred) {
+    n->close_deferred = 0;
+    rumor_node_close(n, n->close_cb, n->close_arg);
+  }
+}
+
 void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
   rumor__gossip_recv(n, from, buf, len, 0);
+  if (n->close_deferred) {
+    close_if_deferred(n);
+    return;
+  }
   rumor__node_after_change(n);
 }
 
@@ -349,11 +361,16 @@ void rumor__node_recv_frame(rumor_node_t *n, const struct sockaddr_storage *from
                             const uint8_t *buf, size_t len) {
   if (n->state != NODE_RUNNING) return;
   rumor__gossip_recv(n, from, buf, len, 1);
+  if (n->close_deferred) {
+    close_if_deferred(n);
+    return;
+  }
   rumor__node_after_change(n);
 }
 
 void rumor__node_stream_done(rumor_node_t *n, rumor_stream *s, int status) {
   rumor__transfer_done(n, s, status);
+  rumor__node_flush_events(n); /* its log line */
 }
 
 /* Ends what runs on the io before it shuts down: transfers, then waits
@@ -378,7 +395,7 @@ static void stop_running(rumor_node_t *n) {
 }
 
 int rumor_node_stop(rumor_node_t *n) {
-  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
+  if (n->state == NODE_CLOSING || rumor__node_busy(n)) return RUMOR_ESTATE;
   if (n->state == NODE_RUNNING) stop_running(n);
   else n->state = NODE_STOPPED;
   return 0;
@@ -394,12 +411,21 @@ static void node_io_done(rumor_io *io) {
 
 void rumor_node_close(rumor_node_t *n, rumor_close_cb cb, void *arg) {
   if (n == NULL || n->state == NODE_CLOSING || n->close_requested) return;
+  if (rumor__node_busy(n)) {
+    /* From inside a validator: the merge under way finishes first. */
+    n->close_deferred = 1;
+    n->close_cb = cb;
+    n->close_arg = arg;
+    return;
+  }
   n->close_requested = 1;
   n->close_cb = cb;
   n->close_arg = arg;
   n->on_update = NULL;
   n->on_member = NULL;
   n->on_round = NULL;
+  n->on_log = NULL;
+  n->validate = NULL;
   if (n->winding_down) { /* called back from inside a stop: it finishes the close */
     n->state = NODE_CLOSING;
     return;
@@ -459,7 +485,7 @@ static int64_t user_write(rumor_node_t *n, const char *key, size_t key_len, cons
 
 static int64_t set_slot(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
                         size_t map_key_len, const void *value, size_t value_len) {
-  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
+  if (n->state == NODE_CLOSING || rumor__node_busy(n)) return RUMOR_ESTATE;
   if (key == NULL || key_len == 0 || (value == NULL && value_len > 0) ||
       (map_key != NULL && map_key_len == 0))
     return RUMOR_EINVAL;
@@ -471,7 +497,7 @@ static int64_t set_slot(rumor_node_t *n, const char *key, size_t key_len, const 
 
 static int64_t delete_slot(rumor_node_t *n, const char *key, size_t key_len, const char *map_key,
                            size_t map_key_len) {
-  if (n->state == NODE_CLOSING) return RUMOR_ESTATE;
+  if (n->state == NODE_CLOSING || rumor__node_busy(n)) return RUMOR_ESTATE;
   if (key == NULL || key_len == 0 || (map_key != NULL && map_key_len == 0)) return RUMOR_EINVAL;
   if (key_len > RUMOR_MAX_KEY_LEN || map_key_len > RUMOR_MAX_KEY_LEN) return RUMOR_ETOOBIG;
   return user_write(n, key, key_len, map_key, map_key_len, NULL, 0, 1);
@@ -504,13 +530,17 @@ size_t rumor_node_value_limit(const rumor_node_t *n, size_t key_len, size_t map_
   return n->cfg.max_value_size;
 }
 
+void rumor_node_set_validator(rumor_node_t *n, rumor_validate_cb cb, void *arg) {
+  n->validate = cb;
+  n->validate_arg = arg;
+}
+
 void rumor_node_on_update(rumor_node_t *n, rumor_update_cb cb, void *arg) {
   n->on_update = cb;
   n->on_update_arg = arg;
 }
 
-/* A free event at the end of the queue, or NULL when out of memory. */
-static rumor_event *event_slot(rumor_node_t *n) {
+rumor_event *rumor__node_event_slot(rumor_node_t *n) {
   if (n->nevents == n->events_cap) {
     size_t ncap = n->events_cap ? n->events_cap * 2 : 16;
     rumor_event *ev = realloc(n->events, ncap * sizeof(*ev));
@@ -525,7 +555,7 @@ static rumor_event *event_slot(rumor_node_t *n) {
 
 void rumor__node_queue_member(rumor_node_t *n, rumor_member *m, int type, int reason) {
   rumor_event *ev;
-  if (n->on_member == NULL || (ev = event_slot(n)) == NULL) return;
+  if (n->on_member == NULL || (ev = rumor__node_event_slot(n)) == NULL) return;
   ev->kind = EVENT_MEMBER;
   ev->member = m;
   /* A block is of the generation it holds for (newer than the state we hold
@@ -541,7 +571,7 @@ int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_blob *slot, 
   n->metrics.updates++;
   if (m != n->self) rumor__liveness_entry(n, m, slot, value);
   if (n->on_update == NULL) return 0;
-  if ((ev = event_slot(n)) == NULL) return RUMOR_ENOMEM;
+  if ((ev = rumor__node_event_slot(n)) == NULL) return RUMOR_ENOMEM;
   ev->kind = EVENT_UPDATE;
   ev->member = m;
   ev->slot = rumor__blob_ref(slot);
@@ -573,6 +603,14 @@ void rumor__node_flush_events(rumor_node_t *n) {
       }
       continue;
     }
+    if (ev.kind == EVENT_LOG) {
+      if (n->on_log != NULL && n->state != NODE_CLOSING && ev.type >= n->log_level) {
+        n->metrics.log_lines++;
+        n->on_log(n, ev.type, (const char *)ev.value->data, ev.value->len - 1, n->on_log_arg);
+      }
+      rumor__blob_unref(ev.value);
+      continue;
+    }
     if (n->on_update != NULL && n->state != NODE_CLOSING &&
         rumor__slot_parse((const char *)ev.slot->data, ev.slot->len, &parts) == 0) {
       rumor_update_t u;
@@ -601,9 +639,23 @@ void rumor__node_flush_events(rumor_node_t *n) {
 
 size_t rumor_node_member_count(const rumor_node_t *n) { return n->store.count; }
 
+static void member_info(const rumor_node_t *n, const rumor_member *m, rumor_member_info_t *out);
+
 int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *out) {
   if (i >= n->store.count) return RUMOR_EINVAL;
-  const rumor_member *m = n->store.list[i];
+  member_info(n, n->store.list[i], out);
+  return 0;
+}
+
+int rumor_node_member_find(const rumor_node_t *n, const char *id, size_t id_len,
+                           rumor_member_info_t *out) {
+  const rumor_member *m = id != NULL ? rumor__store_find(&n->store, id, id_len) : NULL;
+  if (m == NULL) return RUMOR_EINVAL;
+  member_info(n, m, out);
+  return 0;
+}
+
+static void member_info(const rumor_node_t *n, const rumor_member *m, rumor_member_info_t *out) {
   memset(out, 0, sizeof(*out));
   out->id = (const char *)m->id->data;
   if (m->addr.ss_family != 0)
@@ -624,6 +676,13 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
   }
   out->heartbeats = out->self ? n->metrics.heartbeats_sent : m->heartbeats;
   out->left = m->left;
+  out->block_detail = "";
+  if (m->status != RUMOR_MEMBER_ALIVE) {
+    if (m->block_detail != NULL) out->block_detail = m->block_detail;
+    out->blocked_by = m->blocked_by != NULL ? (const char *)m->blocked_by->data : NULL;
+    out->blocked_for_ms = now > m->blocked_at ? now - m->blocked_at : 0;
+    out->block_silence_ms = m->block_silence;
+  }
   const rumor_entry *e = rumor__liveness_heartbeat(m);
   rumor_heartbeat hb;
   if (e != NULL && e->value != NULL && rumor__heartbeat_decode(e->value->data, e->value->len, &hb) == 0) {
@@ -634,7 +693,6 @@ int rumor_node_member_at(const rumor_node_t *n, size_t i, rumor_member_info_t *o
     out->stats = hb.stats;
     out->stats_len = hb.stats_len;
   }
-  return 0;
 }
 
 static int get_slot(const rumor_node_t *n, const char *member, size_t member_len, const char *key,
@@ -646,10 +704,12 @@ static int get_slot(const rumor_node_t *n, const char *member, size_t member_len
   const rumor_member *m = rumor__store_find(&n->store, member, member_len);
   if (m == NULL) return RUMOR_EINVAL;
   const rumor_entry *e = rumor__store_entry(m, (const char *)slot, slot_len);
-  if (e == NULL || e->value == NULL) return RUMOR_EINVAL;
-  *value = e->value->data;
-  *len = e->value->len;
-  if (seq) *seq = e->seq;
+  /* A refused entry shows what this node had before it. */
+  const rumor_blob *shown = e == NULL ? NULL : e->refused ? e->kept : e->value;
+  if (shown == NULL) return RUMOR_EINVAL;
+  *value = shown->data;
+  *len = shown->len;
+  if (seq) *seq = e->refused ? e->kept_seq : e->seq;
   return 0;
 }
 
@@ -671,7 +731,7 @@ int rumor_node_map_keys(const rumor_node_t *n, const char *member, size_t member
   if (m == NULL || cb == NULL) return RUMOR_EINVAL;
   for (const rumor_entry *e = m->head; e != NULL; e = e->next) {
     rumor_slot_parts p;
-    if (e->value == NULL || rumor__slot_parse((const char *)e->slot->data, e->slot->len, &p) != 0)
+    if ((e->refused ? e->kept : e->value) == NULL || rumor__slot_parse((const char *)e->slot->data, e->slot->len, &p) != 0)
       continue;
     if (p.map && p.key_len == key_len && memcmp(p.key, key, key_len) == 0)
       cb(p.map_key, p.map_key_len, arg);

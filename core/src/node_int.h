@@ -27,14 +27,15 @@ enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
  * callback) or a membership change (to the member callback). An entry
  * event holds references to the blobs so the store may change before it is
  * delivered. Members are never freed while the node lives. */
-enum { EVENT_UPDATE, EVENT_MEMBER };
+enum { EVENT_UPDATE, EVENT_MEMBER, EVENT_LOG };
 typedef struct rumor_event {
   int kind;
   rumor_member *member;
   rumor_blob *slot, *value; /* EVENT_UPDATE; value NULL: deleted */
   uint64_t seq, generation;
   int local;
-  int type, reason;         /* EVENT_MEMBER: RUMOR_EVENT_*, RUMOR_BLOCK_* */
+  int type, reason;         /* EVENT_MEMBER: RUMOR_EVENT_*, RUMOR_BLOCK_*;
+                               EVENT_LOG: the level in type, the line in value */
 } rumor_event;
 
 /* A member a delta should carry, from which seq on, and whether in full
@@ -68,6 +69,13 @@ struct rumor_node {
 
   rumor_update_cb on_update;
   void *on_update_arg;
+  rumor_validate_cb validate; /* rumor_node_set_validator */
+  void *validate_arg;
+  int validating;          /* inside validate: the node must not change */
+  int close_deferred;      /* rumor_node_close from a validator: done after the merge */
+  rumor_log_cb on_log;     /* rumor_node_on_log (log.c) */
+  void *on_log_arg;
+  int log_level;
   rumor_event *events;     /* queue of accepted entries not yet reported */
   size_t nevents, events_cap;
   int dispatching;
@@ -259,6 +267,18 @@ void rumor__node_queue_member(rumor_node_t *n, rumor_member *m, int type, int re
 int rumor__node_queue_event(rumor_node_t *n, rumor_member *m, rumor_blob *slot, rumor_blob *value,
                             uint64_t seq, int local);
 void rumor__node_flush_events(rumor_node_t *n);
+/* A free event at the end of the queue, or NULL when out of memory. */
+rumor_event *rumor__node_event_slot(rumor_node_t *n);
+/* Nonzero while the node must not change (a validator runs). */
+#define rumor__node_busy(n) ((n)->validating)
+
+/* log.c: queues a line for the log callback (delivered with the events);
+ * does nothing below the level asked for or without a callback. */
+int rumor__log_wanted(const rumor_node_t *n, int level);
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void rumor__log(rumor_node_t *n, int level, const char *fmt, ...);
 /* Adds a member and grows per-member scratch; NULL when out of memory. */
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len);
 #endif

@@ -55,6 +55,7 @@ static void entry_detach(rumor_store *s, rumor_entry *e) {
 static void entry_free(rumor_entry *e) {
   rumor__blob_unref(e->slot);
   rumor__blob_unref(e->value);
+  rumor__blob_unref(e->kept);
   free(e);
 }
 
@@ -75,6 +76,8 @@ void rumor__store_free(rumor_store *s) {
   for (size_t i = 0; i < s->count; i++) {
     member_clear(s, s->list[i]);
     rumor__blob_unref(s->list[i]->id);
+    rumor__blob_unref(s->list[i]->blocked_by);
+    free(s->list[i]->block_detail);
     free(s->list[i]);
   }
   free(s->list);
@@ -145,6 +148,10 @@ rumor_entry *rumor__store_put(rumor_store *s, rumor_member *m, const char *slot,
   }
   e->seq = seq;
   e->local_ts = now;
+  e->refused = 0;
+  rumor__blob_unref(e->kept);
+  e->kept = NULL;
+  e->kept_seq = 0;
   if (value != NULL) {
     e->value = rumor__blob_ref(value);
     m->nlive++;

@@ -17,7 +17,7 @@
  * so purging after the grace period pops from its head.
  *
  * Ownership: the store owns members and entries; entries hold one reference
- * to their slot and value blobs. */
+ * to their slot, value and kept blobs. */
 #ifndef RUMOR_STORE_H
 #define RUMOR_STORE_H
 #include "blob.h"
@@ -37,6 +37,12 @@ typedef struct rumor_entry {
   uint64_t seq;
   uint64_t local_ts;  /* our loop time when it was written or accepted */
   uint64_t stamp;     /* scratch mark for a sweep */
+  /* Refused by this node's validator: kept (and relayed, so the replica
+   * stays complete) but not shown; this node's view is kept/kept_seq, the
+   * value it had before (NULL: none). A later put clears it. */
+  int refused;
+  rumor_blob *kept;
+  uint64_t kept_seq;
 } rumor_entry;
 
 typedef struct rumor_member {
@@ -67,6 +73,10 @@ typedef struct rumor_member {
   int left;            /* its left key arrived, for this generation */
   uint64_t blocked_gen; /* a block holds for this generation and older */
   uint64_t blocked_at; /* loop time of the block */
+  char *block_detail;  /* why, in words (malloc'd, owned; NULL: none) */
+  rumor_blob *blocked_by; /* id of the member whose verdict we took over (a
+                             reference we hold), NULL: our own */
+  uint64_t block_silence; /* EXPIRED: the silence at the block, ms */
   uint64_t rejected_at; /* loop time of the last rejection sent to it */
 } rumor_member;
 

@@ -183,6 +183,9 @@ void rumor__transfer_done(rumor_node_t *n, rumor_stream *s, int status) {
   while (t && t->stream != s) t = t->next;
   if (t == NULL) return;
   if (status != 0 || n->state != NODE_RUNNING) {
+    if (status != 0)
+      rumor__log(n, RUMOR_LOG_WARN, "TCP transfer to %s failed: %s", (const char *)t->peer->data,
+                 rumor_strerror(status));
     finish(n, t, status != 0);
     return;
   }

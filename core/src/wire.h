@@ -64,6 +64,9 @@
 #include <sys/socket.h>
 
 #define RUMOR_WIRE_VERSION 1
+/* Where the message kind sits in every datagram: after 'R', 'M', version. */
+#define RUMOR_WIRE_KIND_OFFSET 3
+
 /* Bytes of the header besides the two strings: magic, version, kind,
  * two length bytes, a 10-byte varint and a 19-byte IPv6 address. */
 #define RUMOR_WIRE_HEADER_FIXED 35

@@ -185,7 +185,7 @@ static inline rumor_node_t *net_add(fake_net *net, const char *id, int seed_inde
 
 /* Reports the end of a frame's write to the node that wrote it. */
 static inline void net_stream_done(fake_net *net, net_datagram *d, int status) {
-  if (!d->stream->closed && net->nodes[d->from] && net->ios[d->from]->open)
+  if (!d->stream->closed && net->nodes[d->from] && net->ios[d->from] && net->ios[d->from]->open)
     rumor__node_stream_done(net->nodes[d->from], d->stream, status);
 }
 
@@ -207,7 +207,7 @@ static inline void net_drop_queue(fake_net *net) {
 
 /* Delivers one queued datagram or frame. */
 static inline void net_deliver(fake_net *net, net_datagram *d) {
-  int up = d->to >= 0 && d->to < net->n && net->nodes[d->to] && net->ios[d->to]->open &&
+  int up = d->to >= 0 && d->to < net->n && net->nodes[d->to] && net->ios[d->to] && net->ios[d->to]->open &&
            !net->down[d->to] && !net->down[d->from] && !net->paused[d->to] &&
            !(net->partitioned && net->side[d->from] != net->side[d->to]);
   struct sockaddr_storage from;

@@ -5,8 +5,9 @@
 --
 -- The config file holds the fields of rumor.new plus the agent's own:
 --   script   path of a Lua file (relative to the config file's directory) whose chunk
---            returns function(node); it is called with the node before the node
---            starts, to install policies, stats functions, callbacks, ...
+--            returns function(node, agent); it is called with the node before the node
+--            starts, to install policies, stats functions, callbacks, ...; agent.emit(t)
+--            writes the table t as one more JSON event line, so a script can report.
 
 local rumor = require("rumor")
 local core = require("rumor.core")
@@ -80,8 +81,18 @@ local function load_config(path)
   return cfg, own
 end
 
--- Loads the script file and runs the function its chunk returns with the node.
--- Returns true or nil, message.
+-- What a script gets besides the node: emit(t) writes t as one JSON event line.
+local script_side = {
+  emit = function(t)
+    if type(t) ~= "table" then
+      error("agent.emit: argument 't' must be a table, got " .. type(t), 2)
+    end
+    emit(t)
+  end,
+}
+
+-- Loads the script file and runs the function its chunk returns with the node and
+-- script_side. Returns true or nil, message.
 local function run_script(path, node)
   local chunk, err = loadfile(path, "t")
   if not chunk then return nil, "cannot load script: " .. err end
@@ -90,7 +101,7 @@ local function run_script(path, node)
   if type(fn) ~= "function" then
     return nil, ("script %s must return a function(node), it returned %s"):format(path, kind(fn))
   end
-  local ran, ferr = xpcall(fn, debug.traceback, node)
+  local ran, ferr = xpcall(fn, debug.traceback, node, script_side)
   if not ran then return nil, "script " .. path .. " failed: " .. tostring(ferr) end
   return true
 end
@@ -205,6 +216,7 @@ local FIELDS = {
   set_topology = { "peers" },
   add_peer = { "address" },
   remove_peer = { "member" },   -- not "id": that one names the command
+  why = { "member" },
   leave = { "timeout_ms" },
   stop = {},
 }
@@ -304,6 +316,12 @@ local function handlers(st)
     remove_peer = function(cmd)
       node:remove_peer(need_string(cmd, "member"))
       return {}
+    end,
+    -- Why a member is blocked (node:why): { why = {status, reason, detail, ..., text} }.
+    why = function(cmd)
+      local w, err = node:why(need_string(cmd, "member"))
+      if not w then fail("%s", err) end
+      return { why = w }
     end,
     -- Replies when the leave ends (ok, or error "timeout" / "cancelled"); the node is
     -- stopped then and the agent exits as after stop. A leave refused at once (a bad

@@ -285,8 +285,8 @@ function M.check(cfg, level, caller)
   -- expiration under three intervals blocks healthy members over and over (the core's rule).
   local expiration, interval = out.heartbeat_expiration_ms, out.gossip_interval_ms
   if expiration ~= 0 and expiration < 3 * interval then
-    fail("heartbeat_expiration_ms", ("must be 0 (off) or at least 3 gossip intervals, %d ms, "
-      .. "got %d"):format(3 * interval, expiration), level)
+    fail("heartbeat_expiration_ms", ("must be 0 (off) or at least 3 gossip intervals, %d ms "
+      .. "(got %d)"):format(3 * interval, expiration), level)
   end
   return out
 end

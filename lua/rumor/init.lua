@@ -82,10 +82,21 @@ function rumor.now()
   return core.now()
 end
 
+-- drive_once(), with the error a user can act on when it is called from inside
+-- a callback (the loop is already running then).
+local function run_once(fname)
+  local ok, more = pcall(drive_once)
+  if ok then return more end
+  if type(more) == "string" and more:find("reentrant", 1, true) then
+    error(fname .. ": cannot run the loop inside a callback; use rumor.spawn and rumor.sleep", 3)
+  end
+  error(more, 0)
+end
+
 -- Runs the loop until no work is left (no started node, timer or process).
 function rumor.run()
   check_interrupt()
-  while drive_once() do
+  while run_once("rumor.run") do
     check_interrupt()
   end
   check_interrupt()
@@ -95,7 +106,7 @@ end
 -- Returns true while work is left.
 function rumor.run_once()
   check_interrupt()
-  local more = drive_once()
+  local more = run_once("rumor.run_once")
   check_interrupt()
   return more
 end
@@ -198,6 +209,8 @@ rumor._check_interrupt = check_interrupt
 -- the subscribers, each call protected, its errors reported and counted per node.
 
 local node_error   -- (node, message, where): defined with the log hook below
+local emit_log     -- (node, record): the same
+local attach_log   -- (node): hooks the core's log lines to emit_log
 
 local function deliver(subs, s, value, where)
   local ok, err = xpcall(s.fn, debug.traceback, value)
@@ -321,6 +334,21 @@ function rumor.new(cfg)
                               _log = { level = checked.log_level or "warn" } },
                             Node)
   owner.node = node
+  -- Errors of this node's callbacks raised in C (policies, stats, member events,
+  -- waits, validators) reach its log; the sink holds the node weakly.
+  n:set_error_sink(function(message, where)
+    local nd = owner.node
+    if nd then
+      if type(message) == "string" and message:find("interrupted!", 1, true) then
+        interrupted = true
+        return
+      end
+      emit_log(nd, { level = "error", message = message, where = where })
+    else
+      dispatch(message, where)
+    end
+  end)
+  attach_log(node)
   return node
 end
 
@@ -343,8 +371,9 @@ end
 -- Stops gossip; a set_state_request still waiting returns nil, "cancelled".
 function Node:stop()
   local n = handle_of(self, "stop")
+  local ok, err = n:stop()
+  if not ok then error("rumor: stop: " .. tostring(err), 2) end
   self._running = false
-  n:stop()
 end
 
 local function close(self, finalizing)
@@ -586,6 +615,8 @@ function Node:set_state_request(key, value, opts)
     error("rumor: set_state_request: the node is not running (start it first)", 2)
   end
   local seq, n = set_value(self, "set_state_request", key, value, 2)
+  -- The write's own callbacks (or a coroutine they resumed) may have stopped the node.
+  if not self._running or self._closed then return nil, "cancelled" end
   local result = wait_for(self, "set_state_request", "request", function(resolve)
     return n:await(seq, timeout, resolve)
   end, 2)
@@ -630,6 +661,12 @@ function Node:metrics()
   local m = handle_of(self, "metrics"):metrics()
   m.subscriber_errors = self._subs.errors + self._msubs.errors
   m.callback_errors = (m.callback_errors or 0) + self._lua_errors
+  -- What was dropped, by reason: whole datagrams, then single entries.
+  m.drops = {
+    malformed = m.drops_malformed, version = m.drops_version, cluster = m.drops_cluster,
+    self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
+    too_big = m.entries_too_big, rejected = m.entries_rejected,
+  }
   return m
 end
 
@@ -680,9 +717,9 @@ function Node:on_update(fn, opts)
 end
 
 -- fn(event) runs for every membership event: event = {type, member, generation, reason},
--- type "joined" | "alive" | "blocked" | "removed" | "rejoined" (this node started a new
--- generation after a block), reason ("expired", "left", "policy", "topology") for blocked
--- and rejoined. Returns a handle with :cancel().
+-- type "joined" | "alive" | "blocked" | "left" (it left gracefully) | "removed" |
+-- "rejoined" (this node started a new generation after a block), reason ("expired",
+-- "policy", "topology"; "left" for left) for blocked, left and rejoined. Returns a handle with :cancel().
 function Node:on_member(fn)
   handle_of(self, "on_member")
   need_function("on_member", fn, 2)
@@ -808,7 +845,7 @@ end
 
 -- Hands one record to the node's hook (or stderr). A failing hook is reported to the
 -- process-wide handler, never to itself.
-local function emit_log(node, record)
+function emit_log(node, record)
   local log = node._log
   if LOG_LEVELS[record.level] < LOG_LEVELS[log.level] then return end
   record.node = record.node or node._id
@@ -827,6 +864,15 @@ local function emit_log(node, record)
       tostring(record.message), "\n")
     io.stderr:flush()
   end
+end
+
+-- The core formats only the lines the node's level lets through.
+function attach_log(node)
+  local owner = setmetatable({ node = node }, { __mode = "v" })
+  node._core:on_log(function(level, message)
+    local nd = owner.node
+    if nd then emit_log(nd, { level = level, message = message }) end
+  end, node._log.level)
 end
 
 -- An error raised by one of node's callbacks (message carries the traceback): counted
@@ -853,7 +899,7 @@ function Node:on_log(fn, opts)
   opts = check_options("on_log", opts, { level = "string" }, 2)
   if opts.level ~= nil then self._log.level = need_log_level("on_log", 2, opts.level) end
   self._log.fn = fn
-  if self._attach_log then self._attach_log(self) end
+  attach_log(self)
 end
 
 -- Writes a line to this node's log, as the core does (a script's own lines).
@@ -886,6 +932,11 @@ rumor._internal = internal
 
 for _, name in ipairs{
   -- one module per line (keeps merges trivial)
+  "rumor.consensus",
+  "rumor.aggregate",
+  "rumor.validate",
+  "rumor.explain",
+  "rumor.prometheus",
   "rumor.luv",
   "rumor.jsonstate",
 } do
