@@ -84,7 +84,6 @@ describe("rumor hosted by luv", function()
     close_all()
     uv.run()             -- hosted: closed nodes release their handles through luv's loop
     rumor.use_luv(false)
-    uv.run("nowait")     -- the host's own handles' closes
     rumor.set_error_handler(nil)
   end)
 
@@ -290,12 +289,17 @@ describe("rumor hosted by luv", function()
     assert.matches("field 'loop': \"rumor\", but luv's loop already hosts rumor's", nerr)
   end)
 
-  it("hands the loop back with use_luv(false)", function()
+  it("hands the loop back with use_luv(false), and takes it again", function()
     rumor.use_luv(uv)
     rumor.use_luv(false)
     local fired = false
     rumor.after(5, function() fired = true end)
     rumor.run()   -- rumor's own loop again
+    assert.is_true(fired)
+    rumor.use_luv(uv)   -- hosted again, with the same handles
+    fired = false
+    rumor.after(5, function() fired = true end)
+    run_app()
     assert.is_true(fired)
   end)
 end)

@@ -59,14 +59,33 @@ return function(rumor, internal)
     end
   end
 
+  -- Hosts handed back, by luv module: their handles, stopped, wait for a new use_luv.
+  -- Not closed: a luv handle closed while its loop does not run again is freed twice
+  -- at exit (luv 1.44 at lua_close); a stopped one is closed cleanly with the loop.
+  local parked = {}
+
   local function release()
     local s = state
     if not s then return end
     state = nil
     internal.set_host(nil)
-    for _, h in ipairs{ s.poll, s.timer, s.prepare } do
-      if not h:is_closing() then h:close() end
-    end
+    s.poll:stop()
+    s.timer:stop()
+    s.prepare:stop()
+    parked[s.uv] = s
+  end
+
+  -- The poll on rumor's backend fd and the prepare that re-arms the timer.
+  local function start(s)
+    s.poll:start("r", protected(function(self, perr)
+      if perr then   -- rumor's own epoll fd failing is a bug: say so once, stop polling
+        self.poll:stop()
+        error("polling rumor's loop failed: " .. tostring(perr), 0)
+      end
+      run_rumor(self)
+    end, s))
+    s.prepare:start(protected(sync, s))
+    s.prepare:unref()   -- re-arms on every iteration, but never keeps luv's loop alive
   end
 
   local NEEDED = { "new_poll", "new_timer", "new_prepare", "run", "stop", "loop_mode" }
@@ -86,23 +105,16 @@ return function(rumor, internal)
       error("rumor.use_luv: another luv module already hosts rumor's loop (one host per "
         .. "process; rumor.use_luv(false) hands it back first)", 2)
     end
-    local fd, err = core.backend_fd()
-    if not fd then error("rumor.use_luv: " .. tostring(err), 2) end
-
-    local s = { uv = uv }
-    s.on_timer = protected(run_rumor, s)
-    s.timer = uv.new_timer()
-    s.poll = uv.new_poll(fd)
-    s.poll:start("r", protected(function(self, perr)
-      if perr then   -- rumor's own epoll fd failing is a bug: say so once, stop polling
-        self.poll:stop()
-        error("polling rumor's loop failed: " .. tostring(perr), 0)
-      end
-      run_rumor(self)
-    end, s))
-    s.prepare = uv.new_prepare()
-    s.prepare:start(protected(sync, s))
-    s.prepare:unref()   -- re-arms on every iteration, but never keeps luv's loop alive
+    local s = parked[uv]
+    parked[uv] = nil
+    if not s then
+      local fd, err = core.backend_fd()
+      if not fd then error("rumor.use_luv: " .. tostring(err), 2) end
+      s = { uv = uv, timer = uv.new_timer(), poll = uv.new_poll(fd), prepare = uv.new_prepare() }
+      s.on_timer = protected(run_rumor, s)
+    end
+    s.kicked = false
+    start(s)
     state = s
 
     internal.set_host{
