@@ -77,6 +77,19 @@ describe("the rumor command", function()
     assert.matches("%-%-config", err2)
   end)
 
+  it("agent takes RUMOR_* environment variables over its config file, and names a bad one", function()
+    local cfg = write_script('{"id":"envy","cluster":"from-file"}')
+    local out, err, code = rumor_cmd("agent --config '" .. cfg .. "' </dev/null",
+      "RUMOR_ID=from-env RUMOR_GOSSIP_INTERVAL_MS=250")
+    assert.equal(0, code, err)
+    assert.matches('{"event":"started","id":"from%-env"', out)
+    local _, err2, code2 = rumor_cmd("agent --config '" .. cfg .. "' </dev/null",
+      "RUMOR_GOSSIP_INTERVAL_MS=soon")
+    os.remove(cfg)
+    assert.equal(1, code2)
+    assert.matches("environment variable RUMOR_GOSSIP_INTERVAL_MS", err2, 1, true)
+  end)
+
   it("agent with stdin at EOF starts, stops and exits 0", function()
     local cfg = write_script('{"id":"eof"}')
     local out, err, code = rumor_cmd("agent --config '" .. cfg .. "' </dev/null")

@@ -52,23 +52,12 @@ end
 -- Config fields that belong to the agent, not to rumor.new.
 local AGENT_FIELDS = { script = true }
 
--- Reads and decodes the config file; returns the rumor.new config and the agent's
--- own settings, or nil, message.
+-- Reads the config file with rumor.load_config (checked like rumor.new, RUMOR_*
+-- environment variables overriding the file); returns the rumor.new config and the
+-- agent's own settings, or nil, message.
 local function load_config(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, "cannot read config: " .. err end
-  local text = f:read("a")
-  f:close()
-  local cfg, jerr = json.decode(text)
-  if cfg == nil then return nil, "config " .. path .. " is not valid JSON: " .. jerr end
-  if type(cfg) ~= "table" then return nil, "config " .. path .. " must hold a JSON object" end
-  for k, v in pairs(cfg) do
-    if v == json.null then cfg[k] = nil end
-  end
-  local own = {}
-  for k in pairs(AGENT_FIELDS) do
-    own[k], cfg[k] = cfg[k], nil
-  end
+  local ok, cfg, own = pcall(rumor.load_config, path, nil, AGENT_FIELDS)
+  if not ok then return nil, (tostring(cfg):gsub("^rumor%.load_config: ", "")) end
   if own.script ~= nil then
     if type(own.script) ~= "string" or own.script == "" then
       return nil, ("config %s: field 'script' must be the path of a Lua file, got %s")

@@ -119,10 +119,11 @@ function M.shell(cmd)
 end
 
 -- Runs `rumor ARGS` (the rest of a shell command line: quote what needs it) with our
--- interpreter and module paths; returns its stdout, stderr and exit code.
-function M.command(args)
-  return M.shell(("env LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' %s"):format(
-    package.path, package.cpath, M.interpreter(), M.find_bin(), args))
+-- interpreter and module paths, and the VAR=value words of env (a string) if given;
+-- returns its stdout, stderr and exit code.
+function M.command(args, env)
+  return M.shell(("env %s LUA_PATH_5_4='%s' LUA_CPATH_5_4='%s' %s '%s' %s"):format(
+    env or "", package.path, package.cpath, M.interpreter(), M.find_bin(), args))
 end
 
 -- file, args to run `rumor agent --config path`.
