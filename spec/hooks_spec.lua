@@ -5,50 +5,25 @@
 -- Waits use a deadline, never a fixed delay.
 local rumor = require("rumor")
 local process = require("rumor.process")
+local local_cluster = require("spec.support.local_cluster")
 
 local DEADLINE_MS = 10000
 
 describe("hooks", function()
-  local nodes
+  local cluster, nodes
 
-  local function start(id, seeds, extra)
-    local cfg = { id = id, cluster = "spec-hooks", seeds = seeds, gossip_interval_ms = 50 }
-    for k, v in pairs(extra or {}) do cfg[k] = v end
-    local n = rumor.new(cfg)
-    n:on_log(function() end)   -- quiet; the specs of the log set their own hook
-    n:start()
-    nodes[#nodes + 1] = n
-    return n
-  end
-
-  -- a, b, c joined: every node sees the three.
-  local function trio(extra)
-    local a = start("a", {}, extra)
-    local b = start("b", { a:address() }, extra)
-    local c = start("c", { a:address() }, extra)
-    assert.truthy(process.eventually(function()
-      for _, n in ipairs(nodes) do
-        if #n:members() ~= 3 then return false end
-      end
-      return true
-    end, DEADLINE_MS), "the three nodes did not see each other")
-    return a, b, c
-  end
-
-  local function until_(what, pred)
-    assert.truthy(process.eventually(pred, DEADLINE_MS), what)
-  end
-
-  before_each(function() nodes = {} end)
-
-  after_each(function()
-    for _, n in ipairs(nodes) do n:close() end
-    rumor.run()
+  before_each(function()
+    -- quiet_log: the specs of the log set their own hook
+    cluster = local_cluster.new{ cluster = "spec-hooks", gossip_interval_ms = 50, quiet_log = true,
+                                 deadline_ms = DEADLINE_MS }
+    nodes = cluster.nodes
   end)
+
+  after_each(function() cluster:close() end)
 
   describe("node:validate", function()
     it("keeps a refused entry out, keeps the old value, counts and logs the reason", function()
-      local a, b, c = trio()
+      local a, b, c = cluster:trio()
       local lines = {}
       a:on_log(function(r) lines[#lines + 1] = r end)
       local seen = {}
@@ -58,11 +33,11 @@ describe("hooks", function()
         return true
       end)
       b:set_state("cfg/mode", "good")
-      until_("a took b's good value", function() return a:get_state("cfg/mode").b == "good" end)
+      cluster:until_("a took b's good value", function() return a:get_state("cfg/mode").b == "good" end)
       b:set_state("cfg/mode", "bad value")
       b:set_state("plain", "after")          -- not under the prefix: never shown
-      until_("a took the write that followed", function() return a:get_state("plain").b == "after" end)
-      until_("c took b's bad value", function() return c:get_state("cfg/mode").b == "bad value" end)
+      cluster:until_("a took the write that followed", function() return a:get_state("plain").b == "after" end)
+      cluster:until_("c took b's bad value", function() return c:get_state("cfg/mode").b == "bad value" end)
       assert.equal("good", a:get_state("cfg/mode").b)
       assert.is_true(a:metrics().entries_rejected >= 1)
       assert.equal(a:metrics().entries_rejected, a:metrics().drops.rejected)
@@ -81,7 +56,7 @@ describe("hooks", function()
     end)
 
     it("shows deletes and map entries, and a cancelled validator stops judging", function()
-      local a, b = trio()
+      local a, b = cluster:trio()
       local seen = {}
       local v = a:validate("", function(_, key, value, map_key)
         if key == "m" or key == "d" then seen[#seen + 1] = { key, value == nil, map_key } end
@@ -89,9 +64,9 @@ describe("hooks", function()
       end)
       b:set_map_state("m", "x", "1")
       b:set_state("d", "v")
-      until_("a has d", function() return a:get_state("d").b == "v" end)
+      cluster:until_("a has d", function() return a:get_state("d").b == "v" end)
       b:delete_state("d")
-      until_("a saw the delete", function() return a:get_state("d").b == nil and #seen >= 3 end)
+      cluster:until_("a saw the delete", function() return a:get_state("d").b == nil and #seen >= 3 end)
       assert.same({ "m", false, "x" }, seen[1])
       assert.same({ "d", false }, seen[2])
       assert.same({ "d", true }, seen[3])           -- a delete: value nil
@@ -100,17 +75,17 @@ describe("hooks", function()
       local refuse = a:validate("z", function() return false end)
       refuse:cancel()
       b:set_state("z", "through")
-      until_("a took z once the refusing validator was cancelled",
+      cluster:until_("a took z once the refusing validator was cancelled",
         function() return a:get_state("z").b == "through" end)
     end)
 
     it("refuses what a failing validator could not judge, and reports the error", function()
-      local a, b = trio()
+      local a, b = cluster:trio()
       local errors = {}
       a:on_log(function(r) if r.level == "error" then errors[#errors + 1] = r end end)
       a:validate("k", function() error("validator broke") end)
       b:set_state("k", "v")
-      until_("the validator error was reported", function() return #errors > 0 end)
+      cluster:until_("the validator error was reported", function() return #errors > 0 end)
       assert.matches("validator broke", errors[1].message)
       assert.matches("stack traceback", errors[1].message)
       assert.equal("validator of node 'a'", errors[1].where)
@@ -120,7 +95,7 @@ describe("hooks", function()
     end)
 
     it("reports an error raised after the validator closed its node to the process handler", function()
-      local a, b = trio()
+      local a, b = cluster:trio()
       local reported = {}
       rumor.set_error_handler(function(message, where) reported[#reported + 1] = { message, where } end)
       a:validate("k", function()
@@ -136,7 +111,7 @@ describe("hooks", function()
     end)
 
     it("cannot change the node from inside a validator", function()
-      local a, b = trio()
+      local a, b = cluster:trio()
       local result
       local stopped, ran
       a:validate("k", function()
@@ -146,20 +121,20 @@ describe("hooks", function()
         return true
       end)
       b:set_state("k", "v")
-      until_("the validator ran", function() return result ~= nil end)
+      cluster:until_("the validator ran", function() return result ~= nil end)
       assert.is_false(result[1])
       assert.matches("ESTATE", result[2])
       assert.is_false(stopped[1])
       assert.matches("rumor: stop: ESTATE: a node cannot stop inside its validator", stopped[2], 1, true)
       assert.is_false(ran[1])
       assert.matches("rumor.run: cannot run the loop inside a callback", ran[2], 1, true)
-      until_("a took k", function() return a:get_state("k").b == "v" end)
+      cluster:until_("a took k", function() return a:get_state("k").b == "v" end)
       b:set_state("k2", "v2")         -- a still runs: the stop was refused
-      until_("a took k2", function() return a:get_state("k2").b == "v2" end)
+      cluster:until_("a took k2", function() return a:get_state("k2").b == "v2" end)
     end)
 
     it("names bad arguments", function()
-      local a = start("solo", {})
+      local a = cluster:start("solo", {})
       assert.has_error(function() a:validate(1, function() end) end,
         "rumor: validate: argument 'prefix' must be a string, got number")
       assert.has_error(function() a:validate("p") end,
@@ -169,9 +144,9 @@ describe("hooks", function()
 
   describe("node:why", function()
     it("explains policy, topology and expired blocks, and who judged", function()
-      local a, b, c = trio({ heartbeat_expiration_ms = 500 })
+      local a, b, c = cluster:trio({ heartbeat_expiration_ms = 500 })
       a:set_block_policy(function(id) if id == "b" then return "draining for maintenance" end end)
-      until_("a blocked b", function() return a:why("b").status == "blocked" end)
+      cluster:until_("a blocked b", function() return a:why("b").status == "blocked" end)
       local w = a:why("b")
       assert.equal("policy", w.reason)
       assert.equal("draining for maintenance", w.detail)
@@ -181,7 +156,7 @@ describe("hooks", function()
 
       -- true and a string after it say why too
       c:set_block_policy(function(id) if id == "a" then return true, "too old" end end)
-      until_("c blocked a", function() return c:why("a").status == "blocked" end)
+      cluster:until_("c blocked a", function() return c:why("a").status == "blocked" end)
       assert.equal("too old", c:why("a").detail)
       c:set_block_policy(nil)
 
@@ -194,15 +169,9 @@ describe("hooks", function()
     end)
 
     it("explains an expiry with the silence, and a verdict taken over with its judge", function()
-      local ids = { "n1", "n2", "n3", "n4" }
-      local first = start(ids[1], {}, { heartbeat_expiration_ms = 500 })
-      for i = 2, 4 do start(ids[i], { first:address() }, { heartbeat_expiration_ms = 500 }) end
-      until_("four nodes joined", function()
-        for _, n in ipairs(nodes) do if #n:members() ~= 4 then return false end end
-        return true
-      end)
+      cluster:join({ "n1", "n2", "n3", "n4" }, { heartbeat_expiration_ms = 500 })
       nodes[3]:stop()                  -- n3 falls silent
-      until_("every other node blocked n3", function()
+      cluster:until_("every other node blocked n3", function()
         for _, i in ipairs{ 1, 2, 4 } do
           if nodes[i]:why("n3").status ~= "blocked" then return false end
         end
@@ -230,10 +199,10 @@ describe("hooks", function()
   describe("the log", function()
     it("delivers core lines at the chosen level, and node:log lines", function()
       local lines = {}
-      local a = start("a", {}, { log_level = "info" })
+      local a = cluster:start("a", {}, { log_level = "info" })
       a:on_log(function(r) lines[#lines + 1] = r end)
-      local b = start("b", { a:address() })
-      until_("a logged b's join", function()
+      local b = cluster:start("b", { a:address() })
+      cluster:until_("a logged b's join", function()
         for _, r in ipairs(lines) do
           if r.level == "info" and r.message:find("^b joined") then return true end
         end
@@ -251,7 +220,7 @@ describe("hooks", function()
     end)
 
     it("reports errors of every kind of callback with their traceback, and counts them", function()
-      local a, b = trio()
+      local a, b = cluster:trio()
       local errors = {}
       a:on_log(function(r) if r.level == "error" then errors[#errors + 1] = r end end)
       a:on_update(function() error("update hook broke") end)
@@ -259,7 +228,7 @@ describe("hooks", function()
       a:set_heartbeat_stats(function() error("stats broke") end)
       b:set_state("k", "v")
       local wheres = {}
-      until_("errors of the three callbacks were reported", function()
+      cluster:until_("errors of the three callbacks were reported", function()
         for _, r in ipairs(errors) do wheres[r.where] = r.message end
         return wheres["on_update of node 'a'"] and wheres["set_block_policy of node 'a'"]
           and wheres["set_heartbeat_stats of node 'a'"]
@@ -276,7 +245,7 @@ describe("hooks", function()
     it("reports an error in the log hook itself to the process-wide handler", function()
       local reported = {}
       rumor.set_error_handler(function(message, where) reported[#reported + 1] = { message, where } end)
-      local a = start("a", {})
+      local a = cluster:start("a", {})
       a:on_log(function() error("log hook broke") end)
       a:log("error", "anything")
       rumor.set_error_handler(nil)
@@ -288,9 +257,9 @@ describe("hooks", function()
 
   describe("metrics", function()
     it("count datagrams by kind, members by status and drops by reason", function()
-      local a, b, c = trio()
+      local a, b, c = cluster:trio()
       b:set_state("k", "v")
-      until_("a has the write", function() return a:get_state("k").b == "v" end)
+      cluster:until_("a has the write", function() return a:get_state("k").b == "v" end)
       local m = a:metrics()
       local sent, received = 0, 0
       for _, kind in ipairs{ "syn", "synack", "ack", "push", "reject" } do
@@ -307,12 +276,12 @@ describe("hooks", function()
         assert.equal("integer", math.type(m.drops[reason]), reason)
       end
       c:leave{ timeout_ms = 2000 }
-      until_("a sees c left", function() return a:metrics().members.left == 1 end)
+      cluster:until_("a sees c left", function() return a:metrics().members.left == 1 end)
       assert.equal(2, a:metrics().members.alive)
     end)
 
     it("renders the Prometheus text format for one node or several", function()
-      local a, b = trio()
+      local a, b = cluster:trio()
       local text = rumor.prometheus(a)
       assert.matches("\n$", text)
       local types = {}
