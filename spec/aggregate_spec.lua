@@ -2,29 +2,22 @@
 -- cluster-wide counter with "sum" through writes, deletes and a blocked member, the
 -- other builtins, a table reducer, a function reducer, and values an aggregate cannot
 -- use. Every wait polls for an outcome with a deadline.
-local rumor = require("rumor")
-local process = require("rumor.process")
+local local_cluster = require("spec.support.local_cluster")
 
 local DEADLINE_MS = 30000
 local CLUSTER = "spec-aggregate"
 
-local function eventually(pred, what)
-  assert(process.eventually(pred, DEADLINE_MS), "not within the deadline: " .. what)
-end
-
 describe("an aggregate on one node", function()
-  local node, logged
+  local cluster, node, logged
 
   before_each(function()
-    node = rumor.new{ id = "solo", cluster = CLUSTER }
+    cluster = local_cluster.new{ cluster = CLUSTER }
+    node = cluster:add("solo")
     logged = {}
     node:on_log(function(record) logged[#logged + 1] = record end)
   end)
 
-  after_each(function()
-    node:close()
-    rumor.run()
-  end)
+  after_each(function() cluster:close() end)
 
   it("names the bad argument, raised at the caller's line", function()
     local agg = node:aggregate("k", "sum")
@@ -122,37 +115,17 @@ describe("an aggregate on one node", function()
 end)
 
 describe("aggregates across nodes", function()
-  local nodes
+  local cluster, nodes
 
-  local function cluster(n)
-    for i = 1, n do
-      local node = rumor.new{ id = "n" .. i, cluster = CLUSTER, gossip_interval_ms = 50,
-                              seeds = nodes[1] and { nodes[1]:address() } or {} }
-      node:start()
-      nodes[i] = node
-    end
-    eventually(function()
-      for _, node in ipairs(nodes) do
-        local alive = 0
-        for _, m in ipairs(node:members()) do
-          if m.status == "alive" and m.generation > 0 then alive = alive + 1 end
-        end
-        if alive ~= n then return false end
-      end
-      return true
-    end, "the nodes did not all see each other")
-    return table.unpack(nodes)
-  end
-
-  before_each(function() nodes = {} end)
-
-  after_each(function()
-    for _, node in ipairs(nodes) do node:close() end
-    rumor.run()
+  before_each(function()
+    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+    nodes = cluster.nodes
   end)
 
+  after_each(function() cluster:close() end)
+
   it("keeps a cluster-wide counter with sum through writes, deletes and a blocked member", function()
-    local a, b, c = cluster(3)
+    local a, b, c = cluster:join{ "n1", "n2", "n3" }
     local sums, changes = {}, {}
     for i, node in ipairs(nodes) do
       sums[i] = node:aggregate("requests", "sum")
@@ -170,17 +143,17 @@ describe("aggregates across nodes", function()
     a:set_state("requests", "10")
     b:set_state("requests", "20")
     c:set_state("requests", "30")
-    eventually(every_sum(60), "every node sums 60")
+    cluster:until_("every node sums 60", every_sum(60))
     b:set_state("requests", "25")
-    eventually(every_sum(65), "every node sums 65 after b's write")
+    cluster:until_("every node sums 65 after b's write", every_sum(65))
     c:delete_state("requests")
-    eventually(every_sum(35), "every node sums 35 after c's delete")
+    cluster:until_("every node sums 35 after c's delete", every_sum(35))
     assert.same({ n1 = 10, n2 = 25 }, sums[3]:values())
     assert.same({ 35, 65 }, changes[1][#changes[1]])
     c:set_state("requests", "5")
-    eventually(every_sum(40), "every node sums 40 with c back")
+    cluster:until_("every node sums 40 with c back", every_sum(40))
     a:remove_peer("n3")   -- a alone blocks c: c's 5 no longer counts there
-    eventually(function() return sums[1]:value() == 35 end, "a drops c's value")
+    cluster:until_("a drops c's value", function() return sums[1]:value() == 35 end)
     assert.equal(40, sums[2]:value())
     local all = a:aggregate("requests", "sum", { members = "all" })
     assert.equal(40, all:value())   -- "all" still counts the blocked member's value
@@ -188,21 +161,21 @@ describe("aggregates across nodes", function()
   end)
 
   it("finds min and max again when the extreme's last holder changes", function()
-    local a, b, c = cluster(3)
+    local a, b, c = cluster:join{ "n1", "n2", "n3" }
     local min, max = a:aggregate("load", "min"), a:aggregate("load", "max")
     a:set_state("load", "3")
     b:set_state("load", "1")
     c:set_state("load", "1")
-    eventually(function() return min:value() == 1 and max:value() == 3 end, "min 1, max 3")
+    cluster:until_("min 1, max 3", function() return min:value() == 1 and max:value() == 3 end)
     b:set_state("load", "9")
-    eventually(function() return max:value() == 9 end, "max 9")
+    cluster:until_("max 9", function() return max:value() == 9 end)
     assert.equal(1, min:value())   -- c still holds 1
     c:set_state("load", "4")
-    eventually(function() return min:value() == 3 end, "min 3 once nobody holds 1")
+    cluster:until_("min 3 once nobody holds 1", function() return min:value() == 3 end)
   end)
 
   it("runs a table reducer incrementally and a function reducer over all values", function()
-    local a, b = cluster(2)
+    local a, b = cluster:join{ "n1", "n2" }
     local calls = {}
     local squares = a:aggregate("x", {
       init = 0,
@@ -224,16 +197,16 @@ describe("aggregates across nodes", function()
     assert.equal("", listing:value())
     a:set_state("x", "2")
     b:set_state("x", "3")
-    eventually(function() return squares:value() == 13 end, "2*2 + 3*3")
-    eventually(function() return listing:value() == "n1=2,n2=3" end, "the listing of both")
+    cluster:until_("2*2 + 3*3", function() return squares:value() == 13 end)
+    cluster:until_("the listing of both", function() return listing:value() == "n1=2,n2=3" end)
     b:set_state("x", "1")
-    eventually(function() return squares:value() == 5 end, "2*2 + 1*1")
+    cluster:until_("2*2 + 1*1", function() return squares:value() == 5 end)
     assert.same({ "add n1 2", "add n2 3", "remove n2 3", "add n2 1" }, calls)
-    eventually(function() return listing:value() == "n1=2,n2=1" end, "the listing after b's write")
+    cluster:until_("the listing after b's write", function() return listing:value() == "n1=2,n2=1" end)
   end)
 
   it("reports a reducer error and keeps the previous result", function()
-    local a = cluster(1)
+    local a = cluster:join{ "n1" }
     local logged = {}
     a:on_log(function(record) logged[#logged + 1] = record end)
     local picky = a:aggregate("x", function(values)

@@ -4,28 +4,22 @@
 -- waiting (in a coroutine and driving the loop) and removal. Every wait polls for an
 -- outcome with a deadline; nothing asserts a speed.
 local rumor = require("rumor")
-local process = require("rumor.process")
+local local_cluster = require("spec.support.local_cluster")
 
 local DEADLINE_MS = 30000
 local CLUSTER = "spec-consensus"
 
-local function eventually(pred, what)
-  assert(process.eventually(pred, DEADLINE_MS), "not within the deadline: " .. what)
-end
-
 describe("a consensus check on one node", function()
-  local node, logged
+  local cluster, node, logged
 
   before_each(function()
-    node = rumor.new{ id = "solo", cluster = CLUSTER, gossip_interval_ms = 50 }
+    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+    node = cluster:add("solo")
     logged = {}
     node:on_log(function(record) logged[#logged + 1] = record end)
   end)
 
-  after_each(function()
-    node:close()
-    rumor.run()
-  end)
+  after_each(function() cluster:close() end)
 
   it("names the bad argument, raised at the caller's line", function()
     local c = node:register_consensus_check("k")
@@ -171,7 +165,7 @@ describe("a consensus check on one node", function()
     rumor.spawn(function() result = { c:wait(DEADLINE_MS) } end)
     assert.is_nil(result)   -- it yielded
     rumor.after(10, function() node:set_state("version", "v7") end)
-    eventually(function() return result end, "the waiting coroutine did not return")
+    cluster:until_("the waiting coroutine returned", function() return result end)
     assert.same({ "v7" }, result)
   end)
 
@@ -191,7 +185,7 @@ describe("a consensus check on one node", function()
       local ok, e = pcall(c.wait, c, DEADLINE_MS)
       err = ok and "no error" or e
     end)
-    eventually(function() return err end, "the timer ran")
+    cluster:until_("the timer ran", function() return err end)
     t:stop()
     assert.matches("rumor: wait: cannot block inside a callback; call it from rumor.spawn", err, 1, true)
     assert.is_nil(next(c._waiters))
@@ -224,28 +218,7 @@ describe("a consensus check on one node", function()
 end)
 
 describe("consensus checks across nodes", function()
-  local nodes
-
-  -- n nodes joined through the first; returns once each sees all n alive.
-  local function cluster(n)
-    for i = 1, n do
-      local node = rumor.new{ id = "n" .. i, cluster = CLUSTER, gossip_interval_ms = 50,
-                              seeds = nodes[1] and { nodes[1]:address() } or {} }
-      node:start()
-      nodes[i] = node
-    end
-    eventually(function()
-      for _, node in ipairs(nodes) do
-        local alive = 0
-        for _, m in ipairs(node:members()) do
-          if m.status == "alive" and m.generation > 0 then alive = alive + 1 end
-        end
-        if alive ~= n then return false end
-      end
-      return true
-    end, "the nodes did not all see each other")
-    return table.unpack(nodes)
-  end
+  local cluster, nodes
 
   local function checks_on_all(key, opts)
     local checks, seen = {}, {}
@@ -269,22 +242,22 @@ describe("consensus checks across nodes", function()
     end
   end
 
-  before_each(function() nodes = {} end)
-
-  after_each(function()
-    for _, node in ipairs(nodes) do node:close() end
-    rumor.run()
+  before_each(function()
+    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+    nodes = cluster.nodes
   end)
 
+  after_each(function() cluster:close() end)
+
   it("is reached when all hold equal values, lost when one changes, reached when it changes back", function()
-    local a, b, c = cluster(3)
+    local a, b, c = cluster:join{ "n1", "n2", "n3" }
     local checks, seen = checks_on_all("version")
     for _, node in ipairs(nodes) do node:set_state("version", "v1") end
-    eventually(all_results(checks, true, "v1"), "reached on every node")
+    cluster:until_("reached on every node", all_results(checks, true, "v1"))
     b:set_state("version", "v2")
-    eventually(all_results(checks, false, nil), "lost on every node")
+    cluster:until_("lost on every node", all_results(checks, false, nil))
     b:set_state("version", "v1")
-    eventually(all_results(checks, true, "v1"), "reached again on every node")
+    cluster:until_("reached again on every node", all_results(checks, true, "v1"))
     for i = 1, 3 do
       assert.same({
         { reached = true, value = "v1" },
@@ -296,84 +269,84 @@ describe("consensus checks across nodes", function()
   end)
 
   it("is not reached while a live member lacks the key", function()
-    local a, b, c = cluster(3)
+    local a, b, c = cluster:join{ "n1", "n2", "n3" }
     local checks = checks_on_all("version")
     a:set_state("version", "v1")
     b:set_state("version", "v1")
     c:set_state("other", "x")   -- once c's write is here, so is everything a and b wrote
-    eventually(function()
+    cluster:until_("the writes spread", function()
       for _, node in ipairs(nodes) do
         local seen = node:get_state("version")
         if not (seen.n1 and seen.n2 and node:get_state("other").n3) then return false end
       end
       return true
-    end, "the writes spread")
+    end)
     for _, check in ipairs(checks) do assert.same({ false }, { check:result() }) end
     c:set_state("version", "v1")
-    eventually(all_results(checks, true, "v1"), "reached once c holds it")
+    cluster:until_("reached once c holds it", all_results(checks, true, "v1"))
   end)
 
   it("leaves a member blocked by topology out, and takes it back when it is let in", function()
-    local a, b, c = cluster(3)
+    local a, b, c = cluster:join{ "n1", "n2", "n3" }
     local checks = checks_on_all("version")
     a:set_state("version", "v1")
     b:set_state("version", "v1")
     c:set_state("version", "v2")
-    eventually(function()
+    cluster:until_("c's value spread", function()
       return a:get_state("version").n3 == "v2" and b:get_state("version").n3 == "v2"
-    end, "c's value spread")
+    end)
     assert.same({ false }, { checks[1]:result() })
     a:remove_peer("n3")   -- a alone blocks c
-    eventually(function() return checks[1]:result() end, "reached on a without c")
+    cluster:until_("reached on a without c", function() return checks[1]:result() end)
     assert.same({ true, "v1" }, { checks[1]:result() })
     assert.same({ false }, { checks[2]:result() })   -- b still counts c
     a:set_topology{ { id = "n2", address = b:address() }, { id = "n3", address = c:address() } }
-    eventually(function() return not checks[1]:result() end, "lost on a once c counts again")
+    cluster:until_("lost on a once c counts again", function() return not checks[1]:result() end)
   end)
 
   it("leaves a member that left out", function()
-    local a, b, c = cluster(3)
+    local a, b, c = cluster:join{ "n1", "n2", "n3" }
     local checks = checks_on_all("version")
     a:set_state("version", "v1")
     b:set_state("version", "v1")
     c:set_state("version", "v0")
-    eventually(function()
+    cluster:until_("the values spread", function()
       return a:get_state("version").n3 and b:get_state("version").n3
         and a:get_state("version").n2 and b:get_state("version").n1
-    end, "the values spread")
+    end)
     assert.same({ false }, { checks[1]:result() })
     c:leave({ timeout_ms = DEADLINE_MS })
-    eventually(function() return checks[1]:result() and checks[2]:result() end, "reached without c")
+    cluster:until_("reached without c", function() return checks[1]:result() and checks[2]:result() end)
     assert.same({ true, "v1" }, { checks[1]:result() })
     assert.same({ true, "v1" }, { checks[2]:result() })
   end)
 
   it("with a quorum, is reached by k holders of one value and breaks ties alike everywhere", function()
-    local a, b, c = cluster(3)
+    local a, b, c = cluster:join{ "n1", "n2", "n3" }
     local two = checks_on_all("version", { quorum = 2 })
     local one = checks_on_all("version", { quorum = 1 })
     local four = checks_on_all("version", { quorum = 4 })
     a:set_state("version", "x3")
     b:set_state("version", "x1")
     c:set_state("version", "x2")
-    eventually(all_results(one, true, "x1"), "quorum 1: the smallest of three tied values")
+    cluster:until_("quorum 1: the smallest of three tied values", all_results(one, true, "x1"))
     for _, check in ipairs(two) do assert.same({ false }, { check:result() }) end
     c:set_state("version", "x3")
-    eventually(all_results(two, true, "x3"), "quorum 2: x3 held by a and c")
-    eventually(all_results(one, true, "x3"), "quorum 1: the value with most holders")
+    cluster:until_("quorum 2: x3 held by a and c", all_results(two, true, "x3"))
+    cluster:until_("quorum 1: the value with most holders", all_results(one, true, "x3"))
     b:set_state("version", "x3")
-    eventually(function()
+    cluster:until_("all hold x3", function()
       for _, node in ipairs(nodes) do
         local seen = node:get_state("version")
         if not (seen.n1 == "x3" and seen.n2 == "x3" and seen.n3 == "x3") then return false end
       end
       return true
-    end, "all hold x3")
+    end)
     for _, check in ipairs(four) do assert.same({ false }, { check:result() }) end
   end)
 
   it("wait returns once the others agree, in a coroutine and driving the loop", function()
-    local a, b = cluster(2)
+    local a, b = cluster:join{ "n1", "n2" }
     local check_a = a:register_consensus_check("version")
     local check_b = b:register_consensus_check("version")
     a:set_state("version", "v1")
@@ -381,7 +354,7 @@ describe("consensus checks across nodes", function()
     rumor.spawn(function() result = { check_b:wait(DEADLINE_MS) } end)
     rumor.after(10, function() b:set_state("version", "v1") end)
     assert.same({ "v1" }, { check_a:wait(DEADLINE_MS) })
-    eventually(function() return result end, "b's waiting coroutine returned")
+    cluster:until_("b's waiting coroutine returned", function() return result end)
     assert.same({ "v1" }, result)
   end)
 end)
