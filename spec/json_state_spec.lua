@@ -1,20 +1,18 @@
 -- Specs of JSON values in state: node:set_json and node:get_json (lua/rumor/jsonstate.lua).
 local rumor = require("rumor")
-local process = require("rumor.process")
+local local_cluster = require("spec.support.local_cluster")
 
 describe("JSON state", function()
-  local node, logs
+  local cluster, node, logs
 
   before_each(function()
-    node = rumor.new{ id = "j", cluster = "spec-json", gossip_interval_ms = 50 }
+    cluster = local_cluster.new{ cluster = "spec-json", gossip_interval_ms = 50, deadline_ms = 10000 }
+    node = cluster:add("j")
     logs = {}
     node:on_log(function(r) logs[#logs + 1] = r end)
   end)
 
-  after_each(function()
-    node:close()
-    rumor.run()
-  end)
+  after_each(function() cluster:close() end)
 
   it("writes a Lua value as JSON and reads it back, returning the seq", function()
     local value = { name = "web", ports = { 80, 443 }, weight = 0.75, up = true,
@@ -97,11 +95,9 @@ describe("JSON state", function()
 
   it("reaches the other members as JSON", function()
     node:start()
-    local other <close> = rumor.new{ id = "k", cluster = "spec-json", gossip_interval_ms = 50,
-                                     seeds = { node:address() } }
-    other:start()
+    local other = cluster:start("k", { node:address() })
     node:set_json("cfg", { replicas = 3, zones = { "a", "b" } })
-    assert.truthy(process.eventually(function() return other:get_json("cfg").j end, 10000))
+    cluster:until_("k has j's cfg", function() return other:get_json("cfg").j end)
     assert.same({ replicas = 3, zones = { "a", "b" } }, other:get_json("cfg").j)
     other:stop()
     node:stop()
