@@ -2,24 +2,11 @@
 -- system updates, heartbeat stats, block policies, member events, the failure detector,
 -- leave and topology. Waits poll with a generous deadline, never a fixed delay.
 local rumor = require("rumor")
-local process = require("rumor.process")
+local local_cluster = require("spec.support.local_cluster")
 
 local DEADLINE_MS = 30000
 local CLUSTER = "spec-liveness-api"
-
--- Live refs in the registry. A freed ref's slot stays, holding the next free slot's
--- index (an integer), so those are not counted: two refs held at once leave two.
-local function registry_size()
-  local n = 0
-  for _, v in pairs(debug.getregistry()) do
-    if math.type(v) ~= "integer" then n = n + 1 end
-  end
-  return n
-end
-
-local function eventually(pred, message)
-  assert.truthy(process.eventually(pred, DEADLINE_MS), message)
-end
+local registry_size = local_cluster.registry_size   -- live refs, freed slots left out
 
 -- node's record of member id, or nil.
 local function record(node, id)
@@ -84,20 +71,20 @@ describe("liveness config", function()
 end)
 
 describe("liveness API of one node", function()
-  local node, reported
+  local cluster, node, reported
 
   before_each(function()
     reported = {}
     rumor.set_error_handler(function(message, where)
       reported[#reported + 1] = { message = message, where = where }
     end)
-    node = rumor.new{ id = "solo", cluster = CLUSTER, gossip_interval_ms = 50 }
+    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+    node = cluster:add("solo")
   end)
 
   after_each(function()
-    node:close()
+    cluster:close()
     rumor.set_error_handler(nil)
-    rumor.run()
   end)
 
   it("refuses writes to the reserved keys, naming the method", function()
@@ -188,7 +175,7 @@ describe("liveness API of one node", function()
     assert.equal("number", type(me.phi))
     assert.equal(0, me.heartbeat_age_ms)
     node:start()
-    eventually(function() return node:metrics().rounds > 0 end, "no round ran")
+    cluster:until_("a round ran", function() return node:metrics().rounds > 0 end)
     assert.equal("number", type(node:members()[1].uptime_ms))  -- its heartbeat entry, from start
     assert.same({}, node:get_blocked_members())
   end)
@@ -204,15 +191,9 @@ describe("liveness API of one node", function()
 
   it("ends a leave as cancelled when the node stops or closes first, keeping no ref", function()
     node:start()
-    local other = rumor.new{ id = "other", cluster = CLUSTER, gossip_interval_ms = 50 }
-    other:start()
-    -- What closing a node gives back by itself (its hooks), to tell it from a leak.
-    local probe = rumor.new{ id = "probe", cluster = CLUSTER }
+    local other = cluster:start("other")
+    local per_node = local_cluster.node_refs()   -- what other:close() gives back by itself
     collectgarbage()
-    local with_probe = registry_size()
-    probe:close()
-    collectgarbage()
-    local per_node = with_probe - registry_size()
     local before = registry_size()
     local results = {}
     rumor.spawn(function() results.stop = { node:leave{ timeout_ms = DEADLINE_MS } } end)
@@ -221,7 +202,7 @@ describe("liveness API of one node", function()
     assert.is_nil(results.close)
     node:stop()
     other:close()
-    eventually(function() return results.stop and results.close end)
+    cluster:until_("both leaves ended", function() return results.stop and results.close end)
     assert.same({ nil, "cancelled" }, results.stop)
     assert.same({ nil, "cancelled" }, results.close)
     collectgarbage()
@@ -244,7 +225,7 @@ describe("liveness API of one node", function()
     end)
     local before = rumor.callback_errors()
     node:start()
-    eventually(function() return calls >= 5 and #reported >= 5 end, "the stats function did not run")
+    cluster:until_("the stats function ran five times", function() return calls >= 5 and #reported >= 5 end)
     assert.is_true(rumor.callback_errors() >= before + 5)
     assert.matches("stat 'ratio': expected an integer, got 0.5", reported[1].message, 1, true)
     assert.matches("a stat name of 65 bytes", reported[2].message, 1, true)
@@ -255,30 +236,20 @@ describe("liveness API of one node", function()
     assert.is_true(node:metrics().callback_errors >= 5)
     node:set_heartbeat_stats(nil)
     local seen = calls
-    eventually(function() return node:metrics().rounds > 3 end)
+    cluster:until_("three rounds ran", function() return node:metrics().rounds > 3 end)
     local rounds = node:metrics().rounds
-    eventually(function() return node:metrics().rounds > rounds + 2 end)
+    cluster:until_("two more rounds ran", function() return node:metrics().rounds > rounds + 2 end)
     assert.equal(seen, calls)   -- removed: no longer called
   end)
 end)
 
 describe("liveness between in-process nodes", function()
-  local nodes, reported
-
-  local function start(id, seeds, extra)
-    local cfg = { id = id, cluster = CLUSTER, seeds = seeds, gossip_interval_ms = 50,
-                  heartbeat_expiration_ms = 1000 }
-    for k, v in pairs(extra or {}) do cfg[k] = v end
-    local n = rumor.new(cfg)
-    n:start()
-    nodes[#nodes + 1] = n
-    return n
-  end
+  local cluster, reported
 
   -- Waits until every node sees every other one alive, with a heartbeat.
   local function mesh(...)
     local list = { ... }
-    eventually(function()
+    cluster:until_("the nodes all see each other alive", function()
       for _, x in ipairs(list) do
         for _, y in ipairs(list) do
           local m = x ~= y and record(x, y:id())
@@ -286,44 +257,46 @@ describe("liveness between in-process nodes", function()
         end
       end
       return true
-    end, "the nodes did not all see each other alive")
+    end)
   end
 
-  local function cluster(count)
-    local a = start("a", {})
+  -- count nodes a, b, c... seeded by a, each seeing every other alive.
+  local function meshed(count)
+    local a = cluster:start("a", {})
     local out = { a }
-    for i = 2, count do out[i] = start(string.char(96 + i), { a:address() }) end
+    for i = 2, count do out[i] = cluster:start(string.char(96 + i), { a:address() }) end
     mesh(table.unpack(out))
     return table.unpack(out)
   end
 
   before_each(function()
-    nodes, reported = {}, {}
+    reported = {}
     rumor.set_error_handler(function(message, where)
       reported[#reported + 1] = { message = message, where = where }
     end)
+    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, heartbeat_expiration_ms = 1000,
+                                 deadline_ms = DEADLINE_MS }
   end)
 
   after_each(function()
-    for _, n in ipairs(nodes) do n:close() end
+    cluster:close()
     rumor.set_error_handler(nil)
-    rumor.run()
   end)
 
   it("delivers heartbeats only to update subscribers that asked for system updates", function()
-    local a = start("a", {})
+    local a = cluster:start("a", {})
     local plain, system, prefixed = {}, {}, {}
     a:on_update(function(u) plain[#plain + 1] = u end)
     a:on_update(function(u) system[#system + 1] = u end, { system = true })
     a:on_update(function(u) prefixed[#prefixed + 1] = u end, { system = true, prefix = "cfg/" })
-    local b = start("b", { a:address() })
+    local b = cluster:start("b", { a:address() })
     b:set_state("cfg/x", "1")
-    eventually(function()
+    cluster:until_("a heartbeat of b reached the system subscriber", function()
       for _, u in ipairs(system) do
         if u.key == "heartbeat" and u.member == "b" then return true end
       end
-    end, "no heartbeat of b reached the system subscriber")
-    eventually(function() return a:get_state("cfg/x").b == "1" end)
+    end)
+    cluster:until_("a has b's cfg/x", function() return a:get_state("cfg/x").b == "1" end)
     local keys = {}
     for _, u in ipairs(plain) do
       keys[u.key] = true
@@ -339,31 +312,31 @@ describe("liveness between in-process nodes", function()
   end)
 
   it("joins through add_peer and reports joined and alive events", function()
-    local a = start("a", {})
+    local a = cluster:start("a", {})
     local events = {}
     local h = a:on_member(function(e) events[#events + 1] = e end)
-    local b = start("b", {})
+    local b = cluster:start("b", {})
     assert.is_true(b:add_peer(a:address()))
     mesh(a, b)
-    eventually(function() return has_event(events, "joined", "b") and has_event(events, "alive", "b") end,
-      "a did not report b joined and alive")
+    cluster:until_("a reported b joined and alive",
+      function() return has_event(events, "joined", "b") and has_event(events, "alive", "b") end)
     local joined = has_event(events, "joined", "b")
     assert.equal(b:generation(), joined.generation)
     assert.is_nil(joined.reason)
     h:cancel()
     local count = #events
     b:close()
-    eventually(function() return record(a, "b").status == "blocked" end, "b was not blocked once closed")
+    cluster:until_("b blocked once closed", function() return record(a, "b").status == "blocked" end)
     assert.equal(count, #events)   -- cancelled: no more events
   end)
 
   it("carries set_heartbeat_stats in heartbeats and keeps them when the function fails", function()
-    local a, b = cluster(2)
+    local a, b = meshed(2)
     a:set_heartbeat_stats(function() return { load = 7, queue = -3, ratio = 2.0 } end)
-    eventually(function()
+    cluster:until_("b saw a's stats", function()
       local m = record(b, "a")
       return m.stats and m.stats.load == 7
-    end, "b did not see a's stats")
+    end)
     local m = record(b, "a")
     assert.same({ load = 7, queue = -3, ratio = 2 }, m.stats)
     assert.equal("integer", math.type(m.stats.ratio))
@@ -372,22 +345,23 @@ describe("liveness between in-process nodes", function()
 
     local before = rumor.callback_errors()
     a:set_heartbeat_stats(function() error("stats broke") end)
-    eventually(function() return rumor.callback_errors() >= before + 2 end, "the failing stats were not counted")
+    cluster:until_("the failing stats counted",
+      function() return rumor.callback_errors() >= before + 2 end)
     local beats = record(b, "a").heartbeats
-    eventually(function() return record(b, "a").heartbeats > beats + 2 end, "a's heartbeats stopped")
+    cluster:until_("more heartbeats of a", function() return record(b, "a").heartbeats > beats + 2 end)
     assert.same({ load = 7, queue = -3, ratio = 2 }, record(b, "a").stats)  -- the previous stats stay
     assert.equal("alive", record(b, "a").status)
     a:set_state("still", "gossiping")
-    eventually(function() return b:get_state("still").a == "gossiping" end, "a stopped gossiping")
+    cluster:until_("a still gossiping", function() return b:get_state("still").a == "gossiping" end)
     assert.matches("stats broke", reported[1].message, 1, true)
   end)
 
   it("blocks a member its policy refuses, and survives a failing policy", function()
     -- c joins before b, so the policy is asked about c (which fails) before b
-    local a = start("a", {})
-    local c = start("c", { a:address() })
+    local a = cluster:start("a", {})
+    local c = cluster:start("c", { a:address() })
     mesh(a, c)
-    local b = start("b", { a:address() })
+    local b = cluster:start("b", { a:address() })
     mesh(a, b, c)
     local order = {}
     for _, m in ipairs(a:members()) do order[#order + 1] = m.id end
@@ -402,12 +376,12 @@ describe("liveness between in-process nodes", function()
       if id == "c" then error("policy broke on c") end
       return info.stats ~= nil and info.stats.draining == 1
     end)
-    eventually(function() return #a:get_blocked_members() > 0 end, "a blocked nobody")
+    cluster:until_("a blocked someone", function() return #a:get_blocked_members() > 0 end)
     assert.same({ "b" }, a:get_blocked_members())
     local m = record(a, "b")
     assert.equal("blocked", m.status)
     assert.equal("policy", m.block_reason)
-    eventually(function() return has_event(events, "blocked", "b", "policy") end, "no blocked event for b")
+    cluster:until_("a blocked event for b", function() return has_event(events, "blocked", "b", "policy") end)
     assert.equal(b:generation(), has_event(events, "blocked", "b", "policy").generation)
     assert.equal("c", seen.c.id)            -- info is the members() record
     assert.equal("alive", seen.c.status)
@@ -419,30 +393,31 @@ describe("liveness between in-process nodes", function()
   end)
 
   it("blocks a stopped member as expired", function()
-    local a, b, c = cluster(3)
+    local a, b, c = meshed(3)
     local events = {}
     a:on_member(function(e) events[#events + 1] = e end)
     c:stop()
     for _, x in ipairs{ a, b } do
-      eventually(function()
+      cluster:until_(x:id() .. " blocked c as expired", function()
         local m = record(x, "c")
         return m.status == "blocked" and m.block_reason == "expired"
-      end, x:id() .. " did not block c as expired")
+      end)
       assert.is_truthy(contains(x:get_blocked_members(), "c"))
     end
-    eventually(function() return has_event(events, "blocked", "c", "expired") end, "no blocked event for c")
+    cluster:until_("a blocked event for c",
+      function() return has_event(events, "blocked", "c", "expired") end)
     assert.equal("alive", record(a, "b").status)
   end)
 
   it("forgets a blocked member after blocked_retention_ms", function()
-    local a = start("a", {}, { blocked_retention_ms = 300 })
-    local b = start("b", { a:address() })
-    local c = start("c", { a:address() })
+    local a = cluster:start("a", {}, { blocked_retention_ms = 300 })
+    local b = cluster:start("b", { a:address() })
+    local c = cluster:start("c", { a:address() })
     mesh(a, b, c)
     local events = {}
     a:on_member(function(e) events[#events + 1] = e end)
     c:stop()
-    eventually(function() return has_event(events, "removed", "c") end, "c was not removed")
+    cluster:until_("c removed", function() return has_event(events, "removed", "c") end)
     assert.is_truthy(has_event(events, "blocked", "c", "expired"))
     assert.is_nil(record(a, "c"))
     assert.is_false(contains(a:get_blocked_members(), "c"))
@@ -451,44 +426,44 @@ describe("liveness between in-process nodes", function()
   end)
 
   it("reports a member that left as left", function()
-    local a, b, c = cluster(3)
+    local a, b, c = meshed(3)
     local events = {}
     a:on_member(function(e) events[#events + 1] = e end)
     assert.is_true(c:leave{ timeout_ms = DEADLINE_MS })
     for _, x in ipairs{ a, b } do
-      eventually(function() return record(x, "c").status == "left" end, x:id() .. " did not see c leave")
+      cluster:until_(x:id() .. " saw c leave", function() return record(x, "c").status == "left" end)
       local m = record(x, "c")
       assert.equal("left", m.block_reason)
       assert.is_true(m.left)
     end
     assert.is_nil(record(a, "b").left)
-    eventually(function() return has_event(events, "left", "c", "left") end, "no blocked event for c")
+    cluster:until_("a left event for c", function() return has_event(events, "left", "c", "left") end)
     assert.has_error(function() c:leave() end, "rumor: leave: the node is not running")
   end)
 
   it("leaves from inside rumor.spawn", function()
-    local a, b = cluster(2)
+    local a, b = meshed(2)
     local result
     rumor.spawn(function() result = { b:leave() } end)
-    eventually(function() return result end, "the leave did not end")
+    cluster:until_("the leave ended", function() return result end)
     assert.same({ true }, result)
-    eventually(function() return record(a, "b").status == "left" end, "a did not see b leave")
+    cluster:until_("a saw b leave", function() return record(a, "b").status == "left" end)
   end)
 
   it("blocks members left out of the topology or removed, and lifts topology blocks", function()
-    local a, b, c = cluster(3)
+    local a, b, c = meshed(3)
     local events = {}
     a:on_member(function(e) events[#events + 1] = e end)
     assert.is_true(a:set_topology({ { id = "b", address = b:address() } }))
-    eventually(function() return record(a, "c").status == "blocked" end, "c was not blocked")
+    cluster:until_("c blocked", function() return record(a, "c").status == "blocked" end)
     assert.equal("topology", record(a, "c").block_reason)
     assert.same({ "c" }, a:get_blocked_members())
     assert.is_truthy(has_event(events, "blocked", "c", "topology"))
     assert.is_true(a:remove_peer("b"))
-    eventually(function() return record(a, "b").status == "blocked" end, "b was not blocked")
+    cluster:until_("b blocked", function() return record(a, "b").status == "blocked" end)
     assert.equal("topology", record(a, "b").block_reason)
     assert.same({ "b", "c" }, a:get_blocked_members())
     assert.is_true(a:set_topology({ { id = "b" }, { id = "c", address = c:address() } }))
-    eventually(function() return #a:get_blocked_members() == 0 end, "the topology blocks were not lifted")
+    cluster:until_("the topology blocks lifted", function() return #a:get_blocked_members() == 0 end)
   end)
 end)

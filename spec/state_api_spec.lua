@@ -2,29 +2,23 @@
 -- argument errors, local semantics, and propagation between nodes on loopback.
 -- Waits poll with a deadline, never a fixed delay.
 local rumor = require("rumor")
-local process = require("rumor.process")
+local local_cluster = require("spec.support.local_cluster")
 
 local DEADLINE_MS = 30000
-
-local function registry_size()
-  local n = 0
-  for _ in pairs(debug.getregistry()) do n = n + 1 end
-  return n
-end
+local OPTS = { cluster = "spec-state-api", gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+local registry_size = local_cluster.registry_size
 
 describe("state API of one node", function()
-  local node, updates
+  local cluster, node, updates
 
   before_each(function()
-    node = rumor.new{ id = "solo", cluster = "spec-state-api", gossip_interval_ms = 50 }
+    cluster = local_cluster.new(OPTS)
+    node = cluster:add("solo")
     updates = {}
     node:on_update(function(u) updates[#updates + 1] = u end)
   end)
 
-  after_each(function()
-    node:close()
-    rumor.run()
-  end)
+  after_each(function() cluster:close() end)
 
   it("names the bad argument of every new method", function()
     local cases = {
@@ -138,7 +132,7 @@ describe("state API of one node", function()
     assert.same({ solo = "v1" }, node:get_state("k"))
     local result
     rumor.spawn(function() result = { node:set_state_request("k", "v2", { timeout_ms = 1000 }) } end)
-    assert.truthy(process.eventually(function() return result end, DEADLINE_MS))
+    cluster:until_("the request in the coroutine returned", function() return result end)
     assert.same({ true }, result)
   end)
 
@@ -150,7 +144,7 @@ describe("state API of one node", function()
       local ok, e = pcall(node.set_state_request, node, "k", "v")
       err = ok and "no error" or e
     end)
-    assert.truthy(process.eventually(function() return err end, DEADLINE_MS))
+    cluster:until_("the timer ran", function() return err end)
     t:stop()
     assert.matches("cannot block inside a callback; call it from rumor.spawn", err, 1, true)
   end)
@@ -167,34 +161,22 @@ describe("state API of one node", function()
 end)
 
 describe("state between in-process nodes", function()
-  local nodes
-
-  local function start(id, seeds, extra)
-    local cfg = { id = id, cluster = "spec-state-api", seeds = seeds, gossip_interval_ms = 50 }
-    for k, v in pairs(extra or {}) do cfg[k] = v end
-    local n = rumor.new(cfg)
-    n:start()
-    nodes[#nodes + 1] = n
-    return n
-  end
+  local cluster
 
   local function pair()
-    local a = start("a", {})
-    local b = start("b", { a:address() })
+    local a = cluster:start("a", {})
+    local b = cluster:start("b", { a:address() })
     a:set_state("hello", "a")
     b:set_state("hello", "b")
-    assert.truthy(process.eventually(function()
+    cluster:until_("a and b learnt each other", function()
       return a:get_state("hello").b == "b" and b:get_state("hello").a == "a"
-    end, DEADLINE_MS), "a and b did not learn each other")
+    end)
     return a, b
   end
 
-  before_each(function() nodes = {} end)
+  before_each(function() cluster = local_cluster.new(OPTS) end)
 
-  after_each(function()
-    for _, n in ipairs(nodes) do n:close() end
-    rumor.run()
-  end)
+  after_each(function() cluster:close() end)
 
   it("spread deletes and map changes, and union map keys over members", function()
     local a, b = pair()
@@ -205,23 +187,23 @@ describe("state between in-process nodes", function()
     a:set_map_state("cfg", "y", "ay")
     b:set_map_state("cfg", "w", "bw")
     b:set_map_state("cfg", "x", "bx")
-    assert.truthy(process.eventually(function()
+    cluster:until_("the map entries spread", function()
       return b:get_state("gone").a == "soon" and #b:get_map_keys("cfg", "a") == 2
         and #a:get_map_keys("cfg", "b") == 2
-    end, DEADLINE_MS), "the map entries did not spread")
+    end)
     assert.same({ a = "ax", b = "bx" }, b:get_map_state("cfg", "x"))
     assert.same({ "w", "x", "y" }, a:get_map_keys("cfg"))
     assert.same({ "x", "y" }, b:get_map_keys("cfg", "a"))
 
     a:delete_state("gone")
     a:remove_map_state("cfg", "x")
-    assert.truthy(process.eventually(function()
+    cluster:until_("the deletes spread", function()
       return b:get_state("gone").a == nil and b:get_map_state("cfg", "x").a == nil
-    end, DEADLINE_MS), "the deletes did not spread")
+    end)
     assert.same({ b = "bx" }, b:get_map_state("cfg", "x"))
     assert.same({ "y" }, b:get_map_keys("cfg", "a"))
     assert.same({ "w", "x", "y" }, b:get_map_keys("cfg"))
-    assert.truthy(process.eventually(function() return #deleted >= 2 end, DEADLINE_MS))
+    cluster:until_("b saw both deletes", function() return #deleted >= 2 end)
     local keys = {}
     for _, u in ipairs(deleted) do
       assert.equal("a", u.member)
@@ -250,12 +232,13 @@ describe("state between in-process nodes", function()
 
   it("set_state_request ends as cancelled when the node stops or closes", function()
     local a, b = pair()
-    local c = start("c", { a:address() })
+    local c = cluster:start("c", { a:address() })
     c:set_state("hello", "c")
-    assert.truthy(process.eventually(function()
+    cluster:until_("c joined", function()
       return a:get_state("hello").c and c:get_state("hello").b
-    end, DEADLINE_MS), "c did not join")
+    end)
     b:stop()   -- a and c still count b as live, so their requests wait for it
+    local closing_c = local_cluster.node_refs()   -- what c:close() gives back by itself
     collectgarbage()
     local before = registry_size()
     local results = {}
@@ -265,10 +248,10 @@ describe("state between in-process nodes", function()
     assert.is_nil(results.close)
     a:stop()
     c:close()
-    assert.truthy(process.eventually(function() return results.stop and results.close end, DEADLINE_MS))
+    cluster:until_("both requests ended", function() return results.stop and results.close end)
     assert.same({ nil, "cancelled" }, results.stop)
     assert.same({ nil, "cancelled" }, results.close)
     collectgarbage()
-    assert.equal(before, registry_size())
+    assert.equal(before - closing_c, registry_size())
   end)
 end)
