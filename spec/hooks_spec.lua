@@ -36,7 +36,8 @@ describe("hooks", function()
       cluster:until_("a took b's good value", function() return a:get_state("cfg/mode").b == "good" end)
       b:set_state("cfg/mode", "bad value")
       b:set_state("plain", "after")          -- not under the prefix: never shown
-      cluster:until_("a took the write that followed", function() return a:get_state("plain").b == "after" end)
+      cluster:until_("a took the write that followed",
+        function() return a:get_state("plain").b == "after" end)
       cluster:until_("c took b's bad value", function() return c:get_state("cfg/mode").b == "bad value" end)
       assert.equal("good", a:get_state("cfg/mode").b)
       assert.is_true(a:metrics().entries_rejected >= 1)
