@@ -8,10 +8,10 @@ local DEADLINE_MS = 30000
 local CLUSTER = "spec-aggregate"
 
 describe("an aggregate on one node", function()
-  local cluster, node, logged
+  local cluster = local_cluster.new{ cluster = CLUSTER }
+  local node, logged
 
   before_each(function()
-    cluster = local_cluster.new{ cluster = CLUSTER }
     node = cluster:add("solo")
     logged = {}
     node:on_log(function(record) logged[#logged + 1] = record end)
@@ -115,13 +115,8 @@ describe("an aggregate on one node", function()
 end)
 
 describe("aggregates across nodes", function()
-  local cluster, nodes
-
-  before_each(function()
-    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
-    nodes = cluster.nodes
-  end)
-
+  local cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+  local nodes = cluster.nodes
   after_each(function() cluster:close() end)
 
   it("keeps a cluster-wide counter with sum through writes, deletes and a blocked member", function()

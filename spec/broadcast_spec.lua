@@ -4,13 +4,8 @@
 local local_cluster = require("spec.support.local_cluster")
 
 describe("broadcast and rate_limit", function()
-  local cluster, nodes
-
-  before_each(function()
-    cluster = local_cluster.new{ cluster = "spec-broadcast", gossip_interval_ms = 50, deadline_ms = 10000 }
-    nodes = cluster.nodes
-  end)
-
+  local cluster = local_cluster.new{ cluster = "spec-broadcast", gossip_interval_ms = 50, deadline_ms = 10000 }
+  local nodes = cluster.nodes
   after_each(function() cluster:close() end)
 
   it("lists sends_deferred and sends_dropped in metrics", function()

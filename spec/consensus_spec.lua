@@ -10,10 +10,10 @@ local DEADLINE_MS = 30000
 local CLUSTER = "spec-consensus"
 
 describe("a consensus check on one node", function()
-  local cluster, node, logged
+  local cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+  local node, logged
 
   before_each(function()
-    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
     node = cluster:add("solo")
     logged = {}
     node:on_log(function(record) logged[#logged + 1] = record end)
@@ -218,7 +218,9 @@ describe("a consensus check on one node", function()
 end)
 
 describe("consensus checks across nodes", function()
-  local cluster, nodes
+  local cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+  local nodes = cluster.nodes
+  after_each(function() cluster:close() end)
 
   local function checks_on_all(key, opts)
     local checks, seen = {}, {}
@@ -241,13 +243,6 @@ describe("consensus checks across nodes", function()
       return true
     end
   end
-
-  before_each(function()
-    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
-    nodes = cluster.nodes
-  end)
-
-  after_each(function() cluster:close() end)
 
   it("is reached when all hold equal values, lost when one changes, reached when it changes back", function()
     local a, b, c = cluster:join{ "n1", "n2", "n3" }

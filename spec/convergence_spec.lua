@@ -7,13 +7,8 @@ local local_cluster = require("spec.support.local_cluster")
 local DEADLINE_MS = 10000
 
 describe("nodes in one process", function()
-  local cluster
-
-  before_each(function()
-    cluster = local_cluster.new{ cluster = "spec-converge", gossip_interval_ms = 50,
-                                 deadline_ms = DEADLINE_MS }
-  end)
-
+  local cluster = local_cluster.new{ cluster = "spec-converge", gossip_interval_ms = 50,
+                                     deadline_ms = DEADLINE_MS }
   after_each(function() cluster:close() end)
 
   it("join through a seed and converge on a write", function()

@@ -10,15 +10,10 @@ local local_cluster = require("spec.support.local_cluster")
 local DEADLINE_MS = 10000
 
 describe("hooks", function()
-  local cluster, nodes
-
-  before_each(function()
-    -- quiet_log: the specs of the log set their own hook
-    cluster = local_cluster.new{ cluster = "spec-hooks", gossip_interval_ms = 50, quiet_log = true,
-                                 deadline_ms = DEADLINE_MS }
-    nodes = cluster.nodes
-  end)
-
+  -- quiet_log: the specs of the log set their own hook
+  local cluster = local_cluster.new{ cluster = "spec-hooks", gossip_interval_ms = 50, quiet_log = true,
+                                     deadline_ms = DEADLINE_MS }
+  local nodes = cluster.nodes
   after_each(function() cluster:close() end)
 
   describe("node:validate", function()

@@ -3,10 +3,10 @@ local rumor = require("rumor")
 local local_cluster = require("spec.support.local_cluster")
 
 describe("JSON state", function()
-  local cluster, node, logs
+  local cluster = local_cluster.new{ cluster = "spec-json", gossip_interval_ms = 50, deadline_ms = 10000 }
+  local node, logs
 
   before_each(function()
-    cluster = local_cluster.new{ cluster = "spec-json", gossip_interval_ms = 50, deadline_ms = 10000 }
     node = cluster:add("j")
     logs = {}
     node:on_log(function(r) logs[#logs + 1] = r end)

@@ -71,14 +71,14 @@ describe("liveness config", function()
 end)
 
 describe("liveness API of one node", function()
-  local cluster, node, reported
+  local cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
+  local node, reported
 
   before_each(function()
     reported = {}
     rumor.set_error_handler(function(message, where)
       reported[#reported + 1] = { message = message, where = where }
     end)
-    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
     node = cluster:add("solo")
   end)
 
@@ -244,7 +244,9 @@ describe("liveness API of one node", function()
 end)
 
 describe("liveness between in-process nodes", function()
-  local cluster, reported
+  local cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, heartbeat_expiration_ms = 1000,
+                                     deadline_ms = DEADLINE_MS }
+  local reported
 
   -- Waits until every node sees every other one alive, with a heartbeat.
   local function mesh(...)
@@ -274,8 +276,6 @@ describe("liveness between in-process nodes", function()
     rumor.set_error_handler(function(message, where)
       reported[#reported + 1] = { message = message, where = where }
     end)
-    cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, heartbeat_expiration_ms = 1000,
-                                 deadline_ms = DEADLINE_MS }
   end)
 
   after_each(function()

@@ -5,14 +5,14 @@ local rumor = require("rumor")
 local local_cluster = require("spec.support.local_cluster")
 
 local DEADLINE_MS = 30000
-local OPTS = { cluster = "spec-state-api", gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
 local registry_size = local_cluster.registry_size
+local cluster = local_cluster.new{ cluster = "spec-state-api", gossip_interval_ms = 50,
+                                   deadline_ms = DEADLINE_MS }
 
 describe("state API of one node", function()
-  local cluster, node, updates
+  local node, updates
 
   before_each(function()
-    cluster = local_cluster.new(OPTS)
     node = cluster:add("solo")
     updates = {}
     node:on_update(function(u) updates[#updates + 1] = u end)
@@ -161,8 +161,6 @@ describe("state API of one node", function()
 end)
 
 describe("state between in-process nodes", function()
-  local cluster
-
   local function pair()
     local a = cluster:start("a", {})
     local b = cluster:start("b", { a:address() })
@@ -173,8 +171,6 @@ describe("state between in-process nodes", function()
     end)
     return a, b
   end
-
-  before_each(function() cluster = local_cluster.new(OPTS) end)
 
   after_each(function() cluster:close() end)
 

@@ -4,14 +4,20 @@
 -- fixed delay.
 --
 --   local local_cluster = require("spec.support.local_cluster")
---   local cluster = local_cluster.new{ cluster = "spec-x", gossip_interval_ms = 50,
---                                      deadline_ms = 10000, quiet_log = true }
---   local a, b, c = cluster:trio()              -- started, each sees the three
---   cluster:until_("b has a's write", function() return b:get_state("k").a end)
---   cluster:close()                             -- in after_each
+--   describe("x", function()
+--     local cluster = local_cluster.new{ cluster = "spec-x", gossip_interval_ms = 50,
+--                                        deadline_ms = 10000, quiet_log = true }
+--     after_each(function() cluster:close() end)   -- closes and forgets the test's nodes
+--     it("...", function()
+--       local a, b, c = cluster:trio()              -- started, each sees the three
+--       a:set_state("k", "v")
+--       cluster:until_("b has a's write", function() return b:get_state("k").a end)
+--     end)
+--   end)
 --
 -- Options of new: deadline_ms (10000) bounds every wait; quiet_log = true gives each node
 -- an empty on_log hook; every other field is a default of each node's rumor.new config.
+-- cluster.nodes lists the nodes made since the last close(), in order.
 local rumor = require("rumor")
 local process = require("rumor.process")
 
@@ -87,9 +93,12 @@ function Cluster:trio(extra)
   return self:join({ "a", "b", "c" }, extra)
 end
 
--- Closes every node and runs the loop until their handles are gone.
+-- Closes every node, forgets them (cluster.nodes is emptied in place) and runs the loop
+-- until their handles are gone. The cluster can be used again.
 function Cluster:close()
-  for _, n in ipairs(self.nodes) do n:close() end
+  local nodes = self.nodes
+  for _, n in ipairs(nodes) do n:close() end
+  for i = #nodes, 1, -1 do nodes[i] = nil end
   rumor.run()
 end
 
