@@ -8,15 +8,10 @@ local DEADLINE_MS = 30000
 local CLUSTER = "spec-aggregate"
 
 describe("an aggregate on one node", function()
-  local cluster = local_cluster.new{ cluster = CLUSTER }
-  local node, logged
-
-  before_each(function()
-    node = cluster:add("solo")
-    logged = {}
-    node:on_log(function(record) logged[#logged + 1] = record end)
-  end)
-
+  local cluster = local_cluster.new{ cluster = CLUSTER, quiet_log = true }
+  local logged = cluster.log
+  local node
+  before_each(function() node = cluster:add("solo") end)
   after_each(function() cluster:close() end)
 
   it("names the bad argument, raised at the caller's line", function()

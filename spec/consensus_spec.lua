@@ -10,15 +10,11 @@ local DEADLINE_MS = 30000
 local CLUSTER = "spec-consensus"
 
 describe("a consensus check on one node", function()
-  local cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS }
-  local node, logged
-
-  before_each(function()
-    node = cluster:add("solo")
-    logged = {}
-    node:on_log(function(record) logged[#logged + 1] = record end)
-  end)
-
+  local cluster = local_cluster.new{ cluster = CLUSTER, gossip_interval_ms = 50, deadline_ms = DEADLINE_MS,
+                                     quiet_log = true }
+  local logged = cluster.log
+  local node
+  before_each(function() node = cluster:add("solo") end)
   after_each(function() cluster:close() end)
 
   it("names the bad argument, raised at the caller's line", function()

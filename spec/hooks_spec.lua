@@ -10,7 +10,7 @@ local local_cluster = require("spec.support.local_cluster")
 local DEADLINE_MS = 10000
 
 describe("hooks", function()
-  -- quiet_log: the specs of the log set their own hook
+  -- quiet_log: nothing printed; the specs of the log set their own hook
   local cluster = local_cluster.new{ cluster = "spec-hooks", gossip_interval_ms = 50, quiet_log = true,
                                      deadline_ms = DEADLINE_MS }
   local nodes = cluster.nodes

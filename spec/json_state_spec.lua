@@ -3,15 +3,11 @@ local rumor = require("rumor")
 local local_cluster = require("spec.support.local_cluster")
 
 describe("JSON state", function()
-  local cluster = local_cluster.new{ cluster = "spec-json", gossip_interval_ms = 50, deadline_ms = 10000 }
-  local node, logs
-
-  before_each(function()
-    node = cluster:add("j")
-    logs = {}
-    node:on_log(function(r) logs[#logs + 1] = r end)
-  end)
-
+  local cluster = local_cluster.new{ cluster = "spec-json", gossip_interval_ms = 50, deadline_ms = 10000,
+                                     quiet_log = true }
+  local logs = cluster.log
+  local node
+  before_each(function() node = cluster:add("j") end)
   after_each(function() cluster:close() end)
 
   it("writes a Lua value as JSON and reads it back, returning the seq", function()

@@ -15,9 +15,10 @@
 --     end)
 --   end)
 --
--- Options of new: deadline_ms (10000) bounds every wait; quiet_log = true gives each node
--- an empty on_log hook; every other field is a default of each node's rumor.new config.
--- cluster.nodes lists the nodes made since the last close(), in order.
+-- Options of new: deadline_ms (10000) bounds every wait; quiet_log = true keeps the nodes'
+-- log records in cluster.log instead of printing them; every other field is a default of
+-- each node's rumor.new config. cluster.nodes lists the nodes made since the last close(),
+-- in order, and cluster.log their records (with quiet_log); close() empties both in place.
 local rumor = require("rumor")
 local process = require("rumor.process")
 
@@ -27,7 +28,7 @@ local Cluster = {}
 Cluster.__index = Cluster
 
 function M.new(opts)
-  local self = setmetatable({ nodes = {}, defaults = {}, deadline_ms = 10000 }, Cluster)
+  local self = setmetatable({ nodes = {}, log = {}, defaults = {}, deadline_ms = 10000 }, Cluster)
   for k, v in pairs(opts or {}) do
     if k == "deadline_ms" then self.deadline_ms = v
     elseif k == "quiet_log" then self.quiet_log = v
@@ -42,7 +43,10 @@ function Cluster:add(id, extra)
   for k, v in pairs(self.defaults) do cfg[k] = v end
   for k, v in pairs(extra or {}) do cfg[k] = v end
   local n = rumor.new(cfg)
-  if self.quiet_log then n:on_log(function() end) end
+  if self.quiet_log then
+    local log = self.log
+    n:on_log(function(record) log[#log + 1] = record end)
+  end
   self.nodes[#self.nodes + 1] = n
   return n
 end
@@ -93,12 +97,17 @@ function Cluster:trio(extra)
   return self:join({ "a", "b", "c" }, extra)
 end
 
--- Closes every node, forgets them (cluster.nodes is emptied in place) and runs the loop
--- until their handles are gone. The cluster can be used again.
+local function empty(list)
+  for i = #list, 1, -1 do list[i] = nil end
+end
+
+-- Closes every node, forgets them and their log records (cluster.nodes and cluster.log
+-- are emptied in place), and runs the loop until their handles are gone. The cluster can
+-- be used again.
 function Cluster:close()
-  local nodes = self.nodes
-  for _, n in ipairs(nodes) do n:close() end
-  for i = #nodes, 1, -1 do nodes[i] = nil end
+  for _, n in ipairs(self.nodes) do n:close() end
+  empty(self.nodes)
+  empty(self.log)
   rumor.run()
 end
 
