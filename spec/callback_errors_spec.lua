@@ -8,6 +8,9 @@ local process = require("rumor.process")
 local DEADLINE_MS = 30000
 local NODES = 3
 
+local support = require("spec.support.agents").new{ deadline_ms = DEADLINE_MS }
+local call, on_every = support.call, support.on_every
+
 describe("callbacks that raise errors on a live cluster", function()
   local procs, script
 
@@ -43,32 +46,22 @@ end
       seed = seed or a.address
       agents[i] = a
     end
-    local function call(a, cmd)
-      local r = a:call(cmd, DEADLINE_MS)
-      assert.is_true(r.ok, tostring(r.error))
-      return r
-    end
     -- Writes on every node reach every node, whatever the subscribers raise. A key the
     -- validator fails on is refused (what it cannot judge is not taken in).
     for i, a in ipairs(agents) do
       call(a, { cmd = "set", key = "k" .. i, value = "v" .. i })
       call(a, { cmd = "set", key = "poison" .. i, value = "x" })
     end
-    assert.truthy(process.eventually(function()
-      for _, a in ipairs(agents) do
-        for i = 1, NODES do
-          if call(a, { cmd = "get", key = "k" .. i }).values["e" .. i] ~= "v" .. i then return false end
-        end
+    on_every(agents, "every write", function(a)
+      for i = 1, NODES do
+        if call(a, { cmd = "get", key = "k" .. i }).values["e" .. i] ~= "v" .. i then return false end
       end
       return true
-    end, DEADLINE_MS), "the writes did not reach every node")
-    assert.truthy(process.eventually(function()
-      for _, a in ipairs(agents) do
-        local m = call(a, { cmd = "metrics" }).metrics
-        if m.callback_errors < 5 or m.entries_rejected < NODES - 1 then return false end
-      end
-      return true
-    end, DEADLINE_MS), "the errors were not all counted")
+    end)
+    on_every(agents, "every error counted", function(a)
+      local m = call(a, { cmd = "metrics" }).metrics
+      return m.callback_errors >= 5 and m.entries_rejected >= NODES - 1
+    end)
     for i, a in ipairs(agents) do
       local held = call(a, { cmd = "get", key = "poison" .. (i % NODES + 1) }).values
       assert.same({}, held)

@@ -5,6 +5,8 @@ local process = require("rumor.process")
 
 local DEADLINE_MS = 10000
 
+local on_every = require("spec.support.agents").new{ deadline_ms = DEADLINE_MS }.on_every
+
 describe("a cluster of three agent processes", function()
   local procs, agents
 
@@ -55,12 +57,9 @@ describe("a cluster of three agent processes", function()
 
   it("lets every node learn every member", function()
     start_cluster()
-    assert.truthy(process.eventually(function()
-      for _, a in ipairs(agents) do
-        if #a:call({ cmd = "members" }, DEADLINE_MS).members ~= 3 then return false end
-      end
-      return true
-    end, DEADLINE_MS), "not every agent saw three members")
+    on_every(agents, "three members", function(a)
+      return #a:call({ cmd = "members" }, DEADLINE_MS).members == 3
+    end)
     local members = agents[2]:call({ cmd = "members" }, DEADLINE_MS).members
     local ids = {}
     for _, m in ipairs(members) do ids[#ids + 1] = m.id end

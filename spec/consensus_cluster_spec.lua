@@ -9,6 +9,9 @@ local INTERVAL_MS = 100   -- short rounds so the spec runs quickly
 local EXPIRATION_MS = 5000   -- far above a round, so no member is blocked by a slow CI box
 local NODES = 3
 
+local support = require("spec.support.agents").new{ deadline_ms = DEADLINE_MS }
+local call, on_every = support.call, support.on_every
+
 local SCRIPT = [[
 return function(node, agent)
   local check = node:register_consensus_check("version")
@@ -36,32 +39,13 @@ describe("a consensus check on a live cluster", function()
     for _, a in ipairs(procs.agents) do assert.equal(0, a.exit_code, a:describe()) end
   end)
 
-  local function call(a, cmd)
-    local r = a:call(cmd, DEADLINE_MS)
-    assert.is_true(r.ok, ("%s on %s failed: %s"):format(cmd.cmd, a.name, tostring(r.error)))
-    return r
-  end
-
   local function reports(a)
     return a:find_all(function(e) return e.event == "consensus" end)
   end
 
   -- Waits until every agent has made its n-th consensus report.
   local function each_reported(agents, n, what)
-    local lagging
-    local ok = process.eventually(function()
-      for _, a in ipairs(agents) do
-        if #reports(a) < n then
-          lagging = a
-          return false
-        end
-      end
-      return true
-    end, DEADLINE_MS)
-    if not ok then
-      error(("not on every agent within %d ms: %s; first lagging: %s")
-        :format(DEADLINE_MS, what, lagging:describe()), 2)
-    end
+    on_every(agents, what, function(a) return #reports(a) >= n end)
   end
 
   it("is reached everywhere, lost when one member changes its value, reached when it changes back", function()
@@ -76,18 +60,16 @@ describe("a consensus check on a live cluster", function()
     for _, a in ipairs(agents) do a:wait_started(DEADLINE_MS) end
     -- Before anyone writes, every agent must count all three as live: otherwise the
     -- first writer alone would be "everyone" and agree with itself.
-    assert(process.eventually(function()
-      for _, a in ipairs(agents) do
-        for _, b in ipairs(agents) do
-          if b ~= a and not a:find(function(e)
-            return e.event == "member" and e.type == "alive" and e.member == b.name
-          end) then
-            return false
-          end
+    on_every(agents, "every other agent alive", function(a)
+      for _, b in ipairs(agents) do
+        if b ~= a and not a:find(function(e)
+          return e.event == "member" and e.type == "alive" and e.member == b.name
+        end) then
+          return false
         end
       end
       return true
-    end, DEADLINE_MS), "the agents did not all see each other alive")
+    end)
 
     for _, a in ipairs(agents) do call(a, { cmd = "set", key = "version", value = "v1" }) end
     each_reported(agents, 1, "reached on v1")

@@ -12,6 +12,9 @@ local INTERVAL_MS = 100
 local EXPIRATION_MS = 1000
 local NODES = 4
 
+local support = require("spec.support.agents").new{ deadline_ms = DEADLINE_MS }
+local call, on_every = support.call, support.on_every
+
 describe("liveness on a live cluster", function()
   local procs, agents, files, seed
 
@@ -48,30 +51,6 @@ describe("liveness on a live cluster", function()
                 gossip_interval_ms = INTERVAL_MS, heartbeat_expiration_ms = EXPIRATION_MS }
     for k, v in pairs(extra or {}) do c[k] = v end
     return c
-  end
-
-  local function call(a, cmd)
-    local r = a:call(cmd, DEADLINE_MS)
-    assert.is_true(r.ok, ("%s on %s failed: %s"):format(cmd.cmd, a.name, tostring(r.error)))
-    return r
-  end
-
-  -- Polls until pred(agent) holds on every agent of list; names the first that lags.
-  local function on_every(list, what, pred)
-    local lagging
-    local ok = process.eventually(function()
-      for _, a in ipairs(list) do
-        if not pred(a) then
-          lagging = a
-          return false
-        end
-      end
-      return true
-    end, DEADLINE_MS)
-    if not ok then
-      error(("not on every agent within %d ms: %s; first lagging: %s")
-        :format(DEADLINE_MS, what, lagging and lagging:describe() or "?"), 2)
-    end
   end
 
   local function member(a, id)

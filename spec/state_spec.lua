@@ -7,6 +7,9 @@ local process = require("rumor.process")
 local DEADLINE_MS = 30000
 local GRACE_MS = 1000   -- tombstone_grace_ms, so purges happen within the test
 
+local support = require("spec.support.agents").new{ deadline_ms = DEADLINE_MS }
+local call, on_every = support.call, support.on_every
+
 describe("state on a live cluster", function()
   local procs, agents
 
@@ -31,23 +34,6 @@ describe("state on a live cluster", function()
              gossip_interval_ms = 100, tombstone_grace_ms = GRACE_MS }
   end
 
-  local function call(a, cmd)
-    local r = a:call(cmd, DEADLINE_MS)
-    assert.is_true(r.ok, ("%s on %s failed: %s"):format(cmd.cmd, a.name, tostring(r.error)))
-    return r
-  end
-
-  -- Polls until pred(agent) holds on every agent given (all of them by default).
-  local function on_every(what, pred, list)
-    local ok = process.eventually(function()
-      for _, a in ipairs(list or agents) do
-        if not pred(a) then return false end
-      end
-      return true
-    end, DEADLINE_MS)
-    assert.truthy(ok, "not on every agent within " .. DEADLINE_MS .. " ms: " .. what)
-  end
-
   local function member(a, id)
     for _, m in ipairs(call(a, { cmd = "members" }).members) do
       if m.id == id then return m end
@@ -65,7 +51,7 @@ describe("state on a live cluster", function()
       a:wait_started(DEADLINE_MS)
       call(a, { cmd = "set", key = "hello", value = a.name })
     end
-    on_every("every hello", function(a)
+    on_every(agents, "every hello", function(a)
       local values = call(a, { cmd = "get", key = "hello" }).values
       for _, other in ipairs(agents) do
         if values[other.name] ~= other.name then return false end
@@ -80,7 +66,7 @@ describe("state on a live cluster", function()
     call(w, { cmd = "set", key = "doomed", value = "x" })
     call(w, { cmd = "set_map", key = "cfg", map_key = "keep", value = "1" })
     call(w, { cmd = "set_map", key = "cfg", map_key = "drop", value = "2" })
-    on_every("the writes", function(a)
+    on_every(agents, "the writes", function(a)
       return call(a, { cmd = "get", key = "doomed" }).values.n1 == "x"
         and call(a, { cmd = "get_map", key = "cfg", map_key = "drop" }).values.n1 == "2"
         and #call(a, { cmd = "map_keys", key = "cfg", member = "n1" }).keys == 2
@@ -100,7 +86,7 @@ describe("state on a live cluster", function()
       assert.is_nil(ev.value)
       assert.equal(a ~= w, not ev["local"])
     end
-    on_every("the deletes", function(a)
+    on_every(agents, "the deletes", function(a)
       return call(a, { cmd = "get", key = "doomed" }).values.n1 == nil
         and call(a, { cmd = "get_map", key = "cfg", map_key = "drop" }).values.n1 == nil
     end)
@@ -110,7 +96,7 @@ describe("state on a live cluster", function()
       assert.same({ n1 = "1" }, call(a, { cmd = "get_map", key = "cfg", map_key = "keep" }).values)
     end
 
-    on_every("n1's tombstones purged", function(a)
+    on_every(agents, "n1's tombstones purged", function(a)
       local m = member(a, "n1")
       return m ~= nil and m.tombstones == 0
         and call(a, { cmd = "metrics" }).metrics.tombstones_purged >= 1
@@ -128,7 +114,7 @@ describe("state on a live cluster", function()
     call(old, { cmd = "set", key = "old-only", value = "old" })
     call(old, { cmd = "set", key = "both", value = "old" })
     call(old, { cmd = "set_map", key = "m", map_key = "old-entry", value = "old" })
-    on_every("n2's first life", function(a)
+    on_every(agents, "n2's first life", function(a)
       return call(a, { cmd = "get", key = "old-only" }).values.n2 == "old"
         and call(a, { cmd = "get_map", key = "m", map_key = "old-entry" }).values.n2 == "old"
     end)
@@ -144,7 +130,7 @@ describe("state on a live cluster", function()
     call(new, { cmd = "set", key = "both", value = "new" })
     call(new, { cmd = "set", key = "new-only", value = "new" })
 
-    on_every("n2's second life", function(a)
+    on_every(agents, "n2's second life", function(a)
       local m = member(a, "n2")
       return m ~= nil and m.generation == new.generation
         and call(a, { cmd = "get", key = "both" }).values.n2 == "new"
@@ -176,7 +162,7 @@ describe("state on a live cluster", function()
       return h
     end
     call(agents[1], { cmd = "set", key = "big", value = big })
-    on_every("the big value", function(a)
+    on_every(agents, "the big value", function(a)
       local v = call(a, { cmd = "get", key = "big" }).values.n1
       return v ~= nil and #v == #big
     end)
