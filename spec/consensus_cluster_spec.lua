@@ -60,16 +60,7 @@ describe("a consensus check on a live cluster", function()
     for _, a in ipairs(agents) do a:wait_started(DEADLINE_MS) end
     -- Before anyone writes, every agent must count all three as live: otherwise the
     -- first writer alone would be "everyone" and agree with itself.
-    on_every(agents, "every other agent alive", function(a)
-      for _, b in ipairs(agents) do
-        if b ~= a and not a:find(function(e)
-          return e.event == "member" and e.type == "alive" and e.member == b.name
-        end) then
-          return false
-        end
-      end
-      return true
-    end)
+    support.joined(agents)
 
     for _, a in ipairs(agents) do call(a, { cmd = "set", key = "version", value = "v1" }) end
     each_reported(agents, 1, "reached on v1")

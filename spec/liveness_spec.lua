@@ -13,7 +13,7 @@ local EXPIRATION_MS = 1000
 local NODES = 4
 
 local support = require("spec.support.agents").new{ deadline_ms = DEADLINE_MS }
-local call, on_every = support.call, support.on_every
+local call, on_every, member = support.call, support.on_every, support.member
 
 describe("liveness on a live cluster", function()
   local procs, agents, files, seed
@@ -53,12 +53,6 @@ describe("liveness on a live cluster", function()
     return c
   end
 
-  local function member(a, id)
-    for _, m in ipairs(call(a, { cmd = "members" }).members) do
-      if m.id == id then return m end
-    end
-  end
-
   local function blocked_ids(a)
     local ids = call(a, { cmd = "blocked" }).blocked
     table.sort(ids)
@@ -93,16 +87,7 @@ describe("liveness on a live cluster", function()
     seed = agents[1]:wait_started(DEADLINE_MS).address
     for i = 2, n do agents[i] = procs:agent(cfg("n" .. i, extra)) end
     for _, a in ipairs(agents) do a:wait_started(DEADLINE_MS) end
-    on_every(agents, "every other member alive", function(a)
-      for _, b in ipairs(agents) do
-        if b ~= a and not member_event(a, "alive", b.name, function(e)
-          return e.generation == b.generation
-        end) then
-          return false
-        end
-      end
-      return true
-    end)
+    support.joined(agents)
   end
 
   -- SIGKILLs the last agent; every other one must block it as expired, and nothing else.

@@ -8,7 +8,7 @@ local DEADLINE_MS = 30000
 local GRACE_MS = 1000   -- tombstone_grace_ms, so purges happen within the test
 
 local support = require("spec.support.agents").new{ deadline_ms = DEADLINE_MS }
-local call, on_every = support.call, support.on_every
+local call, on_every, member = support.call, support.on_every, support.member
 
 describe("state on a live cluster", function()
   local procs, agents
@@ -32,12 +32,6 @@ describe("state on a live cluster", function()
   local function cfg(id)
     return { id = id, cluster = "spec-state", seeds = seed and { seed } or {},
              gossip_interval_ms = 100, tombstone_grace_ms = GRACE_MS }
-  end
-
-  local function member(a, id)
-    for _, m in ipairs(call(a, { cmd = "members" }).members) do
-      if m.id == id then return m end
-    end
   end
 
   -- n agents; each publishes "hello" and every one holds every other's, so all are

@@ -1,9 +1,11 @@
 -- spec/support/agents.lua: driving `rumor agent` processes (rumor.process) in the specs:
--- a command that must succeed, and a condition that must come to hold on every agent,
--- both under one deadline.
+-- a command that must succeed, a condition that must come to hold on every agent, an
+-- agent's record of a member, and the wait for agents to see each other alive, all under
+-- one deadline.
 --
 --   local support = require("spec.support.agents").new{ deadline_ms = 30000 }
 --   local call, on_every = support.call, support.on_every
+--   support.joined(agents)
 --   call(a, { cmd = "set", key = "k", value = "v" })
 --   on_every(agents, "k everywhere", function(x)
 --     return call(x, { cmd = "get", key = "k" }).values.n1 == "v"
@@ -43,6 +45,29 @@ function M.new(opts)
       error(("not on every agent within %d ms: %s; first lagging: %s")
         :format(deadline_ms, what, lagging and lagging:describe() or "?"), 2)
     end
+  end
+
+  -- Agent a's record of member id (its members command), or nil.
+  function h.member(a, id)
+    for _, m in ipairs(h.call(a, { cmd = "members" }).members) do
+      if m.id == id then return m end
+    end
+  end
+
+  -- Waits until every agent of list has printed an "alive" member event for each other
+  -- one, of that one's generation: all are live members of each other.
+  function h.joined(list)
+    h.on_every(list, "every other agent alive", function(a)
+      for _, b in ipairs(list) do
+        if b ~= a and not a:find(function(e)
+          return e.event == "member" and e.type == "alive" and e.member == b.name
+            and e.generation == b.generation
+        end) then
+          return false
+        end
+      end
+      return true
+    end)
   end
 
   return h
