@@ -99,14 +99,14 @@ static int node_m_on_log(lua_State *L) {
 /* ---- validator ----------------------------------------------------------- */
 
 typedef struct validation {
-  const rumor_entry_view_t *e;
+  const rumor_update_t *e;
   lrumor_node_t *n;
   int ok;
 } validation_t;
 
 /* fn(member, key, value, map_key, deleted, seq): value nil when deleted. */
 static int push_entry_view(lua_State *L, void *arg) {
-  const rumor_entry_view_t *e = ((const validation_t *)arg)->e;
+  const rumor_update_t *e = ((const validation_t *)arg)->e;
   lua_pushlstring(L, e->member, e->member_len);
   lua_pushlstring(L, e->key, e->key_len);
   if (e->deleted)
@@ -138,7 +138,7 @@ static void take_verdict(lua_State *L, void *arg) {
 
 /* An error in the validator rejects the entry: what it could not judge is
  * not taken in. */
-static int validate_cb(rumor_node_t *node, const rumor_entry_view_t *e, const char **reason,
+static int validate_cb(rumor_node_t *node, const rumor_update_t *e, const char **reason,
                        void *arg) {
   lrumor_node_t *n = (lrumor_node_t *)arg;
   validation_t v = {e, n, 0};

@@ -19,6 +19,18 @@ describe("examples", function()
     assert.equal("a\tcfg/color\tblue\t2\nblue\n", out) -- seq 1 is a's first heartbeat
   end)
 
+  it("rollout.lua validates, agrees, refuses a bad config and blocks a draining node, then ends", function()
+    local out, code = rumor_run("examples/rollout.lua")
+    assert.equal(0, code, out)
+    assert.equal(table.concat({
+      "version 2 published on every node",
+      "consensus: every node runs version 2",
+      "d's config with 0 workers was refused by a, b and c; they still see version 2",
+      "a: d is blocked as policy: draining for maintenance",
+      "consensus again on a, b and c without d: version 2",
+    }, "\n") .. "\n", out)
+  end)
+
   it("counter.lua sums every node's count on every node, then ends by itself", function()
     local out, code = rumor_run("examples/counter.lua")
     assert.equal(0, code, out)

@@ -13,7 +13,7 @@ static int runs;
 
 /* Refuses entries whose value starts with an odd byte, so rejections (and
  * their log lines) are exercised too; reads every field of the view. */
-static int judge(rumor_node_t *n, const rumor_entry_view_t *e, const char **reason, void *arg) {
+static int judge(rumor_node_t *n, const rumor_update_t *e, const char **reason, void *arg) {
   (void)arg;
   size_t sum = e->member_len + e->key_len + e->map_key_len;
   if (e->member_len == 0 || e->key_len == 0 || (e->map_key != NULL && e->map_key_len == 0)) abort();

@@ -253,19 +253,12 @@ void rumor_node_on_update(rumor_node_t *node, rumor_update_cb cb, void *arg);
  * (rumor_node_get and friends) but not change it. Writes, blocks,
  * topology, leave, await and stop return RUMOR_ESTATE while it runs; a
  * rumor_node_close from it takes effect once the datagram is merged. */
-typedef struct rumor_entry_view {
-  const char *member;  size_t member_len;
-  const char *key;     size_t key_len;
-  const char *map_key; size_t map_key_len; /* NULL/0 for a plain key */
-  const uint8_t *value; size_t value_len;  /* empty when deleted */
-  uint64_t seq;
-  uint64_t generation;
-  int deleted;
-} rumor_entry_view_t;
 
-/* Returns 0 to accept. To reject, returns nonzero and may point *reason at
- * a NUL-terminated explanation that stays valid until the next call. */
-typedef int (*rumor_validate_cb)(rumor_node_t *node, const rumor_entry_view_t *e,
+/* e is the update the entry would become (local and system are 0; its
+ * pointers are valid only during the call). Returns 0 to accept. To
+ * reject, returns nonzero and may point *reason at a NUL-terminated
+ * explanation that stays valid until the next call. */
+typedef int (*rumor_validate_cb)(rumor_node_t *node, const rumor_update_t *e,
                                  const char **reason, void *arg);
 /* NULL removes the validator. */
 void rumor_node_set_validator(rumor_node_t *node, rumor_validate_cb cb, void *arg);

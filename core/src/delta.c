@@ -175,7 +175,7 @@ static int validate(rumor_node_t *n, const rumor_member *m, const uint64_t *gene
   rumor_slot_parts p;
   if (rumor__slot_parse(e->slot, e->slot_len, &p) != 0 || rumor__liveness_reserved(p.key, p.key_len))
     return 1;
-  rumor_entry_view_t v;
+  rumor_update_t v;
   memset(&v, 0, sizeof v);
   v.member = (const char *)m->id->data;
   v.member_len = m->id->len;

@@ -17,7 +17,7 @@ typedef struct judge {
   char last_key[64];
 } judge_t;
 
-static int refuse_bad(rumor_node_t *node, const rumor_entry_view_t *e, const char **reason,
+static int refuse_bad(rumor_node_t *node, const rumor_update_t *e, const char **reason,
                       void *arg) {
   judge_t *j = (judge_t *)arg;
   j->calls++;
