@@ -34,7 +34,6 @@ return function(_, I)
       blocked_for_ms = rec.blocked_for_ms, silence_ms = rec.block_silence_ms,
       generation = rec.generation,
     }
-    if rec.status == "alive" then r.reason, r.blocked_for_ms = nil, nil end
     r.text = sentence(r)
     return r
   end

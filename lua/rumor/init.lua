@@ -21,21 +21,25 @@ local interrupted = false
 
 -- lua5.4 turns the first Ctrl-C into an "interrupted!" error at the next Lua
 -- instruction. Inside a callback the core would swallow it; remember it instead so
--- that the loop drivers below raise it where the script can see it.
-local function dispatch(message, where)
+-- that the loop drivers below raise it where the script can see it. Returns true
+-- when message was that.
+local function note_interrupt(message)
   if type(message) == "string" and message:find("interrupted!", 1, true) then
     interrupted = true
-    return
+    return true
   end
-  handler(message, where)
+  return false
+end
+
+local function dispatch(message, where)
+  if not note_interrupt(message) then handler(message, where) end
 end
 core.set_error_handler(dispatch)
 
 local function report(message, where)
-  if not (type(message) == "string" and message:find("interrupted!", 1, true)) then
-    lua_errors = lua_errors + 1
-  end
-  dispatch(message, where)
+  if note_interrupt(message) then return end
+  lua_errors = lua_errors + 1
+  handler(message, where)
 end
 
 local function check_interrupt()
@@ -338,14 +342,11 @@ function rumor.new(cfg)
   -- waits, validators) reach its log; the sink holds the node weakly.
   n:set_error_sink(function(message, where)
     local nd = owner.node
+    if note_interrupt(message) then return end
     if nd then
-      if type(message) == "string" and message:find("interrupted!", 1, true) then
-        interrupted = true
-        return
-      end
       emit_log(nd, { level = "error", message = message, where = where })
     else
-      dispatch(message, where)
+      handler(message, where)
     end
   end)
   attach_log(node)
@@ -878,10 +879,7 @@ end
 -- An error raised by one of node's callbacks (message carries the traceback): counted
 -- on the node and in rumor.callback_errors(), then logged at level "error".
 function node_error(node, message, where)
-  if type(message) == "string" and message:find("interrupted!", 1, true) then
-    interrupted = true
-    return
-  end
+  if note_interrupt(message) then return end
   node._lua_errors = node._lua_errors + 1
   lua_errors = lua_errors + 1
   emit_log(node, { level = "error", message = message, where = where })
