@@ -39,6 +39,7 @@ build = {
     ["rumor.notify"] = "lua/rumor/notify.lua",
     ["rumor.process"] = "lua/rumor/process.lua",
     ["rumor.reducers"] = "lua/rumor/reducers.lua",
+    ["rumor.testing"] = "lua/rumor/testing.lua",
     ["rumor.validate"] = "lua/rumor/validate.lua",
     ["rumor.explain"] = "lua/rumor/explain.lua",
     ["rumor.prometheus"] = "lua/rumor/prometheus.lua",

@@ -238,7 +238,9 @@ end
 -- Waits for an event matching pred; raises with the agent's stderr on timeout.
 function Agent:wait_for(pred, timeout_ms, what)
   local ev = M.eventually(function() return self:find(pred) or (self.exited and "exit") end, timeout_ms)
-  if ev == nil or ev == "exit" then
+  if ev == "exit" then
+    error(("%s: exited before any %s"):format(self:describe(), what or "matching event"), 2)
+  elseif ev == nil then
     error(("%s: no %s within %d ms"):format(self:describe(), what or "matching event",
       timeout_ms or M.default_timeout_ms), 2)
   end
