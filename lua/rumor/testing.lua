@@ -416,17 +416,15 @@ local open = {}
 
 -- In busted, clusters close by themselves: one started during a test at its end, any
 -- other at the end of the describe block it was started in (or of the file). The
--- subscriptions return nil, true so that busted's other subscribers still run.
-local hooked = false
+-- subscriptions come first and return nil, true so that busted's others still run.
 local in_test = false
 local describes = {}
 local function hook_busted()
-  if hooked then return end
-  hooked = true
   local busted = package.loaded["busted"]
   if type(busted) ~= "table" then return end
-  local ok = pcall(function()
-    if type(busted.subscribe) ~= "function" then error("no subscribe") end
+  pcall(function()   -- a busted without these channels only loses the safety net
+    -- Ahead of the output handlers, which may end a publication (a failed test's end).
+    local FIRST = { priority = 1 }
     local function close_where(match)
       for c in pairs(open) do
         if match(c) then pcall(c.close, c) end
@@ -435,28 +433,30 @@ local function hook_busted()
     busted.subscribe({ "describe", "start" }, function(element)
       describes[#describes + 1] = element
       return nil, true
-    end)
+    end, FIRST)
     busted.subscribe({ "describe", "end" }, function(element)
       if describes[#describes] == element then describes[#describes] = nil end
       close_where(function(c) return c.scope == element end)
       return nil, true
-    end)
+    end, FIRST)
     busted.subscribe({ "test", "start" }, function()
       in_test = true
       return nil, true
-    end)
+    end, FIRST)
     busted.subscribe({ "test", "end" }, function()
       in_test = false
       close_where(function(c) return c.scope == "test" end)
       return nil, true
-    end)
+    end, FIRST)
     busted.subscribe({ "file", "end" }, function()
       close_where(function() return true end)
       return nil, true
-    end)
+    end, FIRST)
   end)
-  if not ok then hooked = true end
 end
+
+-- Now, so that the test or describe block that is running when a cluster starts is known.
+hook_busted()
 
 -- Closes every cluster not closed yet (for an after_each, or a script's end).
 function M.close_all()
@@ -507,14 +507,13 @@ function M.cluster(opts)
   end
   clusters_made = clusters_made + 1
   local self = setmetatable({
-    nodes = {}, by_id = {}, files = {}, scripts = {}, links = {}, heals = 0,
+    nodes = {}, by_id = {}, files = {}, scripts = {}, links = {}, heals = 0, closed = false,
     deadline_ms = opts.deadline_ms or M.default_deadline_ms,
     name_prefix = opts.name_prefix or "n",
     env = opts.env,
     group = process.group{ echo_stderr = opts.echo_stderr },
     defaults = {},
   }, Cluster)
-  hook_busted()
   self.scope = in_test and "test" or describes[#describes]
   open[self] = true
   -- A name of its own, so that a straggler of another cluster on a reused port is
