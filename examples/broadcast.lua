@@ -62,12 +62,14 @@ local function one_write(mode)
                           broadcast = mode, broadcast_branching = BRANCHING,
                           seeds = i > 1 and { nodes[1]:address() } or {} }:start()
   end
-  wait_until(mode .. ": every node seeing all " .. #IDS, function()
+  wait_until(mode .. ": every node seeing all " .. #IDS .. ", settled", function()
     for _, node in ipairs(nodes) do
       local members = node:members()
       if #members ~= #IDS then return false end
+      -- Settled too: each heartbeat entry already counts everyone (the engine rewrites
+      -- it once, 10 rounds after start), so no heartbeat push falls into the count.
       for _, m in ipairs(members) do
-        if m.status ~= "alive" or m.generation == 0 then return false end
+        if m.status ~= "alive" or m.generation == 0 or m.members_alive ~= #IDS then return false end
       end
     end
     return true
