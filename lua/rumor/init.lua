@@ -937,6 +937,7 @@ for _, name in ipairs{
   "rumor.prometheus",
   "rumor.luv",
   "rumor.jsonstate",
+  "rumor.faults",
 } do
   require(name)(rumor, internal)
 end
