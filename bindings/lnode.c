@@ -824,6 +824,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(members_blocked), METRIC(members_removed), METRIC(rejoins), METRIC(stalls),
   METRIC(sends_deferred), METRIC(sends_dropped),
   METRIC(entries_rejected), METRIC(log_lines),
+  METRIC(fault_dropped), METRIC(fault_delayed), METRIC(fault_overflow),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above (by_kind apart): a new
@@ -944,4 +945,5 @@ void lrumor_node_open(lua_State *L) {
   lrumor_newclass(L, LRUMOR_NODE_MT, node_methods);
   lrumor_liveness_open(L);
   lrumor_hooks_open(L);
+  lrumor_fault_open(L);
 }

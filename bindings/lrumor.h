@@ -134,6 +134,9 @@ void lrumor_hooks_detach(lua_State *L, lrumor_node_t *n);
 /* Pushes the record of one member (members(), the policy's info, member()). */
 void lrumor_push_member(lua_State *L, const rumor_member_info_t *info);
 
+/* lfault.c: set_fault and clear_faults (fault injection) */
+void lrumor_fault_open(lua_State *L);
+
 /* lliveness.c: members, blocks, member events, the round hook, topology */
 void lrumor_liveness_open(lua_State *L);
 void lrumor_liveness_init(lrumor_node_t *n);

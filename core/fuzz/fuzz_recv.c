@@ -2,7 +2,9 @@
  * members, merge deltas, plan and encode the answer. One node on the
  * in-memory network lives across inputs (its members listed after each, so
  * heartbeats that arrived are decoded) so state accumulates like on a real
- * port; every 1000 inputs it is replaced to bound memory. */
+ * port; every 1000 inputs it is replaced to bound memory. Its answers go
+ * through a fault's delay queue (fault.c reads no input itself, but the
+ * receive path consults it with the decoded header's address). */
 #include "../test/fake_net.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -40,6 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     rumor_node_set(node, "k", 1, "v", 1);
     rumor_node_set_validator(node, judge, NULL);
     rumor_node_on_log(node, RUMOR_LOG_DEBUG, log_line, NULL);
+    /* Faults on the path too: answers to the sender wait 100 ms (the
+     * delay queue), and a header naming 10.0.0.8 is cut. */
+    if (rumor_node_set_fault(node, "10.0.0.6:7946", 0, 100, 0) != 0 ||
+        rumor_node_set_fault(node, "10.0.0.8:7946", 0, 0, 1) != 0)
+      abort();
     if (rumor_node_start(node) != 0) abort();
   }
   net_addr(5, &from);

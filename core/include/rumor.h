@@ -553,10 +553,54 @@ typedef struct rumor_metrics {
   uint64_t sends_dropped;     /* push datagrams and round SYNs not sent for want of a token */
   uint64_t entries_rejected;  /* remote entries the validator refused */
   uint64_t log_lines;         /* log lines delivered to the log callback */
+  uint64_t fault_dropped;     /* datagrams and frames dropped by a fault (loss, cut),
+                                 either direction, and transfers refused to a cut peer */
+  uint64_t fault_delayed;     /* datagrams held back by a fault's delay */
+  uint64_t fault_overflow;    /* delayed datagrams dropped: the delay queue was full */
   rumor_kind_metrics_t by_kind[RUMOR_KIND_COUNT]; /* datagrams by kind */
 } rumor_metrics_t;
 
 const rumor_metrics_t *rumor_node_metrics(const rumor_node_t *node);
+
+/* ---- Fault injection ------------------------------------------------------
+ *
+ * For tests and demos: a node can be told to lose, delay or refuse the
+ * traffic it exchanges with a peer, so partitions and lossy links can be
+ * staged on one host without root (no tc, no iptables). Every decision is
+ * taken at this node, on what it sends and what it receives; a partition
+ * between two groups is made by cutting each side from the other on both
+ * sides (a cut on one side only still stops both directions at that node).
+ *
+ * peer is a member's address as rumor_member_info_t.address reports it
+ * ("host:port"), or NULL for the default that applies to every peer without
+ * a setting of its own. For that peer:
+ * - loss in [0, 1]: each datagram sent to it or received from it is dropped
+ *   with that probability (drawn from the node's generator). TCP frames are
+ *   not subject to loss: TCP retransmits.
+ * - delay_ms in [0, RUMOR_FAULT_MAX_DELAY_MS]: datagrams sent to it leave
+ *   that much later, in the order they were sent. At most
+ *   RUMOR_FAULT_MAX_HELD wait at once; more are dropped (fault_overflow).
+ *   Datagrams still held when the node stops are dropped (fault_dropped).
+ * - cut (0 or 1): nothing passes either way: datagrams to and from it are
+ *   dropped, no TCP transfer to it starts (one under way ends), and its
+ *   frames are dropped.
+ * A setting replaces the peer's previous one; loss 0, delay 0, cut 0 removes
+ * it (for NULL: removes the default). Returns 0, RUMOR_EINVAL for a value
+ * out of range, RUMOR_EADDR when peer does not parse, RUMOR_ENOMEM.
+ * Counted in fault_dropped, fault_delayed and fault_overflow. */
+/* A minute: longer than any delay a test of gossip needs (a round is 500 ms,
+ * the default expiration 10 s); beyond it a "delay" is a cut. */
+#define RUMOR_FAULT_MAX_DELAY_MS 60000
+/* Datagrams a node holds back at once. A quiet node sends about one per
+ * round, a busy one a few per round per peer: 1024 covers a 60 s delay of
+ * a quiet node, or seconds of a busy cluster, and bounds the memory to
+ * 1024 × mtu (1.4 MiB at the default mtu) per node. */
+#define RUMOR_FAULT_MAX_HELD 1024
+int rumor_node_set_fault(rumor_node_t *node, const char *peer, double loss, uint32_t delay_ms,
+                         int cut);
+/* Removes every setting, the default included. Datagrams already held by a
+ * delay still leave at their time (they are in flight). Returns 0. */
+int rumor_node_clear_faults(rumor_node_t *node);
 
 /* Parses "host:port" (IPv4, or [IPv6]:port) into a sockaddr_storage. */
 int rumor_addr_parse(const char *s, struct sockaddr_storage *out);

@@ -59,14 +59,21 @@ static rumor_kind_metrics_t *kind_metrics(rumor_node_t *n, int wire_kind) {
 }
 
 void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size_t len) {
-  int rc = n->io->ops->send(n->io, to, n->sendbuf, len);
+  /* The one branch a node without faults pays. */
+  if (n->faults.active && rumor__fault_send(n, to, n->sendbuf, len)) return;
+  rumor__gossip_emit(n, to, n->sendbuf, len);
+}
+
+void rumor__gossip_emit(rumor_node_t *n, const struct sockaddr_storage *to, const uint8_t *buf,
+                        size_t len) {
+  int rc = n->io->ops->send(n->io, to, buf, len);
   if (rc != 0) {
     n->metrics.send_errors++;
     return;
   }
   n->metrics.datagrams_sent++;
   n->metrics.bytes_sent += len;
-  rumor_kind_metrics_t *k = len > RUMOR_WIRE_KIND_OFFSET ? kind_metrics(n, n->sendbuf[RUMOR_WIRE_KIND_OFFSET]) : NULL;
+  rumor_kind_metrics_t *k = len > RUMOR_WIRE_KIND_OFFSET ? kind_metrics(n, buf[RUMOR_WIRE_KIND_OFFSET]) : NULL;
   if (k != NULL) {
     k->datagrams_sent++;
     k->bytes_sent += len;
@@ -373,6 +380,12 @@ static void answer(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *pee
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                         size_t len, int via_stream) {
   rumor_wire_msg msg;
+  int rc = rumor__wire_decode(buf, len, &msg);
+  /* A fault drops it before it counts as received: it never arrived. The
+   * sender is known by its header's address when it decoded. */
+  if (n->faults.active &&
+      rumor__fault_recv(n, from, rc == RUMOR_WIRE_OK ? &msg.h.addr : NULL, via_stream))
+    return;
   if (via_stream) {
     n->metrics.frames_received++;
     n->metrics.tcp_bytes_received += len;
@@ -380,7 +393,6 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     n->metrics.datagrams_received++;
     n->metrics.bytes_received += len;
   }
-  int rc = rumor__wire_decode(buf, len, &msg);
   if (rc == RUMOR_WIRE_EVERSION) {
     n->metrics.drops_version++;
     return;

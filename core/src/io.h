@@ -28,6 +28,7 @@ enum {
   RUMOR_TIMER_ROUND = 0, /* the gossip round */
   RUMOR_TIMER_PUSH,      /* eager push of fresh local writes */
   RUMOR_TIMER_AWAIT,     /* polls and deadlines of rumor_node_await */
+  RUMOR_TIMER_FAULT,     /* the next datagram a fault's delay holds is due (fault.c) */
   RUMOR_TIMER_COUNT
 };
 

@@ -1,6 +1,6 @@
 /* node.c: the public node API: configuration, lifecycle, local writes,
  * queries, and delivery of events. The protocol is in gossip.c, delta.c,
- * push.c, transfer.c, await.c and liveness.c. */
+ * push.c, transfer.c, await.c and liveness.c; fault injection in fault.c. */
 #include "node_int.h"
 #include "addr.h"
 #include "heartbeat.h"
@@ -173,6 +173,7 @@ static void node_free(rumor_node_t *n) {
     rumor__blob_unref(n->events[i].slot);
     rumor__blob_unref(n->events[i].value);
   }
+  rumor__fault_free(n);
   free(n->stats);
   free(n->events);
   rumor__store_free(&n->store);
@@ -324,6 +325,9 @@ void rumor__node_timer(rumor_node_t *n, int timer) {
   case RUMOR_TIMER_AWAIT:
     rumor__await_timer(n);
     break;
+  case RUMOR_TIMER_FAULT:
+    rumor__fault_timer(n);
+    break;
   default:
     break;
   }
@@ -377,6 +381,7 @@ void rumor__node_stream_done(rumor_node_t *n, rumor_stream *s, int status) {
  * (whose callbacks learn the node stopped). */
 static void wind_down(rumor_node_t *n) {
   rumor__transfer_abort_all(n);
+  rumor__fault_stop(n);
   rumor__await_cancel_all(n);
 }
 

@@ -2,7 +2,7 @@
  * node: node.c (API and lifecycle), gossip.c (rounds and the three legs),
  * delta.c (what a peer lacks: planning, writing, applying), push.c (eager
  * push, epidemic or down a tree), rate.c (the rate limit), transfer.c (TCP
- * transfers) and await.c (rumor_node_await).
+ * transfers), await.c (rumor_node_await) and fault.c (fault injection).
  * Not part of the public API. */
 #ifndef RUMOR_NODE_INT_H
 #define RUMOR_NODE_INT_H
@@ -11,6 +11,7 @@
 #include "rng.h"
 #include "store.h"
 #include "wire.h"
+#include "fault.h"
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 
@@ -136,6 +137,8 @@ struct rumor_node {
   rumor_leave_cb leave_cb;
   void *leave_arg;
 
+  rumor_faults faults;      /* rumor_node_set_fault (fault.c) */
+
   rumor_metrics_t metrics;
   rumor_close_cb close_cb;
   void *close_arg;
@@ -158,7 +161,12 @@ void rumor__gossip_probe_seed(rumor_node_t *n, const struct sockaddr_storage *se
 /* Starts a message of kind in n->sendbuf (or another buffer). */
 int rumor__gossip_begin(rumor_node_t *n, rumor_wire_writer *w, uint8_t *buf, size_t cap,
                         uint8_t kind);
+/* Sends len bytes of n->sendbuf to `to`, through the faults (fault.c). */
 void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size_t len);
+/* Hands a datagram to the io and counts it, past the faults (what they
+ * held, when it is due). */
+void rumor__gossip_emit(rumor_node_t *n, const struct sockaddr_storage *to, const uint8_t *buf,
+                        size_t len);
 /* 1 if a member we consider alive has this seed's address, -1 if a
  * blocked one has it, 0 if nobody does. */
 int rumor__gossip_seed_known(const rumor_node_t *n, const struct sockaddr_storage *seed);

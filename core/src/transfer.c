@@ -11,7 +11,8 @@
  * At most one transfer runs per peer, and a few in all; a peer still behind
  * when they end is served by a later round. A transfer that fails or times
  * out (gossip_request_timeout_ms, enforced by the io) is dropped; the next
- * digest from that peer asks again. */
+ * digest from that peer asks again. A peer cut by a fault (fault.c) gets no
+ * transfer, and one under way ends at its next frame. */
 #include "node_int.h"
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,13 @@ static size_t next_frame(rumor_node_t *n, rumor_transfer *t, uint8_t **out) {
 /* Writes the next frame, or ends the transfer when all is sent. */
 static void pump(rumor_node_t *n, rumor_transfer *t) {
   uint8_t *frame;
+  rumor_member *peer;
+  if (n->faults.active &&
+      (peer = rumor__store_find(&n->store, (const char *)t->peer->data, t->peer->len)) != NULL &&
+      rumor__fault_cut(n, &peer->addr)) {
+    finish(n, t, 0); /* cut meanwhile: counted in fault_dropped, not as a failure */
+    return;
+  }
   size_t len = next_frame(n, t, &frame);
   if (frame == NULL) {
     finish(n, t, t->pos != t->nitems); /* out of memory, or a frame that could not be made */
@@ -148,7 +156,8 @@ static void pump(rumor_node_t *n, rumor_transfer *t) {
 void rumor__transfer_start(rumor_node_t *n, rumor_member *peer, const rumor_candidate *cands,
                            size_t nc) {
   if (n->state != NODE_RUNNING || n->ntransfers >= MAX_TRANSFERS ||
-      !rumor__gossip_reachable(n, peer))
+      !rumor__gossip_reachable(n, peer) ||
+      (n->faults.active && rumor__fault_cut(n, &peer->addr)))
     return;
   for (rumor_transfer *t = n->transfers; t; t = t->next)
     if (t->peer == peer->id) return; /* one at a time per peer */

@@ -206,6 +206,8 @@ local FIELDS = {
   add_peer = { "address" },
   remove_peer = { "member" },   -- not "id": that one names the command
   why = { "member" },
+  fault = { "peer", "loss", "delay_ms", "cut" },
+  heal = {},
   leave = { "timeout_ms" },
   stop = {},
 }
@@ -311,6 +313,19 @@ local function handlers(st)
       local w, err = node:why(need_string(cmd, "member"))
       if not w then fail("%s", err) end
       return { why = w }
+    end,
+    -- Fault injection (node:set_fault): every field optional; no peer sets the
+    -- default for every peer. Replaces that peer's previous setting.
+    fault = function(cmd)
+      local ok, err = pcall(node.set_fault, node,
+        { peer = cmd.peer, loss = cmd.loss, delay_ms = cmd.delay_ms, cut = cmd.cut })
+      if not ok then fail("%s", (reason(err):gsub("^option '", "field '"))) end
+      return {}
+    end,
+    -- Removes every fault (node:clear_faults).
+    heal = function()
+      node:clear_faults()
+      return {}
     end,
     -- Replies when the leave ends (ok, or error "timeout" / "cancelled"); the node is
     -- stopped then and the agent exits as after stop. A leave refused at once (a bad

@@ -666,7 +666,7 @@ function Node:metrics()
   m.drops = {
     malformed = m.drops_malformed, version = m.drops_version, cluster = m.drops_cluster,
     self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
-    too_big = m.entries_too_big, rejected = m.entries_rejected,
+    too_big = m.entries_too_big, rejected = m.entries_rejected, fault = m.fault_dropped,
   }
   return m
 end
@@ -937,6 +937,7 @@ for _, name in ipairs{
   "rumor.prometheus",
   "rumor.luv",
   "rumor.jsonstate",
+  "rumor.faults",
 } do
   require(name)(rumor, internal)
 end
