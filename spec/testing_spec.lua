@@ -193,9 +193,28 @@ describe("rumor.testing", function()
     assert(c:close())
   end)
 
-  it("tells whether the agent knows the fault commands", function()
-    local c <close> = testing.cluster{ nodes = 1, config = CONFIG, deadline_ms = DEADLINE_MS }
-    assert.is_boolean(c:faults_supported())
+  it("makes real agents lose and delay on one link, cut a partition, and heal", function()
+    local c <close> = testing.cluster{ nodes = 3, config = CONFIG, deadline_ms = DEADLINE_MS }
+    if not c:faults_supported() then
+      pending("the agent has no fault commands (unknown command 'heal')")
+      return
+    end
+    c:loss("n1", "n2", 0.3)
+    c:delay("n1", "n3", 30)
+    c:node(1):set("k", "v")
+    c:on_every(function(n) return n:get("k").n1 == "v" end, "k despite loss and delay")
+    c:eventually(function()
+      local m = c:node(1):metrics()
+      return m.fault_dropped > 0 and m.fault_delayed > 0, ("dropped %d, delayed %d"):format(m.fault_dropped, m.fault_delayed)
+    end, "n1 counting its faults")
+    c:partition({ "n1" }, { "n2", "n3" })
+    c:on_every(function(n)
+      if n.id == "n1" then return #n:call{ cmd = "blocked" }.blocked == 2 end
+      return n:member("n1").status == "blocked"
+    end, "n1 cut off")
+    c:heal()
+    c:wait_joined("n1 back after heal")
+    assert(c:close())
   end)
 
   it("closes the cluster of a <close> variable when the body fails", function()
