@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check-rock.sh: installs the rock into an empty tree with luarocks, exactly as
-# the README says, then checks that `require "rumor"` and `rumor run` work from
+# the README says, then checks that `require "rumor"`, `rumor run` and the
+# rumor.testing harness (agents started through the installed command) work from
 # that tree alone (no source-tree paths).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,4 +34,15 @@ end)
 LUA
 out=$(rumor run script.lua)
 [ "$out" = "rock-check: v" ] || { echo "check-rock: unexpected output: $out" >&2; exit 1; }
-echo "check-rock: luarocks install into an empty tree works (require, rumor run)"
+# rumor.testing from the tree alone: agents started through the installed command.
+cat > testing.lua <<'LUA'
+local testing = require "rumor.testing"
+local c <close> = testing.cluster{ nodes = 2, config = { gossip_interval_ms = 50 }, deadline_ms = 20000 }
+c:node(1):set("k", "v")
+c:on_every(function(n) return n:get("k").n1 == "v" end, "k on both")
+assert(c:close())
+print("rock-check: testing ok")
+LUA
+out=$(rumor run testing.lua)
+[ "$out" = "rock-check: testing ok" ] || { echo "check-rock: rumor.testing failed: $out" >&2; exit 1; }
+echo "check-rock: luarocks install into an empty tree works (require, rumor run, rumor.testing)"

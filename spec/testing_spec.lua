@@ -286,6 +286,29 @@ describe("rumor.testing", function()
     return lines, pids
   end
 
+  it("runs the README's busted example as it stands", function()
+    local f = assert(io.open("README.md", "rb"))
+    local readme = f:read("a")
+    f:close()
+    local from = assert(readme:find("### Testing your cluster behaviour with busted", 1, true),
+      "README has no section 'Testing your cluster behaviour with busted'")
+    local example = assert(readme:match("```lua\n(.-)```", from), "no lua block in that section")
+    local spec = write_tmp(example, "_spec.lua")
+    local config = write_tmp("return {}\n", ".lua")
+    finally(function() os.remove(spec) os.remove(config) end)
+    local busted = assert(process.shell("command -v busted"):match("[^\n]+"), "busted is not on PATH")
+    local out, code = {}, nil
+    assert(core.spawn{
+      file = process.interpreter(), args = { busted, "--config-file=" .. config, "--output=plainTerminal", spec },
+      env = process.environment(),
+      on_line = function(_, line) out[#out + 1] = line end,
+      on_exit = function(c) code = c end,
+    })
+    assert.truthy(process.eventually(function() return code end, 2 * DEADLINE_MS), "the example did not end")
+    assert.equal(0, code, table.concat(out, "\n"))
+    assert.matches("1 success / 0 failures / 0 errors", table.concat(out, "\n"))
+  end)
+
   it("reaps the agents of a script interrupted by Ctrl-C", function()
     local script = write_tmp([[
       local testing = require("rumor.testing")
