@@ -102,7 +102,7 @@ describe("scenario", function()
   it("recovers after a partition heals: every write made on either side is everywhere", function()
     local c <close> = cluster{ nodes = 5 }
     if not c:faults_supported() then
-      pending("the agent has no fault commands yet (unknown command 'heal')")
+      pending("the agent has no fault commands yet (unknown command 'fault')")
       return
     end
     local left, right = { c:node("n1"), c:node("n2"), c:node("n3") }, { c:node("n4"), c:node("n5") }

@@ -129,6 +129,12 @@ describe("rumor.testing", function()
 
   it("sends the fault commands of partitions, lossy and slow links to both ends, and heals", function()
     local c <close> = testing.cluster{ nodes = 4, config = CONFIG, deadline_ms = DEADLINE_MS }
+    -- faults_supported reads "unknown command" as no, any other answer as yes
+    c:node(1).try = function() return { ok = false, error = "unknown command 'fault'" } end
+    assert.is_false(c:faults_supported())
+    c.fault_support = nil
+    c:node(1).try = function() return { ok = false, error = "field 'cut' must be a boolean" } end
+    assert.is_true(c:faults_supported())
     local sent = {}
     local function stub(n)   -- record, as the agent would answer once it knows faults
       n.try = function(self, cmd)
@@ -196,7 +202,7 @@ describe("rumor.testing", function()
   it("makes real agents lose and delay on one link, cut a partition, and heal", function()
     local c <close> = testing.cluster{ nodes = 3, config = CONFIG, deadline_ms = DEADLINE_MS }
     if not c:faults_supported() then
-      pending("the agent has no fault commands (unknown command 'heal')")
+      pending("the agent has no fault commands (unknown command 'fault')")
       return
     end
     c:loss("n1", "n2", 0.3)

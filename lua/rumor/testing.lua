@@ -377,8 +377,7 @@ end
 function Node:restart(opts)
   if not self.agent.exited then self:stop() end
   self.cluster:_start(self)
-  self.agent:wait_started(self.cluster.deadline_ms)
-  self:_started()
+  self:_started(2)
   self.cluster:_sync_faults(self)
   if not (opts and opts.wait == false) then self.cluster:wait_joined(self.id .. " rejoined") end
   return self
@@ -399,8 +398,12 @@ function Node:heal()
   return r
 end
 
-function Node:_started()
+-- Waits for the current process's started event (raising at `level` with its stderr
+-- if it exits first) and takes its address and generation.
+function Node:_started(level)
   local a = self.agent
+  local ok, err = pcall(a.wait_started, a, self.cluster.deadline_ms)
+  if not ok then error((tostring(err):gsub("^[^\n]-:%d+: ", "")), level + 1) end
   self.address, self.generation, self.state = a.address, a.generation, "running"
 end
 
@@ -524,14 +527,9 @@ function M.cluster(opts)
   local ok, err = pcall(function()
     self.defaults.script = self:_script(opts.script or self.defaults.script)
     if n > 0 then
-      local first = self:_new_node(nil, nil)
-      first.agent:wait_started(self.deadline_ms)
-      first:_started()
+      self:_new_node(nil, nil):_started(1)
       for _ = 2, n do self:_new_node(nil, nil) end
-      for i = 2, n do
-        self.nodes[i].agent:wait_started(self.deadline_ms)
-        self.nodes[i]:_started()
-      end
+      for i = 2, n do self.nodes[i]:_started(1) end
       if opts.wait ~= false then self:wait_joined(("%d nodes joined"):format(n)) end
     end
   end)
@@ -607,8 +605,7 @@ end
 function Cluster:add(id, config, opts)
   if type(id) == "table" then id, config, opts = nil, id, config end
   local node = self:_new_node(id, config)
-  node.agent:wait_started(self.deadline_ms)
-  node:_started()
+  node:_started(2)
   self:_sync_faults(node)
   if not (opts and opts.wait == false) then self:wait_joined(node.id .. " joined") end
   return node
@@ -691,13 +688,15 @@ end
 ---------------------------------------------------------------------------
 -- Faults.
 
--- Does the agent know the fault commands? (Asks one running node once.)
+-- Does the agent know the fault commands? Asks one running node once, with a fault
+-- command it must refuse (a field of the wrong type is refused before anything
+-- changes), so no fault is set or cleared: "unknown command" means no.
 function Cluster:faults_supported()
   if self.fault_support == nil then
     local x = self:live()[1]
     if not x then error("rumor.testing: no running node to ask about faults", 2) end
-    local r = x:try({ cmd = "heal" })
-    self.fault_support = r.ok or not tostring(r.error):find("unknown command", 1, true)
+    local r = x:try({ cmd = "fault", cut = "probe" })
+    self.fault_support = not (r.ok == false and tostring(r.error):find("unknown command", 1, true))
   end
   return self.fault_support
 end
