@@ -1,5 +1,5 @@
 -- rumor.process: starts `rumor agent` processes, talks to them in JSON lines and reaps
--- them. Used by the demo and the cluster specs (it is meant to become rumor.testing).
+-- them. Used by the demo, the benches and rumor.testing (the harness for specs).
 --
 --   local procs = process.group()
 --   local a = procs:agent{ id = "a" }          -- config as for rumor.new
