@@ -37,6 +37,46 @@ describe("examples", function()
     assert.equal("every node counts 17 requests (a 3 + b 5 + c 9)\n", out)
   end)
 
+  it("health.lua blocks a member whose heartbeat stats cross a threshold until it restarts", function()
+    local out, code = rumor_run("examples/health.lua", 60)
+    assert.equal(0, code, out)
+    assert.equal(table.concat({
+      "a sees: b load 35% errors 2, c load 25% errors 0, d load 30% errors 1",
+      "d's load rises to 95%: a, b and c block it",
+      "a: d is blocked as policy: load 95% over 80%",
+      "d's load falls to 30%; the block holds for d's generation, so a still says: d is "
+        .. "blocked as policy: load 95% over 80%",
+      "d restarts as a new generation: a, b and c see it alive again, d load 30% errors 1",
+      "a: d is alive",
+    }, "\n") .. "\n", out)
+  end)
+
+  it("topology.lua loses and regains topology-hash consensus on a join and a leave", function()
+    local out, code = rumor_run("examples/topology.lua", 60)
+    assert.equal(0, code, out)
+    assert.equal(table.concat({
+      "a, b, c and d: consensus on topology db418acf (a,b,c,d) on every node",
+      "e joins through a: a's check loses consensus while the views differ",
+      "every node republished its view: consensus on topology d4d7f774 (a,b,c,d,e) on every node",
+      "c leaves: a's check loses consensus while the views differ",
+      "every node republished its view: consensus on topology 77655a99 (a,b,d,e) on every node",
+    }, "\n") .. "\n", out)
+  end)
+
+  it("broadcast.lua sends one write down a binary tree (N-1 pushes) and compares epidemic", function()
+    local out, code = rumor_run("examples/broadcast.lua", 60)
+    assert.equal(0, code, out)
+    assert.equal(table.concat({
+      "tree (broadcast_branching = 2): 15 nodes; f writes once and every node gets it",
+      "  f's tree, 3 hops deep: f > g h, g > i j, h > k l, i > m n, j > o a, k > b c, l > d e",
+      "  pushes sent: a 0, b 0, c 0, d 0, e 0, f 2, g 2, h 2, i 2, j 2, k 2, l 2, m 0, n 0, o 0",
+      "  14 in all (N-1), no node more than 2",
+      "epidemic (gossip_fan_out = 3): 15 nodes; f writes once and every node gets it",
+      "  every node passed it on, 3 or 4 pushes each (3 random peers and its ring successor):"
+        .. " 45 or more in all, against the tree's 14",
+    }, "\n") .. "\n", out)
+  end)
+
   -- Looked up, not loaded: luv must be loaded once per process and kept (core.require_main).
   local has_luv = package.searchpath("luv", package.cpath) ~= nil
   local luv_it = has_luv and it or function(name) pending(name .. " (luv is not installed)") end
