@@ -1,5 +1,5 @@
 # Makefile: a thin wrapper over CMake, busted and luarocks.
-#   make demo    three local agents converging, live (installs missing packages)
+#   make demo    seven local agents: a write, a kill, a heal, live (installs missing packages)
 #   make test    C tests (ctest), Lua specs (busted), luarocks install check
 #   make bench   the benchmark suite, rumor vs Serf vs swim, into bench/RESULTS.md
 #                (~15 min; installs serf/tarantool as root; not part of test or CI)

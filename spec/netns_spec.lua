@@ -25,8 +25,11 @@ local IP, UNSHARE, NSENTER = find("ip"), find("unshare"), find("nsenter")
 -- A namespace kept alive by a `sleep` that unshare started in it; nil, why on failure.
 local function keeper(setup)
   local ns = { exited = false, said = {} }
+  -- Without LD_PRELOAD: under the ASan run it would load the sanitizer into ip, whose
+  -- leak report at exit would read as a failure here.
   local proc, err = core.spawn{
-    file = UNSHARE, args = { "-n", "--", "sh", "-c", setup .. " && echo ready && exec sleep 3600" },
+    file = "/usr/bin/env",
+    args = { "-u", "LD_PRELOAD", UNSHARE, "-n", "--", "sh", "-c", setup .. " && echo ready && exec sleep 3600" },
     on_line = function(_, line)
       if line == "ready" then ns.ready = true else ns.said[#ns.said + 1] = line end
     end,
@@ -52,8 +55,8 @@ end
 
 -- Runs `ip ARGS...` inside ns; raises with what ip said on failure.
 local function ip(ns, ...)
-  local words = {}
-  for i, w in ipairs(ns.enter) do words[i] = w end
+  local words = { "env", "-u", "LD_PRELOAD" }
+  for _, w in ipairs(ns.enter) do words[#words + 1] = w end
   words[#words + 1] = IP
   for _, w in ipairs{ ... } do words[#words + 1] = w end
   local out, err, code = process.shell(table.concat(words, " "))

@@ -1,11 +1,12 @@
 -- The rockspec must install every module of the source tree: a file added to
 -- lua/rumor/, bindings/ or core/src/ and forgotten there would be missing only
 -- for users who install with luarocks.
+-- Files under dir (and its subdirectories: lua/rumor/demo/) whose names end in suffix.
 local function listing(dir, suffix)
   local files = {}
-  local p = assert(io.popen(("ls %s"):format(dir)))
-  for name in p:lines() do
-    if name:sub(-#suffix) == suffix then files[#files + 1] = dir .. "/" .. name end
+  local p = assert(io.popen(("find %s -type f | sort"):format(dir)))
+  for path in p:lines() do
+    if path:sub(-#suffix) == suffix then files[#files + 1] = path end
   end
   p:close()
   return files

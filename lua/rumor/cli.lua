@@ -9,7 +9,9 @@ usage: rumor <command> [arguments]
 commands:
   run SCRIPT.lua [args]    run a Lua script, then drive the loop until no work is left
   agent --config FILE      run one node; JSON events on stdout, JSON commands on stdin
-  demo [--nodes N]         start a local cluster of agents and watch a value spread
+  demo [--nodes N] [--interval MS] [--plain]
+                           start a local cluster of agents and watch it write, lose a
+                           node and heal, live
   version                  print the version
   help                     print this text
 ]]
