@@ -234,6 +234,16 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish, con
   rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
 }
 
+/* A member of the same generation taken back (our own stale verdict
+ * withdrawn, a topology block lifted): it is reported joined, and alive at
+ * once when its heartbeat entry is already here (no new one will arrive to
+ * say so). */
+static void announce_back(rumor_node_t *n, rumor_member *m) {
+  rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+  if (m->has_figures && m->status == RUMOR_MEMBER_ALIVE)
+    rumor__node_queue_member(n, m, RUMOR_EVENT_ALIVE, 0);
+}
+
 static const why_t LEFT_WHY = {"it left (published the left key)", NULL, 0};
 static const why_t TOPOLOGY_WHY = {"not in the topology last set", NULL, 0};
 
@@ -287,6 +297,7 @@ static void retire(rumor_node_t *n, uint64_t now) {
     n->store.version++;
     n->store.shape++;
     m->left = 0;
+    m->has_figures = 0; /* its heartbeat entry went with its state */
     n->metrics.members_removed++;
     publish_block(n, m, 1);
     rumor__log(n, RUMOR_LOG_INFO, "removed the state of %s, blocked (as %s) for %llu ms",
@@ -512,8 +523,8 @@ static void rejoin(rumor_node_t *n, int reason) {
     rumor_member *m = n->store.list[i];
     if (m->status != RUMOR_MEMBER_BLOCKED || m->block_reason != RUMOR_BLOCK_EXPIRED) continue;
     unblock(n, m);
-    rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
     adopt_published(n, m);
+    if (m->status == RUMOR_MEMBER_ALIVE) announce_back(n, m);
   }
   n->metrics.rejoins++;
   rumor__log(n, RUMOR_LOG_WARN, "the others blocked this node as %s; rejoined as generation %llu",
@@ -638,7 +649,7 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
     }
     if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_TOPOLOGY) {
       unblock(n, m); /* a removed one takes its generation's state from seq 0 again */
-      rumor__node_queue_member(n, m, RUMOR_EVENT_JOINED, 0);
+      announce_back(n, m);
     }
   }
   free(addrs);

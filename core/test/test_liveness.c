@@ -442,6 +442,55 @@ static void healed_partition_reunites(void) {
   net_free(&net);
 }
 
+/* What a listener of member events believes of each member: the last of
+ * joined (1), alive (2), blocked (3) it heard. */
+typedef struct tally {
+  char id[8][8];
+  int state[8], n;
+} tally_t;
+
+static void tally_event(rumor_node_t *node, const rumor_member_event_t *ev, void *arg) {
+  tally_t *t = (tally_t *)arg;
+  (void)node;
+  int k = 0;
+  while (k < t->n && (strlen(t->id[k]) != ev->member_len || memcmp(t->id[k], ev->member, ev->member_len) != 0)) k++;
+  if (k == t->n) {
+    if (t->n == 8 || ev->member_len >= sizeof t->id[0]) return;
+    memcpy(t->id[k], ev->member, ev->member_len);
+    t->id[k][ev->member_len] = '\0';
+    t->n++;
+  }
+  if (ev->type == RUMOR_EVENT_JOINED) t->state[k] = 1;
+  else if (ev->type == RUMOR_EVENT_ALIVE) t->state[k] = 2;
+  else if (ev->type == RUMOR_EVENT_BLOCKED || ev->type == RUMOR_EVENT_REMOVED) t->state[k] = 3;
+}
+
+/* Everyone a node holds alive, with its heartbeat, its events call alive too.
+ * A node that rejoined takes back the members it had blocked itself in the
+ * same generation; their heartbeat entries are already there, so no new one
+ * says "alive": the take-back must (it said only "joined"). */
+static void events_agree_after_a_healed_partition(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  cluster(&net, 4, &cfg, 23);
+  tally_t t[4];
+  memset(t, 0, sizeof t);
+  for (int i = 0; i < 4; i++) rumor_node_on_member(net.nodes[i], tally_event, &t[i]);
+  net.side[2] = net.side[3] = 1;
+  net.partitioned = 1;
+  net_run(&net, 3000);
+  net.partitioned = 0;
+  for (int i = 0; i < 60 && !all_alive(&net); i++) net_run(&net, 500);
+  CHECK(all_alive(&net));
+  net_run(&net, 2000); /* heartbeat entries of new generations arrive */
+  for (int i = 0; i < 4; i++)
+    for (int k = 0; k < t[i].n; k++) {
+      rumor_member_info_t m = net_member(net.nodes[i], t[i].id[k]);
+      if (!m.self && m.status == RUMOR_MEMBER_ALIVE && m.has_heartbeat) CHECK_EQ(t[i].state[k], 2);
+    }
+  net_free(&net);
+}
+
 static void healed_outage_reunites(void) {
   fake_net net;
   rumor_config_t cfg = fast();
@@ -592,6 +641,7 @@ int main(void) {
   RUN(policy_and_topology_blocks);
   RUN(blocked_state_is_retired);
   RUN(healed_partition_reunites);
+  RUN(events_agree_after_a_healed_partition);
   RUN(healed_outage_reunites);
   RUN(topology_blocks_hold);
   RUN(newcomer_learns_the_dead_are_dead);
