@@ -223,6 +223,39 @@ describe("rumor.testing", function()
     assert(c:close())
   end)
 
+  it("cuts a node restarted inside a partition from the other side before its rounds reach it", function()
+    local c <close> = testing.cluster{ nodes = 3, config = { gossip_interval_ms = 50, heartbeat_expiration_ms = 1000 },
+                                       deadline_ms = DEADLINE_MS }
+    if not c:faults_supported() then
+      pending("the agent has no fault commands (unknown command 'fault')")
+      return
+    end
+    c:partition({ "n1" }, { "n2", "n3" })
+    c:on_every(function(n)
+      if n.id == "n1" then return #n:call{ cmd = "blocked" }.blocked == 2 end
+      return n:member("n1").status == "blocked"
+    end, "n1 cut off")
+    local n1, n3 = c:node("n1"), c:node("n3")
+    n3:kill()
+    -- A loaded driver: slow to send the faults once the new process is up. The new
+    -- process learns n1's address from n2 meanwhile and gossips every 50 ms.
+    local sync = c._sync_faults
+    c._sync_faults = function(self, node)
+      process.eventually(function() return false end, 1500)
+      return sync(self, node)
+    end
+    n3:restart()
+    c._sync_faults = nil
+    process.eventually(function() return false end, 1000)
+    -- Only n3 itself can tell n1 of its new generation: n2 is cut from n1 too.
+    local crossed = {}
+    for _, e in ipairs(n1:events("member")) do
+      if e.member == "n3" and e.generation == n3.generation then crossed[#crossed + 1] = e.type end
+    end
+    assert.same({}, crossed)
+    assert(c:close())
+  end)
+
   it("closes the cluster of a <close> variable when the body fails", function()
     local cluster
     local ok, err = pcall(function()

@@ -574,6 +574,22 @@ function Cluster:_start(node)
     on_message = function(_, msg) node:_event(msg) end,
   })
   node.state = "starting"
+  -- Its own ends of its links go down the pipe now, so the agent reads them in its
+  -- first loop iteration, before a round can reach a peer it is cut from (a peer it
+  -- learns of from its seeds). Waiting for "started" to send them (as _sync_faults
+  -- does, and must for the other ends, which need the new address) leaves a slow
+  -- driver's delay open across a partition. The replies are not waited for:
+  -- _sync_faults sends the same settings again and checks them.
+  for _, l in pairs(self.links) do
+    if l.a == node or l.b == node then
+      local other = l.a == node and l.b or l.a
+      if other.address then
+        local cmd = { cmd = "fault", peer = other.address }
+        for k, v in pairs(l.spec) do cmd[k] = v end
+        pcall(node.agent.send, node.agent, cmd)   -- a dead process is _started's to report
+      end
+    end
+  end
   return node
 end
 
