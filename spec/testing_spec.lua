@@ -72,7 +72,11 @@ describe("rumor.testing", function()
     assert.equal("odd", n3.id)
     assert.equal(2, n3.config.gossip_fan_out)
     c:on_every(function(n) return n:get("boot").odd == "from a file" end, "odd's boot key")
+    local written = c.scripts[source]
     assert(c:close())
+    -- the source's file and the name os.tmpname made for it are both gone
+    assert.is_nil(io.open(written, "rb"))
+    assert.is_nil(io.open((written:gsub("%.lua$", "")), "rb"))
   end)
 
   it("raises clear errors: a refused command names the node, a wait names what lags", function()

@@ -478,7 +478,10 @@ function Cluster:_script(script)
   end
   if script:find("\n", 1, true) or not script:match("%.lua$") then
     self.scripts[script] = self.scripts[script] or (function()
-      local path = os.tmpname() .. ".lua"
+      -- os.tmpname creates the file it names (mkstemp): it goes at close too.
+      local base = os.tmpname()
+      local path = base .. ".lua"
+      self.files[#self.files + 1] = base
       self.files[#self.files + 1] = path
       write_file(path, script)
       return path
