@@ -103,8 +103,14 @@ describe("rumor.testing", function()
     local c <close> = testing.cluster{ nodes = 4, config = CONFIG, deadline_ms = DEADLINE_MS }
     local n1, n2, n3, n4 = c:node(1), c:node(2), c:node(3), c:node(4)
 
+    local rss, linux = n2:rss_kb(), io.open("/proc/self/status")
+    if linux then
+      linux:close()
+      assert.is_true(math.type(rss) == "integer" and rss > 0, tostring(rss))
+    end
     n2:kill()
     assert.equal("killed", n2:status())
+    assert.is_nil(n2:rss_kb())
     assert.equal(9, n2.agent.exit_signal)
     local old = n2.generation
     n2:restart()

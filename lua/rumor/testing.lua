@@ -258,6 +258,18 @@ function Node:metrics()
   return agent_call(2, self.agent, { cmd = "metrics" }, self.cluster.deadline_ms).metrics
 end
 
+-- The current process's resident memory in kB (VmRSS in /proc/PID/status), or nil when
+-- it has exited or there is no /proc (not Linux).
+function Node:rss_kb()
+  local a = self.agent
+  if not a or a.exited or not a.pid then return nil end
+  local f = io.open("/proc/" .. a.pid .. "/status", "r")
+  if not f then return nil end
+  local status = f:read("a")
+  f:close()
+  return tonumber(status:match("\nVmRSS:%s*(%d+)"))
+end
+
 -- The events the current process printed, oldest first: all, those named filter
 -- ("update", "member", or an event a script emits), or those filter(event) accepts.
 function Node:events(filter)
