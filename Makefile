@@ -4,6 +4,9 @@
 #   make bench   the benchmark suite, rumor vs Serf vs swim, into bench/RESULTS.md
 #                (~15 min; installs serf/tarantool as root; not part of test or CI)
 #   make asan    the same C tests and Lua specs built with ASan + UBSan
+#   make soak    30 agents of the ASan build under churn, writes, partitions and loss for
+#                SOAK_MINUTES (10), ending with identical state on every survivor and no
+#                leak report (scripts/soak.lua; one JSON summary line; not part of test or CI)
 #   make fuzz    every libFuzzer target for FUZZ_SECONDS on a copy of its corpus
 #                (core/fuzz/corpus_frame for fuzz_frame, corpus_heartbeat for
 #                fuzz_heartbeat, core/fuzz/corpus for the rest)
@@ -11,11 +14,12 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
+SOAK_MINUTES ?= 10
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
           LUA_CPATH="$(CURDIR)/$(BUILD)/lua/?.so;;"
 
-.PHONY: all deps build test test-c test-lua test-rock demo bench asan fuzz corpus clean
+.PHONY: all deps build test test-c test-lua test-rock demo bench asan asan-build soak fuzz corpus clean
 
 all: build
 
@@ -48,16 +52,24 @@ bench: build
 	$(LUA_ENV) lua5.4 bench/run.lua $(BENCH_ARGS)
 
 # Lua itself is not instrumented, so the ASan runtime is preloaded into the
-# interpreter for the specs; leaks are checked in both runs.
-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRUMOR_SANITIZE=ON -DRUMOR_LUA=ON >/dev/null
-	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
-	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+# interpreter for the specs; leaks are checked in both runs. The agents the specs
+# (and the soak) start inherit the preload, the options and the module path.
+ASAN_LUA_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
 	  ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp \
 	  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	  LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(ASAN_BUILD)/lua/?.so;;" \
-	  busted --cpath="$(ASAN_BUILD)/lua/?.so"
+	  LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(ASAN_BUILD)/lua/?.so;;"
+
+asan-build: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DRUMOR_SANITIZE=ON -DRUMOR_LUA=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+asan: asan-build
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+	$(ASAN_LUA_ENV) busted --cpath="$(ASAN_BUILD)/lua/?.so"
+
+# Exits 1 on a crash, a leak or sanitizer report, or state that does not converge.
+soak: asan-build
+	$(ASAN_LUA_ENV) SOAK_MINUTES=$(SOAK_MINUTES) lua5.4 scripts/soak.lua
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DRUMOR_FUZZ=ON -DRUMOR_LUA=OFF >/dev/null
