@@ -23,6 +23,7 @@
 #include "blob.h"
 #include "detector.h"
 #include "map.h"
+#include "replay.h"
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -78,6 +79,7 @@ typedef struct rumor_member {
                              reference we hold), NULL: our own */
   uint64_t block_silence; /* EXPIRED: the silence at the block, ms */
   uint64_t rejected_at; /* loop time of the last rejection sent to it */
+  rumor_replay replay;  /* its sealed datagrams seen (guard.c) */
 } rumor_member;
 
 typedef struct rumor_store {
