@@ -189,6 +189,9 @@ static void note_why(rumor_node_t *n, rumor_member *m, const why_t *w) {
   forget_why(m);
   if (w->detail != NULL && w->detail[0] != '\0') {
     size_t len = strnlen(w->detail, RUMOR_MAX_BLOCK_DETAIL);
+    /* Cut on a character boundary: never half a UTF-8 sequence. */
+    if (w->detail[len] != '\0')
+      while (len > 0 && ((unsigned char)w->detail[len] & 0xC0) == 0x80) len--;
     if ((m->block_detail = malloc(len + 1)) != NULL) {
       memcpy(m->block_detail, w->detail, len);
       m->block_detail[len] = '\0';
