@@ -7,7 +7,8 @@
 --   weight  how many slots it gets in the sender's rotation
 --   drop    the key of metrics().drops that counts it at a node it reaches, or nil
 --           when today's core accepts it (its effect is then checked another way)
---   at      "victim": the counter moves at the victim node only (default: at every target)
+--   at      where the counter moves: "victim" (that node only), "others" (every node
+--           but the victim), or every target (nil)
 --   make    one datagram for target (a { host, port, address } table); ctx holds:
 --             cluster      the cluster's name
 --             me           the sender's own address "127.0.0.1:PORT"
@@ -103,10 +104,11 @@ M.kinds = {
       ctx.big = build(n)
       return ctx.big
     end },
-  -- Datagrams that claim to be the victim (a real member), from the victim's own
-  -- address: entries of its key with a seq far above its own, and a newer generation
-  -- of its state. The victim counts the second (and any datagram under its own
-  -- id) as drops.self; the others cannot tell them from the real thing.
+  -- Datagrams that claim to be the victim (a real member), with the victim's own
+  -- address in them: entries of its key with a seq far above its own, and a newer
+  -- generation of its state. The victim counts any datagram under its own id as
+  -- drops.self; in plaintext the others cannot tell them from the real thing (the
+  -- spoof guard compares the address a datagram claims, and this is the victim's).
   { name = "forged", weight = 2, drop = "self", at = "victim", make = function(ctx)
       local v = ctx.victim
       local h = { cluster = ctx.cluster, sender = v.id, generation = v.generation, addr = v.address }
@@ -122,6 +124,13 @@ M.kinds = {
                       complete = true, entries = { { key = v.key, seq = 1, value = "forged-" .. how } } } }
       end
       return wire.push(h)
+    end },
+  -- The victim's id and generation from our own address: a live member does not move,
+  -- so the others refuse it (drops.spoofed; the victim counts its own id as drops.self).
+  { name = "spoofed", weight = 1, drop = "spoofed", at = "others", make = function(ctx)
+      local v = ctx.victim
+      return wire.syn{ cluster = ctx.cluster, sender = v.id, generation = v.generation, addr = ctx.me,
+                       digest = { members = {} } }
     end },
   -- One valid datagram over and over (the phantom's PUSH), and datagrams the cluster
   -- sent us (its members gossip to the phantom at our address), sent back to any node.

@@ -94,7 +94,7 @@ if opts.kinds then
 end
 local rotation, sent = {}, {}
 for _, k in ipairs(hostile.active(ctx.seal ~= nil)) do
-  local usable = (not wanted or wanted[k.name]) and (k.name ~= "forged" or ctx.victim)
+  local usable = (not wanted or wanted[k.name]) and (k.at == nil or ctx.victim ~= nil)
   if usable then
     sent[k.name] = 0
     for _ = 1, k.weight do rotation[#rotation + 1] = k end
