@@ -14,7 +14,9 @@
 -- Prints one JSON line at the end: {"sent":{kind:n},"send_errors":n,"captured":n,
 -- "tcp":{"opened":{style:n},"closed_by_peer":{style:n},"failed":{style:n}},"seconds":s,
 -- "seed":n}, and exits 0.
--- Uses luv alone (no rumor node); --kinds limits the mix to the kinds named. With
+-- Uses luv alone (no rumor node); --kinds limits the mix to the kinds named;
+-- --send HEX,... sends only those datagrams, once to each target (--cluster is then
+-- not needed). With
 -- --secret (a keyed cluster's key) every datagram is sealed with it, unless its kind
 -- says sealed = false, and the sealed kinds join the mix (spec/support/hostile.lua).
 local uv = require("luv")
@@ -42,7 +44,7 @@ do
   end
 end
 if type(opts.targets) ~= "string" then usage("--targets host:port,... is required") end
-if type(opts.cluster) ~= "string" then usage("--cluster NAME is required") end
+if type(opts.cluster) ~= "string" and not opts.send then usage("--cluster NAME is required") end
 
 local targets = {}
 for address in opts.targets:gmatch("[^,]+") do
@@ -55,6 +57,23 @@ math.randomseed(opts.seed)
 local udp = uv.new_udp()
 assert(udp:bind("127.0.0.1", 0))
 udp:send_buffer_size(4 * 1024 * 1024)
+
+-- --send HEX[,HEX...]: those datagrams, once each to every target, in order; nothing
+-- else. For specs that must not load luv themselves.
+if opts.send then
+  local n = 0
+  for hex in tostring(opts.send):gmatch("[^,]+") do
+    local d = hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
+    for _, t in ipairs(targets) do
+      assert(udp:try_send(d, t.host, t.port))
+      n = n + 1
+    end
+  end
+  udp:close()
+  uv.run()
+  io.stdout:write(json.encode{ sent = { given = n } }, "\n")
+  return
+end
 
 local ctx = {
   cluster = opts.cluster,
