@@ -144,7 +144,8 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
 
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
                           uint64_t generation, const struct sockaddr_storage *from) {
-  if (info == NULL || rumor__replay_check(&peer->replay, info->salt, info->counter, generation) == 0)
+  if (info == NULL || rumor__replay_check(&peer->replay, info->salt, info->counter, generation,
+                                          info->wall_ms) == 0)
     return 0;
   n->metrics.drops_replay++;
   char at[RUMOR_MAX_ADDR_STRLEN];

@@ -84,27 +84,34 @@ static void replay_window_takes_each_counter_once(void) {
   rumor_replay r;
   memset(&r, 0, sizeof r);
   uint8_t s1[16] = {1}, s2[16] = {2};
-  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5), -1);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5), 0); /* late, but first */
-  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5), -1);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW + 1, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW, 5), -1); /* too old */
-  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5, 1000), 0); /* late, but first */
+  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW + 1, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW, 5, 1000), -1); /* too old */
+  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5, 1000), -1);
   /* Bits carried across words by a shift that is not a multiple of 64. */
-  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 770, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5), -1);
-  CHECK_EQ(rumor__replay_check(&r, s1, 701, 5), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 770, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 701, 5, 1000), 0);
   /* A rejoin of the same process: newer generation, same salt, counter on. */
-  CHECK_EQ(rumor__replay_check(&r, s1, 771, 6), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 771, 6, 1000), 0);
   /* Another process: a newer one replaces it, an older one is refused. */
-  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 900, 6), -1);
-  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7), -1);
-  CHECK_EQ(rumor__replay_check(&r, s2, 2, 7), 0);
+  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 900, 6, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s2, 2, 7, 1000), 0);
+  /* The same generation (an explicit one, restarted): a salt takes over
+   * only when sealed later than the current salt's latest. */
+  uint8_t s3[16] = {3};
+  CHECK_EQ(rumor__replay_check(&r, s2, 3, 7, 1500), 0);
+  CHECK_EQ(rumor__replay_check(&r, s3, 1, 7, 1500), -1);
+  CHECK_EQ(rumor__replay_check(&r, s3, 1, 7, 1501), 0);
+  CHECK_EQ(rumor__replay_check(&r, s2, 4, 7, 1400), -1);
 }
 
 static rumor_config_t keyed(const char *const *keys, size_t n) {
@@ -268,6 +275,58 @@ static void spoofed_ids_are_refused(void) {
   net_free(&net);
 }
 
+/* A SYN (a summary) of id under gen, as a process with ring would seal
+ * it, advertising node at's address. */
+static size_t forge_syn(rumor_keyring *ring, uint64_t wall_ms, const char *id, uint64_t gen,
+                        int at, uint8_t *out) {
+  uint8_t buf[512];
+  rumor_wire_writer w;
+  struct sockaddr_storage a;
+  net_addr(at, &a);
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_SYN, "default", 7, id, strlen(id), gen,
+                             &a), 0);
+  CHECK_EQ(rumor__wire_summary(&w, 1, 42), 0);
+  return rumor__seal(ring, wall_ms, buf, w.len, out);
+}
+
+/* n01 runs with an explicit generation and restarts at its address under
+ * the same one: its new process (another salt) takes over. The old
+ * process's datagrams replayed then must not take the member's window
+ * back, nor the new process's datagrams replayed after them: each salt
+ * change would otherwise start an empty window, and every datagram of
+ * either process would pass again, as often as the salts alternate. */
+static void a_restart_under_the_same_generation_does_not_reopen_replays(void) {
+  fake_net net;
+  rumor_config_t cfg = keyed(RING_A, 1);
+  net_init(&net, 37);
+  rumor_node_t *n0 = net_add(&net, "n00", -1, &cfg);
+  CHECK_EQ(rumor_node_start(n0), 0);
+  rumor_keyring old, cur;
+  ring_of(&old, KEY_A, 100);
+  ring_of(&cur, KEY_A, 200);
+  struct sockaddr_storage from;
+  net_addr(1, &from);
+  uint8_t o1[600], c1[600], c2[600];
+  uint64_t wall = 1700000000000ull + net.now;
+  size_t lo1 = forge_syn(&old, wall, "n01", 77, 1, o1);
+  rumor__node_recv(n0, &from, o1, lo1);
+  net_run(&net, 1000); /* the restart */
+  wall += 1000;
+  size_t lc1 = forge_syn(&cur, wall, "n01", 77, 1, c1);
+  rumor__node_recv(n0, &from, c1, lc1);
+  const rumor_metrics_t *m = rumor_node_metrics(n0);
+  CHECK_EQ(m->drops_replay + m->drops_spoofed + m->drops_key, 0);
+  for (int i = 0; i < 3; i++) {
+    rumor__node_recv(n0, &from, o1, lo1); /* the old process, replayed */
+    rumor__node_recv(n0, &from, c1, lc1); /* the new one, replayed */
+  }
+  CHECK_EQ(m->drops_replay, 6);
+  size_t lc2 = forge_syn(&cur, wall + 10, "n01", 77, 1, c2);
+  rumor__node_recv(n0, &from, c2, lc2); /* the new process goes on */
+  CHECK_EQ(m->drops_replay, 6);
+  net_free(&net);
+}
+
 /* install everywhere, use everywhere, remove everywhere, with writes going
  * on: nobody is blocked and every write arrives. */
 static void keys_rotate_live(void) {
@@ -338,6 +397,7 @@ int main(void) {
   RUN(strangers_learn_nothing);
   RUN(replays_are_refused);
   RUN(spoofed_ids_are_refused);
+  RUN(a_restart_under_the_same_generation_does_not_reopen_replays);
   RUN(keys_rotate_live);
   RUN(config_errors);
   return 0;
