@@ -424,7 +424,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
   if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, from) ||
-                       (!via_stream && rumor__guard_replayed(n, peer, info, msg.h.generation, from))))
+                       rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)))
     return;
   if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
     if (peer != NULL) rumor__liveness_heard(n, peer, msg.h.generation); /* it lives, though */
@@ -433,7 +433,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   }
   if (peer == NULL) {
     if ((peer = rumor__node_add_member(n, msg.h.sender, msg.h.sender_len)) == NULL) return;
-    if (!via_stream && rumor__guard_replayed(n, peer, info, msg.h.generation, from)) return;
+    if (rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)) return;
   }
   if (!rumor__addr_equal(&peer->addr, &addr)) {
     peer->addr = addr;

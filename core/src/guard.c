@@ -143,8 +143,10 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
 }
 
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
-                          uint64_t generation, const struct sockaddr_storage *from) {
-  if (info == NULL || rumor__replay_check(&peer->replay, info->salt, info->counter, generation,
+                          uint64_t generation, const struct sockaddr_storage *from,
+                          int via_stream) {
+  rumor_replay *r = via_stream ? &peer->frame_replay : &peer->replay;
+  if (info == NULL || rumor__replay_check(r, info->salt, info->counter, generation,
                                           info->wall_ms) == 0)
     return 0;
   n->metrics.drops_replay++;

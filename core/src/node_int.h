@@ -243,9 +243,11 @@ uint8_t *rumor__guard_seal_frame(rumor_node_t *n, uint8_t *frame, size_t *len);
 int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len, int via_stream, const uint8_t **msg, size_t *msg_len,
                       const rumor_sealed_info **info);
-/* 1 (counted) when a datagram of peer under generation is a replay. */
+/* 1 (counted) when a datagram (or stream frame) of peer under generation
+ * is a replay. */
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
-                          uint64_t generation, const struct sockaddr_storage *from);
+                          uint64_t generation, const struct sockaddr_storage *from,
+                          int via_stream);
 /* 1 (counted) when a datagram speaks for live peer's generation from an
  * address not its own (addr: the one it advertises). */
 int rumor__guard_spoofed(rumor_node_t *n, const rumor_member *peer, uint64_t generation,

@@ -9,9 +9,12 @@
  * replayed. Without that order, alternating the salts would empty the
  * window each time, and every datagram of both processes pass again.
  *
- * Stream frames are not checked here (a frame may wait behind a long
- * transfer while many datagrams overtake it); the wall-clock window of
- * seal.h bounds their replay, and TCP orders them. */
+ * Stream frames have a window of their own per member: a frame may wait
+ * behind a long transfer while many datagrams overtake it, but a sender's
+ * frames to us come in the order it sealed them (TCP, one transfer at a
+ * time per peer). Without one, a captured frame could be replayed at will
+ * within the wall-clock window of seal.h, and forever without it
+ * (replay_window_ms 0). */
 #ifndef RUMOR_REPLAY_H
 #define RUMOR_REPLAY_H
 #include <stdint.h>

@@ -80,6 +80,7 @@ typedef struct rumor_member {
   uint64_t block_silence; /* EXPIRED: the silence at the block, ms */
   uint64_t rejected_at; /* loop time of the last rejection sent to it */
   rumor_replay replay;  /* its sealed datagrams seen (guard.c) */
+  rumor_replay frame_replay; /* and its sealed stream frames */
   uint64_t too_big_seq, too_big_gen; /* its entry over max_value_size last logged */
 } rumor_member;
 
