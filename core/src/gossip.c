@@ -421,9 +421,10 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   /* The sender's advertised address; an unspecified IP means "where this
    * datagram came from" (a node bound to 0.0.0.0). */
   struct sockaddr_storage addr = msg.h.addr;
-  if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
+  int wildcard = rumor__addr_is_unspecified(&addr);
+  if (wildcard) rumor__addr_set_ip_from(&addr, from);
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
-  if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, from) ||
+  if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, wildcard, from) ||
                        rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)))
     return;
   if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
@@ -435,7 +436,8 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     if ((peer = rumor__node_add_member(n, msg.h.sender, msg.h.sender_len)) == NULL) return;
     if (rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)) return;
   }
-  if (!rumor__addr_equal(&peer->addr, &addr)) {
+  if (!rumor__addr_equal(&peer->addr, &addr) &&
+      !(wildcard && rumor__guard_pinned(n, peer, msg.h.generation))) {
     peer->addr = addr;
     n->store.shape++; /* it may join our ring */
   }

@@ -248,10 +248,15 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
                           uint64_t generation, const struct sockaddr_storage *from,
                           int via_stream);
-/* 1 (counted) when a datagram speaks for live peer's generation from an
- * address not its own (addr: the one it advertises). */
+/* 1 when peer's generation is known alive at its address, which then
+ * stays put for that generation. */
+int rumor__guard_pinned(const rumor_node_t *n, const rumor_member *peer, uint64_t generation);
+/* 1 (counted) when a datagram speaks for pinned peer's generation from an
+ * address not its own (addr: the one it advertises; wildcard: it advertised
+ * none, so nothing can be told from where it came). */
 int rumor__guard_spoofed(rumor_node_t *n, const rumor_member *peer, uint64_t generation,
-                         const struct sockaddr_storage *addr, const struct sockaddr_storage *from);
+                         const struct sockaddr_storage *addr, int wildcard,
+                         const struct sockaddr_storage *from);
 
 /* rate.c: Riak's gossip limit, a token counter refilled to full once per
  * rate_limit_interval_ms (lazily, from the node's clock). Taken by the

@@ -399,6 +399,40 @@ static void replayed_frames_are_refused(void) {
   }
 }
 
+/* A member bound to a wildcard address names none, so its datagrams may
+ * come from any of its host's addresses: all are heard, none is refused as
+ * spoofed, and its gossip stays where it was first heard. */
+static void a_wildcard_member_is_heard_from_any_address(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(&net, 4, &cfg, 31);
+  struct sockaddr_storage wild, first, second;
+  net_addr(1, &first);
+  net_addr(3, &second);
+  memset(&wild, 0, sizeof wild);
+  wild.ss_family = AF_INET;
+  ((struct sockaddr_in *)(void *)&wild)->sin_port = htons(7946);
+  uint8_t buf[512];
+  rumor_wire_writer wr;
+  CHECK_EQ(rumor__wire_begin(&wr, buf, sizeof buf, RUMOR_MSG_SYN, "default", 7, "w", 1, 77, &wild), 0);
+  CHECK_EQ(rumor__wire_summary(&wr, 1, 42), 0);
+  rumor__node_recv(net.nodes[0], &first, buf, wr.len);
+  rumor_member *w = rumor__store_find(&net.nodes[0]->store, "w", 1);
+  CHECK(w != NULL);
+  w->status = RUMOR_MEMBER_ALIVE; /* as if its state had arrived */
+  uint64_t seen = rumor_node_metrics(net.nodes[0])->summaries_matched +
+                  rumor_node_metrics(net.nodes[0])->summaries_differed;
+  rumor__node_recv(net.nodes[0], &second, buf, wr.len);
+  CHECK_EQ(rumor_node_metrics(net.nodes[0])->drops_spoofed, 0);
+  CHECK_EQ(rumor_node_metrics(net.nodes[0])->summaries_matched +
+               rumor_node_metrics(net.nodes[0])->summaries_differed, seen + 1);
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  rumor_addr_format((const struct sockaddr *)&w->addr, addr, sizeof addr);
+  CHECK(strcmp(addr, "10.0.0.2:7946") == 0);
+  net_deliver_all(&net);
+  net_free(&net);
+}
+
 /* install everywhere, use everywhere, remove everywhere, with writes going
  * on: nobody is blocked and every write arrives. */
 static void keys_rotate_live(void) {
@@ -471,6 +505,7 @@ int main(void) {
   RUN(spoofed_ids_are_refused);
   RUN(a_restart_under_the_same_generation_does_not_reopen_replays);
   RUN(replayed_frames_are_refused);
+  RUN(a_wildcard_member_is_heard_from_any_address);
   RUN(keys_rotate_live);
   RUN(config_errors);
   return 0;
