@@ -233,6 +233,7 @@ int lrumor_node_new(lua_State *L) {
   opt_broadcast(L, &cfg.broadcast);
   opt_u32(L, "broadcast_branching", &cfg.broadcast_branching);
   opt_rate_limit(L, &cfg);
+  opt_u32(L, "max_datagram_size", &cfg.max_datagram_size);
 
   ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
   ud->n = NULL;
@@ -825,6 +826,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(sends_deferred), METRIC(sends_dropped),
   METRIC(entries_rejected), METRIC(log_lines),
   METRIC(fault_dropped), METRIC(fault_delayed), METRIC(fault_overflow),
+  METRIC(drops_oversize),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above (by_kind apart): a new

@@ -189,6 +189,7 @@ describe("rumor.config", function()
       local function cfg(v)
         local c = { id = "r", [name] = v }
         if name ~= "heartbeat_expiration_ms" then c.heartbeat_expiration_ms = 0 end
+        if name == "max_datagram_size" then c.mtu = 576 end   -- it must be >= mtu
         return c
       end
       assert.is_true(lua_takes(cfg(hi)), name .. " = " .. hi .. " refused by rumor.config")
@@ -202,6 +203,15 @@ describe("rumor.config", function()
           assert.is_false(core_takes(cfg(lo - 1)), name .. " = " .. (lo - 1) .. " taken by the core")
         end
       end
+    end
+    -- max_datagram_size is at least mtu, the core's default mtu when it is not given.
+    for _, c in ipairs{ { id = "r", max_datagram_size = config.DEFAULT_MTU },
+                        { id = "r", max_datagram_size = 9000, mtu = 9000 } } do
+      assert.is_true(lua_takes(c) and core_takes(c))
+    end
+    for _, c in ipairs{ { id = "r", max_datagram_size = config.DEFAULT_MTU - 1 },
+                        { id = "r", max_datagram_size = 8999, mtu = 9000 } } do
+      assert.is_false(lua_takes(c) or core_takes(c))
     end
     assert.is_false(lua_takes{ id = "r", phi_threshold = 1000.5 })
     assert.is_false(core_takes{ id = "r", phi_threshold = 1000.5 })

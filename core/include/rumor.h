@@ -84,6 +84,9 @@ typedef struct rumor_config {
                                    spread news per window */
   uint32_t rate_limit_interval_ms; /* default 10000: the window; the tokens are
                                       refilled to full once per window */
+  /* Limits (see "Limits" below): what the network can make a node take in. */
+  uint32_t max_datagram_size;   /* default 65507: larger datagrams are dropped before
+                                   they are decoded; at least mtu */
 } rumor_config_t;
 
 /* How a local write is pushed, before anti-entropy repairs what it missed.
@@ -122,6 +125,15 @@ enum {
 /* The widest tree: past this, a "tree" is a flood from each node with none
  * of a tree's economy, and a dead inner node cuts off a large subtree. */
 #define RUMOR_MAX_BROADCAST_BRANCHING 16
+
+/* Limits. Everything a node takes from the network is bounded, and each
+ * bound is a field of rumor_config_t; what passes one is dropped or
+ * refused where it is cheapest, counted in rumor_metrics_t, and the rest of
+ * the traffic goes on.
+ *
+ * max_datagram_size: a datagram longer than this is dropped before it is
+ * decoded (drops_oversize). Nodes send at most their mtu, so it must be at
+ * least the node's own mtu, and at least the largest mtu of the cluster. */
 
 /* Failure detectors. Both block a member as "expired". */
 enum {
@@ -557,6 +569,8 @@ typedef struct rumor_metrics {
                                  either direction, and transfers refused to a cut peer */
   uint64_t fault_delayed;     /* datagrams held back by a fault's delay */
   uint64_t fault_overflow;    /* delayed datagrams dropped: the delay queue was full */
+  /* Limits (see "Limits" above); none of these count as received. */
+  uint64_t drops_oversize;    /* datagrams over max_datagram_size, dropped undecoded */
   rumor_kind_metrics_t by_kind[RUMOR_KIND_COUNT]; /* datagrams by kind */
 } rumor_metrics_t;
 

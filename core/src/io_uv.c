@@ -42,9 +42,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Big enough for any UDP datagram, so nothing is truncated on receipt; a
- * datagram larger than the sender's MTU is still refused by the decoder's
- * limits, not by this buffer. Also the most one TCP read takes at once. */
+/* Big enough for any UDP datagram, so nothing is truncated on receipt: the
+ * node drops what is over its max_datagram_size (at most 65507, UDP's
+ * largest payload) by its length, not this buffer. Also the most one TCP
+ * read takes at once. */
 #define RECV_BUFFER_SIZE 65536
 
 /* Ephemeral ports tried when the TCP side of the one UDP got is taken.

@@ -60,6 +60,11 @@
 /* 576: the smallest datagram every IPv4 host must accept; 65507: UDP's limit. */
 #define MIN_MTU 576
 #define MAX_MTU 65507
+/* UDP's largest payload: a peer sends at most its own mtu, and a cluster
+ * may mix mtus (jumbo frames on some links), so by default any datagram UDP
+ * can carry is decoded. Set it to the cluster's largest mtu to drop the
+ * rest unread. */
+#define DEFAULT_MAX_DATAGRAM_SIZE MAX_MTU
 
 void rumor_config_init(rumor_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -80,6 +85,7 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->broadcast = RUMOR_BROADCAST_EPIDEMIC;
   cfg->broadcast_branching = DEFAULT_BROADCAST_BRANCHING;
   cfg->rate_limit_interval_ms = DEFAULT_RATE_LIMIT_INTERVAL_MS;
+  cfg->max_datagram_size = DEFAULT_MAX_DATAGRAM_SIZE;
 }
 
 static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
@@ -138,8 +144,13 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->blocked_retention_ms, 1, 604800000, "blocked_retention_ms", err)) != 0 ||
       (rc = check_range(c->broadcast_branching, 1, RUMOR_MAX_BROADCAST_BRANCHING,
                         "broadcast_branching", err)) != 0 ||
-      (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0)
+      (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0 ||
+      (rc = check_range(c->max_datagram_size, MIN_MTU, MAX_MTU, "max_datagram_size", err)) != 0)
     return rc;
+  /* Our own datagrams (and those of peers with our mtu) must pass. */
+  if (c->max_datagram_size < c->mtu)
+    return fail(err, RUMOR_EINVAL, "max_datagram_size", "must be at least mtu, %u (got %u)",
+                c->mtu, c->max_datagram_size);
   if (c->broadcast != RUMOR_BROADCAST_EPIDEMIC && c->broadcast != RUMOR_BROADCAST_TREE)
     return fail(err, RUMOR_EINVAL, "broadcast", "must be epidemic or tree (got %d)", c->broadcast);
   if (c->failure_detector != RUMOR_FD_EXPIRATION && c->failure_detector != RUMOR_FD_PHI)
@@ -353,6 +364,10 @@ static void close_if_deferred(rumor_node_t *n) {
 void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
+  if (len > n->cfg.max_datagram_size) { /* never decoded, so never costs a decode */
+    n->metrics.drops_oversize++;
+    return;
+  }
   rumor__gossip_recv(n, from, buf, len, 0);
   if (n->close_deferred) {
     close_if_deferred(n);

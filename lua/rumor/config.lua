@@ -200,7 +200,13 @@ M.ranges = {
   max_value_size = { 1, 64 * 1024 * 1024 },  -- 64 MiB: values are state, not bulk data
   tombstone_grace_ms = { 1, WEEK },          -- longer keeps deletes for no partition we heal
   blocked_retention_ms = { 1, WEEK },
+  -- Limits on what the network can make a node take in (the core's "Limits").
+  max_datagram_size = { 576, 65507 },        -- at least mtu (checked below)
 }
+
+-- The core's default mtu, for the rule that max_datagram_size is at least mtu when
+-- only one of them is given (load_config_spec checks it against the core).
+M.DEFAULT_MTU = 1400
 
 for name, range in pairs(M.ranges) do
   checks[name] = function(_, v, level)
@@ -287,6 +293,12 @@ function M.check(cfg, level, caller)
   if expiration ~= 0 and expiration < 3 * interval then
     fail("heartbeat_expiration_ms", ("must be 0 (off) or at least 3 gossip intervals, %d ms "
       .. "(got %d)"):format(3 * interval, expiration), level)
+  end
+  -- A node must take datagrams as large as its own (the core's rule).
+  local mtu = out.mtu or M.DEFAULT_MTU
+  if out.max_datagram_size and out.max_datagram_size < mtu then
+    fail("max_datagram_size", ("must be at least mtu, %d (got %d)"):format(mtu,
+      out.max_datagram_size), level)
   end
   return out
 end
