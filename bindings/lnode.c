@@ -234,6 +234,7 @@ int lrumor_node_new(lua_State *L) {
   opt_u32(L, "broadcast_branching", &cfg.broadcast_branching);
   opt_rate_limit(L, &cfg);
   opt_u32(L, "max_datagram_size", &cfg.max_datagram_size);
+  opt_u32(L, "recv_budget", &cfg.recv_budget);
 
   ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
   ud->n = NULL;
@@ -826,7 +827,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(sends_deferred), METRIC(sends_dropped),
   METRIC(entries_rejected), METRIC(log_lines),
   METRIC(fault_dropped), METRIC(fault_delayed), METRIC(fault_overflow),
-  METRIC(drops_oversize),
+  METRIC(drops_oversize), METRIC(drops_budget),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above (by_kind apart): a new

@@ -57,7 +57,7 @@ build = {
         "core/src/store.c", "core/src/transfer.c", "core/src/wire.c",
         "core/src/heartbeat.c", "core/src/detector.c", "core/src/liveness.c",
         "core/src/summary.c", "core/src/tree.c", "core/src/rate.c", "core/src/log.c",
-        "core/src/fault.c",
+        "core/src/fault.c", "core/src/budget.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)" },

@@ -87,6 +87,8 @@ typedef struct rumor_config {
   /* Limits (see "Limits" below): what the network can make a node take in. */
   uint32_t max_datagram_size;   /* default 65507: larger datagrams are dropped before
                                    they are decoded; at least mtu */
+  uint32_t recv_budget;         /* default 2000: datagrams per second taken from one
+                                   source address (IP and port); 0 turns it off */
 } rumor_config_t;
 
 /* How a local write is pushed, before anti-entropy repairs what it missed.
@@ -133,7 +135,20 @@ enum {
  *
  * max_datagram_size: a datagram longer than this is dropped before it is
  * decoded (drops_oversize). Nodes send at most their mtu, so it must be at
- * least the node's own mtu, and at least the largest mtu of the cluster. */
+ * least the node's own mtu, and at least the largest mtu of the cluster.
+ *
+ * recv_budget: each source address (IP and port) may send recv_budget
+ * datagrams per second, in bursts of up to a second's worth (a token
+ * bucket). The budget is checked first on receipt, before anything is
+ * decoded, so a flood from one address costs a lookup per datagram and
+ * leaves the others' gossip alone. What is over it is dropped
+ * (drops_budget), with one warning per address each time it goes over
+ * (until it has stayed within the budget for a second). The buckets are a
+ * fixed table of 1024 addresses, the least recently seen evicted first:
+ * memory is bounded, and a sender cycling (spoofed) source addresses is not
+ * held to the budget, but cannot shrink anyone else's. Honest peers send a
+ * few datagrams per round each (large syncs go over TCP): the default is
+ * far above that. */
 
 /* Failure detectors. Both block a member as "expired". */
 enum {
@@ -571,6 +586,7 @@ typedef struct rumor_metrics {
   uint64_t fault_overflow;    /* delayed datagrams dropped: the delay queue was full */
   /* Limits (see "Limits" above); none of these count as received. */
   uint64_t drops_oversize;    /* datagrams over max_datagram_size, dropped undecoded */
+  uint64_t drops_budget;      /* datagrams over their source's recv_budget, dropped undecoded */
   rumor_kind_metrics_t by_kind[RUMOR_KIND_COUNT]; /* datagrams by kind */
 } rumor_metrics_t;
 

@@ -54,6 +54,13 @@
  * error is better reported than retried forever. */
 #define BIND_ATTEMPTS 16
 
+/* The UDP socket's kernel receive buffer we ask for: a burst (a flood the
+ * receive budget is dropping, many answers at once) must not overflow the
+ * kernel's queue before the loop reads it and honest datagrams with it.
+ * 4 MiB is about 3000 full datagrams of the default mtu. Linux caps it at
+ * net.core.rmem_max (without privileges); a smaller buffer still works. */
+#define UDP_RECV_BUFFER (4 * 1024 * 1024)
+
 /* listen() backlog: connections the kernel holds until accepted. Accepting
  * is cheap (ones over max_inbound are closed at once), so this only absorbs
  * bursts; 128 is the traditional SOMAXCONN. */
@@ -598,6 +605,8 @@ static int uvio_open(rumor_io *io, const struct sockaddr_storage *bind,
     if (rc != UV_EADDRINUSE || !ephemeral || attempt == BIND_ATTEMPTS) break;
   }
   if (rc != 0) return rc;
+  int rcvbuf = UDP_RECV_BUFFER;
+  (void)uv_recv_buffer_size((uv_handle_t *)u->udp, &rcvbuf); /* best effort */
   if ((rc = uv_udp_recv_start(u->udp, on_udp_alloc, on_udp_recv)) != 0) {
     uv_close((uv_handle_t *)u->udp, on_heap_closed);
     uv_close((uv_handle_t *)u->listener, on_heap_closed);

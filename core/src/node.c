@@ -65,6 +65,14 @@
  * can carry is decoded. Set it to the cluster's largest mtu to drop the
  * rest unread. */
 #define DEFAULT_MAX_DATAGRAM_SIZE MAX_MTU
+/* 2000 datagrams/s from one address. An honest peer sends a node a few per
+ * round (a summary, a SYN, answers, pushes and their forwards: tens per
+ * second at the default interval), bursts when it writes a lot in a small
+ * cluster, and moves big syncs over TCP; 2000 is far above all of that,
+ * and a flood beyond it is dropped for the cost of a table lookup. */
+#define DEFAULT_RECV_BUDGET 2000
+/* A million datagrams per second is past what one socket delivers. */
+#define MAX_RECV_BUDGET 1000000
 
 void rumor_config_init(rumor_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -86,6 +94,7 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->broadcast_branching = DEFAULT_BROADCAST_BRANCHING;
   cfg->rate_limit_interval_ms = DEFAULT_RATE_LIMIT_INTERVAL_MS;
   cfg->max_datagram_size = DEFAULT_MAX_DATAGRAM_SIZE;
+  cfg->recv_budget = DEFAULT_RECV_BUDGET;
 }
 
 static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
@@ -145,7 +154,8 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->broadcast_branching, 1, RUMOR_MAX_BROADCAST_BRANCHING,
                         "broadcast_branching", err)) != 0 ||
       (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0 ||
-      (rc = check_range(c->max_datagram_size, MIN_MTU, MAX_MTU, "max_datagram_size", err)) != 0)
+      (rc = check_range(c->max_datagram_size, MIN_MTU, MAX_MTU, "max_datagram_size", err)) != 0 ||
+      (rc = check_range(c->recv_budget, 0, MAX_RECV_BUDGET, "recv_budget", err)) != 0)
     return rc;
   /* Our own datagrams (and those of peers with our mtu) must pass. */
   if (c->max_datagram_size < c->mtu)
@@ -185,6 +195,7 @@ static void node_free(rumor_node_t *n) {
     rumor__blob_unref(n->events[i].value);
   }
   rumor__fault_free(n);
+  rumor__budget_free(&n->budget);
   free(n->stats);
   free(n->events);
   rumor__store_free(&n->store);
@@ -253,7 +264,10 @@ int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_fact
   n->generation = cfg->generation ? cfg->generation : n->io->ops->wall_us(n->io);
   rumor__store_init(&n->store, rumor__rng_next(&n->rng));
   n->self = rumor__node_add_member(n, n->id, n->id_len);
-  if (n->self == NULL) {
+  /* The budget's hash key comes from the store's (random) seed, so the
+   * node's generator runs as it did before budgets existed. */
+  if (n->self == NULL ||
+      rumor__budget_init(&n->budget, cfg->recv_budget, ~n->store.seed) != 0) {
     n->io->ops->destroy(n->io, NULL);
     node_free(n);
     return fail(err, RUMOR_ENOMEM, "node", "out of memory");
@@ -361,9 +375,29 @@ static void close_if_deferred(rumor_node_t *n) {
   }
 }
 
+/* Says once per crossing that an address went over its receive budget. */
+static void budget_crossed(rumor_node_t *n, const struct sockaddr_storage *from) {
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  if (!rumor__log_wanted(n, RUMOR_LOG_WARN)) return;
+  if (rumor_addr_format((const struct sockaddr *)from, addr, sizeof addr) != 0)
+    snprintf(addr, sizeof addr, "an unknown address");
+  rumor__log(n, RUMOR_LOG_WARN,
+             "%s sends more than recv_budget, %u datagrams/s: dropping what is over it", addr,
+             (unsigned)n->cfg.recv_budget);
+  rumor__node_flush_events(n);
+}
+
 void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
+  /* First, before anything is decoded (or decrypted): a flood from one
+   * address costs this lookup and no more. */
+  int b = rumor__budget_take(&n->budget, from, n->io->ops->now(n->io));
+  if (b != RUMOR_BUDGET_OK) {
+    n->metrics.drops_budget++;
+    if (b == RUMOR_BUDGET_CROSSED) budget_crossed(n, from);
+    return;
+  }
   if (len > n->cfg.max_datagram_size) { /* never decoded, so never costs a decode */
     n->metrics.drops_oversize++;
     return;

@@ -12,6 +12,7 @@
 #include "store.h"
 #include "wire.h"
 #include "fault.h"
+#include "budget.h"
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 
@@ -138,6 +139,7 @@ struct rumor_node {
   void *leave_arg;
 
   rumor_faults faults;      /* rumor_node_set_fault (fault.c) */
+  rumor_budget budget;      /* recv_budget's buckets (budget.c) */
 
   rumor_metrics_t metrics;
   rumor_close_cb close_cb;

@@ -202,6 +202,7 @@ M.ranges = {
   blocked_retention_ms = { 1, WEEK },
   -- Limits on what the network can make a node take in (the core's "Limits").
   max_datagram_size = { 576, 65507 },        -- at least mtu (checked below)
+  recv_budget = { 0, 1000000 },              -- datagrams/s per source address; 0: off
 }
 
 -- The core's default mtu, for the rule that max_datagram_size is at least mtu when

@@ -667,7 +667,7 @@ function Node:metrics()
     malformed = m.drops_malformed, version = m.drops_version, cluster = m.drops_cluster,
     self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
     too_big = m.entries_too_big, rejected = m.entries_rejected, fault = m.fault_dropped,
-    oversize = m.drops_oversize,
+    oversize = m.drops_oversize, budget = m.drops_budget,
   }
   return m
 end
