@@ -235,6 +235,8 @@ int lrumor_node_new(lua_State *L) {
   opt_rate_limit(L, &cfg);
   opt_u32(L, "max_datagram_size", &cfg.max_datagram_size);
   opt_u32(L, "recv_budget", &cfg.recv_budget);
+  opt_u32(L, "max_tcp_connections", &cfg.max_tcp_connections);
+  opt_u32(L, "max_stream_bytes", &cfg.max_stream_bytes);
 
   ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
   ud->n = NULL;
@@ -827,7 +829,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(sends_deferred), METRIC(sends_dropped),
   METRIC(entries_rejected), METRIC(log_lines),
   METRIC(fault_dropped), METRIC(fault_delayed), METRIC(fault_overflow),
-  METRIC(drops_oversize), METRIC(drops_budget),
+  METRIC(drops_oversize), METRIC(drops_budget), METRIC(tcp_refused), METRIC(tcp_overlong),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above (by_kind apart): a new

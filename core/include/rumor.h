@@ -89,6 +89,10 @@ typedef struct rumor_config {
                                    they are decoded; at least mtu */
   uint32_t recv_budget;         /* default 2000: datagrams per second taken from one
                                    source address (IP and port); 0 turns it off */
+  uint32_t max_tcp_connections; /* default 64: inbound TCP connections open at once;
+                                   more are refused, 1..4096 */
+  uint32_t max_stream_bytes;    /* default 256 MiB: payload one inbound TCP connection
+                                   may carry before it is closed, at least 64 KiB */
 } rumor_config_t;
 
 /* How a local write is pushed, before anti-entropy repairs what it missed.
@@ -148,7 +152,17 @@ enum {
  * memory is bounded, and a sender cycling (spoofed) source addresses is not
  * held to the budget, but cannot shrink anyone else's. Honest peers send a
  * few datagrams per round each (large syncs go over TCP): the default is
- * far above that. */
+ * far above that.
+ *
+ * TCP: a node takes at most max_tcp_connections inbound connections at
+ * once; more are closed as soon as they are accepted (tcp_refused). One
+ * connection is closed once its frames carried max_stream_bytes (the frame
+ * that reaches it is still taken; tcp_overlong): the sender's transfer
+ * fails, and the receiver pulls the rest later on a new connection from
+ * where it got to. A connection that sends nothing, or stops in the middle
+ * of a frame or its length, for gossip_request_timeout_ms is closed. A
+ * frame is at most what max_value_size needs (never below 64 KiB); a
+ * longer one closes the connection before any of it is stored. */
 
 /* Failure detectors. Both block a member as "expired". */
 enum {
@@ -587,6 +601,8 @@ typedef struct rumor_metrics {
   /* Limits (see "Limits" above); none of these count as received. */
   uint64_t drops_oversize;    /* datagrams over max_datagram_size, dropped undecoded */
   uint64_t drops_budget;      /* datagrams over their source's recv_budget, dropped undecoded */
+  uint64_t tcp_refused;       /* inbound TCP connections over max_tcp_connections, closed */
+  uint64_t tcp_overlong;      /* inbound TCP connections closed after max_stream_bytes */
   rumor_kind_metrics_t by_kind[RUMOR_KIND_COUNT]; /* datagrams by kind */
 } rumor_metrics_t;
 

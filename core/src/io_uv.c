@@ -30,8 +30,11 @@
  *
  * Inbound connections (struct conn): accepted up to limits.max_inbound
  * open at once (more are accepted and closed at once, which frees the
- * backlog), read through a frame reader (frame.h), closed on a bad frame,
- * at EOF, or when no byte came for limits.timeout_ms.
+ * backlog, and reported to the node), read through a frame reader
+ * (frame.h), closed on a bad frame, at EOF, when no byte came for
+ * limits.timeout_ms (a peer that connects and sends nothing, or part of a
+ * length prefix, holds its place no longer), or once its frames carried
+ * limits.max_stream_bytes (reported to the node).
  *
  * Reads of every socket land in one buffer of the io: a read callback
  * consumes its bytes before returning (the frame reader copies what it
@@ -120,6 +123,7 @@ struct conn {
   uv_timer_t idle;
   rumor_frame_reader reader;
   struct sockaddr_storage peer;
+  uint64_t carried;       /* payload bytes of the frames delivered */
   int nopen;              /* handles not yet closed */
   int counted;            /* holds one of the max_inbound places */
   int closing;
@@ -262,7 +266,13 @@ static int on_conn_frame(void *arg, const uint8_t *payload, size_t len) {
   io_uv *u = c->io;
   if (c->closing || u->shut) return 1;
   rumor__node_recv_frame(u->base.node, &c->peer, payload, len);
-  return c->closing || u->shut; /* the node may have stopped meanwhile */
+  if (c->closing || u->shut) return 1; /* the node may have stopped meanwhile */
+  c->carried += len;
+  if (u->limits.max_stream_bytes == 0 || c->carried < u->limits.max_stream_bytes) return 0;
+  /* Enough for one connection: the peer may go on on a new one. */
+  rumor__node_inbound_closed(u->base.node, RUMOR_INBOUND_LONG);
+  conn_close(c);
+  return 1;
 }
 
 static void on_conn_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
@@ -298,8 +308,13 @@ static void on_connection(uv_stream_t *server, int status) {
   if (u->conns) u->conns->prev = c;
   u->conns = c;
   rumor__frame_reader_init(&c->reader, u->limits.max_frame);
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || u->ninbound >= u->limits.max_inbound) {
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c);
+    return;
+  }
+  if (u->ninbound >= u->limits.max_inbound) {
     conn_close(c); /* refused: accepted only to be closed */
+    rumor__node_inbound_closed(u->base.node, RUMOR_INBOUND_FULL);
     return;
   }
   c->counted = 1;

@@ -42,10 +42,6 @@
 /* 1 hour: a delete must outlive any partition we expect gossip to heal on
  * its own (chitchat uses 2 h); a node away longer gets a full resync. */
 #define DEFAULT_TOMBSTONE_GRACE_MS 3600000
-/* Inbound TCP connections at once: each may buffer one frame (up to
- * max_value_size), so this bounds memory, and still lets every peer of a
- * mid-size cluster deliver at the same time. */
-#define MAX_INBOUND_STREAMS 64
 /* 2: Riak's tree (riak_core_gossip's build_tree(2, ...)). Each node sends
  * at most two datagrams per write and the depth is log2(N): 7 hops for 100
  * members. Wider trees are shallower, but every node sends more per write
@@ -73,6 +69,23 @@
 #define DEFAULT_RECV_BUDGET 2000
 /* A million datagrams per second is past what one socket delivers. */
 #define MAX_RECV_BUDGET 1000000
+/* 64 inbound TCP connections at once. A node receives over TCP what it
+ * pulled, from a few peers at a time; each connection may buffer one frame
+ * (up to max_value_size), so this bounds memory (64 MiB at the default
+ * max_value_size), and still lets every peer of a mid-size cluster deliver
+ * at once. */
+#define DEFAULT_MAX_TCP_CONNECTIONS 64
+/* 4096: more descriptors than a process gets by default (ulimit -n). */
+#define MAX_TCP_CONNECTIONS 4096
+/* 256 MiB per inbound connection. One connection carries one transfer:
+ * what a peer pulled, at most the state of the members it lags on. That is
+ * hundreds of full-size values, or the state of a 10,000-member cluster
+ * many times over. A peer streaming more is cut off, and the receiver pulls
+ * the rest on a new connection from where it got to: the limit bounds what
+ * one connection can cost, never how far a sync gets. */
+#define DEFAULT_MAX_STREAM_BYTES (256u * 1024 * 1024)
+/* 64 KiB: one frame as senders fill them (RUMOR_FRAME_FILL). */
+#define MIN_STREAM_BYTES (64u * 1024)
 
 void rumor_config_init(rumor_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -95,6 +108,8 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->rate_limit_interval_ms = DEFAULT_RATE_LIMIT_INTERVAL_MS;
   cfg->max_datagram_size = DEFAULT_MAX_DATAGRAM_SIZE;
   cfg->recv_budget = DEFAULT_RECV_BUDGET;
+  cfg->max_tcp_connections = DEFAULT_MAX_TCP_CONNECTIONS;
+  cfg->max_stream_bytes = DEFAULT_MAX_STREAM_BYTES;
 }
 
 static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
@@ -155,7 +170,11 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
                         "broadcast_branching", err)) != 0 ||
       (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0 ||
       (rc = check_range(c->max_datagram_size, MIN_MTU, MAX_MTU, "max_datagram_size", err)) != 0 ||
-      (rc = check_range(c->recv_budget, 0, MAX_RECV_BUDGET, "recv_budget", err)) != 0)
+      (rc = check_range(c->recv_budget, 0, MAX_RECV_BUDGET, "recv_budget", err)) != 0 ||
+      (rc = check_range(c->max_tcp_connections, 1, MAX_TCP_CONNECTIONS, "max_tcp_connections",
+                        err)) != 0 ||
+      (rc = check_range(c->max_stream_bytes, MIN_STREAM_BYTES, UINT32_MAX, "max_stream_bytes",
+                        err)) != 0)
     return rc;
   /* Our own datagrams (and those of peers with our mtu) must pass. */
   if (c->max_datagram_size < c->mtu)
@@ -312,7 +331,8 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
 
 int rumor_node_start(rumor_node_t *n) {
   if (n->state != NODE_NEW) return RUMOR_ESTATE;
-  rumor_io_limits limits = {n->frame_max, n->cfg.gossip_request_timeout_ms, MAX_INBOUND_STREAMS};
+  rumor_io_limits limits = {n->frame_max, n->cfg.gossip_request_timeout_ms,
+                            n->cfg.max_tcp_connections, n->cfg.max_stream_bytes};
   int rc = n->io->ops->open(n->io, &n->bind_addr, &n->addr, &limits);
   if (rc != 0) return rc;
   n->self->addr = n->addr;
@@ -419,6 +439,11 @@ void rumor__node_recv_frame(rumor_node_t *n, const struct sockaddr_storage *from
     return;
   }
   rumor__node_after_change(n);
+}
+
+void rumor__node_inbound_closed(rumor_node_t *n, int why) {
+  if (why == RUMOR_INBOUND_FULL) n->metrics.tcp_refused++;
+  else n->metrics.tcp_overlong++;
 }
 
 void rumor__node_stream_done(rumor_node_t *n, rumor_stream *s, int status) {

@@ -203,6 +203,8 @@ M.ranges = {
   -- Limits on what the network can make a node take in (the core's "Limits").
   max_datagram_size = { 576, 65507 },        -- at least mtu (checked below)
   recv_budget = { 0, 1000000 },              -- datagrams/s per source address; 0: off
+  max_tcp_connections = { 1, 4096 },         -- inbound at once; more descriptors than ulimit -n
+  max_stream_bytes = { 64 * 1024, UINT32_MAX }, -- per inbound connection; >= one 64 KiB frame
 }
 
 -- The core's default mtu, for the rule that max_datagram_size is at least mtu when
