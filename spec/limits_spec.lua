@@ -46,3 +46,19 @@ describe("state limits", function()
     assert.matches("map key of 1025 bytes is too long", err)
   end)
 end)
+
+describe("member limit", function()
+  it("refuses a topology past max_members, naming the limit, and changes nothing", function()
+    local node = rumor.new{ id = "a", max_members = 3 }
+    local ok, err = pcall(node.set_topology, node, { { id = "b" }, { id = "c" }, { id = "d" } })
+    assert.is_false(ok)
+    assert.matches("set_topology: ETOOBIG: the peers name members this node does not know, "
+      .. "more than the 2 that max_members (3) leaves room for; nothing was changed", err, 1, true)
+    assert.equal(1, #node:members())
+    assert.is_true(node:set_topology{ { id = "b" }, { id = "c" } })
+    assert.equal(3, #node:members())
+    assert.equal(0, node:metrics().members_refused)   -- counted for the network's ids only
+    assert.equal(0, node:metrics().drops.member_limit)
+    node:close()
+  end)
+end)

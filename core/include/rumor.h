@@ -35,7 +35,8 @@ extern "C" {
 /* Error codes. Negative, disjoint from libuv's (which are -errno, < 4096). */
 #define RUMOR_EINVAL      (-20001) /* bad argument or configuration */
 #define RUMOR_ESTATE      (-20002) /* wrong lifecycle state (not started, stopped) */
-#define RUMOR_ETOOBIG     (-20003) /* key or value over its configured limit */
+#define RUMOR_ETOOBIG     (-20003) /* over a configured limit: a key or value too
+                                       long, or too many entries or members */
 #define RUMOR_ENOMEM      (-20004) /* allocation failed */
 #define RUMOR_EADDR       (-20005) /* an address did not parse as host:port */
 /* Waiting operations end with libuv's UV_ETIMEDOUT (the deadline passed) or
@@ -85,6 +86,8 @@ typedef struct rumor_config {
   uint32_t rate_limit_interval_ms; /* default 10000: the window; the tokens are
                                       refilled to full once per window */
   /* Limits (see "Limits" below): what the network can make a node take in. */
+  uint32_t max_members;         /* default 65536: members a node knows, itself and
+                                   removed ones included; 2..16777216 */
   uint32_t max_datagram_size;   /* default 65507: larger datagrams are dropped before
                                    they are decoded; at least mtu */
   uint32_t recv_budget;         /* default 2000: datagrams per second taken from one
@@ -136,6 +139,19 @@ enum {
  * bound is a field of rumor_config_t; what passes one is dropped or
  * refused where it is cheapest, counted in rumor_metrics_t, and the rest of
  * the traffic goes on.
+ *
+ * max_members: once a node knows this many members (itself, and members
+ * removed after a block, whose ids it remembers so their old state cannot
+ * come back, included; a member is never forgotten while the node lives),
+ * ids new to it are refused (members_refused, once per time one is met): a
+ * datagram from an unknown sender is dropped, an unknown member in a
+ * digest or a delta is skipped and the rest of the datagram is taken. The
+ * first refusal is logged at warn. Members it knows keep syncing; its
+ * summaries differ from those of peers that know more, which costs an
+ * exchange now and then, not every round. rumor_node_set_topology naming
+ * more new members than there is room for fails with RUMOR_ETOOBIG and
+ * changes nothing. Churn under ever new ids fills the table over a node's
+ * life: size it for every id a node may meet, not only those alive at once.
  *
  * max_datagram_size: a datagram longer than this is dropped before it is
  * decoded (drops_oversize). Nodes send at most their mtu, so it must be at
@@ -207,6 +223,10 @@ void rumor_node_close(rumor_node_t *node, rumor_close_cb cb, void *arg);
 
 const char *rumor_node_id(const rumor_node_t *node);
 uint64_t rumor_node_generation(const rumor_node_t *node);
+/* The node's configuration as checked and copied at creation (the limits
+ * it enforces, say); seeds is NULL (they were parsed). Valid while the
+ * node lives. */
+const rumor_config_t *rumor_node_config(const rumor_node_t *node);
 
 /* Writes the bound address ("127.0.0.1:PORT") into buf (>= RUMOR_MAX_ADDR_STRLEN).
  * Before start it is the configured bind string. */
@@ -431,6 +451,8 @@ typedef struct rumor_peer {
   const char *address; /* "host:port", or NULL when unknown */
 } rumor_peer_t;
 int rumor_node_set_topology(rumor_node_t *node, const rumor_peer_t *peers, size_t n);
+/* (set_topology also returns RUMOR_ETOOBIG, changing nothing, when it names
+ * more members new to the node than max_members leaves room for.) */
 int rumor_node_add_peer(rumor_node_t *node, const char *address);
 int rumor_node_remove_peer(rumor_node_t *node, const char *id, size_t id_len);
 
@@ -598,7 +620,8 @@ typedef struct rumor_metrics {
                                  either direction, and transfers refused to a cut peer */
   uint64_t fault_delayed;     /* datagrams held back by a fault's delay */
   uint64_t fault_overflow;    /* delayed datagrams dropped: the delay queue was full */
-  /* Limits (see "Limits" above); none of these count as received. */
+  /* Limits (see "Limits" above); the drops_* do not count as received. */
+  uint64_t members_refused;   /* new member ids not added: max_members were known */
   uint64_t drops_oversize;    /* datagrams over max_datagram_size, dropped undecoded */
   uint64_t drops_budget;      /* datagrams over their source's recv_budget, dropped undecoded */
   uint64_t tcp_refused;       /* inbound TCP connections over max_tcp_connections, closed */

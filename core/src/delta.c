@@ -310,7 +310,8 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
       continue;
     }
     rumor_member *m = rumor__store_find(&n->store, b.id, b.id_len);
-    if (m == NULL && (m = rumor__node_add_member(n, b.id, b.id_len)) == NULL) return nnews;
+    /* A member we have no room for (max_members): skip its block only. */
+    if (m == NULL && (m = rumor__node_learn_member(n, b.id, b.id_len)) == NULL) continue;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&b.addr)) {
       m->addr = b.addr;
       n->store.shape++; /* it may join our ring */

@@ -348,7 +348,7 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
       continue;
     }
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
-    if (m == NULL && (m = rumor__node_add_member(n, d.id, d.id_len)) == NULL) return;
+    if (m == NULL && (m = rumor__node_learn_member(n, d.id, d.id_len)) == NULL) continue;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) {
       m->addr = d.addr;
       n->store.shape++; /* it may join our ring */
@@ -422,7 +422,8 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     return;
   }
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
-  if (peer == NULL && (peer = rumor__node_add_member(n, msg.h.sender, msg.h.sender_len)) == NULL)
+  /* A sender we have no room for (max_members) is not heard at all. */
+  if (peer == NULL && (peer = rumor__node_learn_member(n, msg.h.sender, msg.h.sender_len)) == NULL)
     return;
   /* The sender's advertised address; an unspecified IP means "where this
    * datagram came from" (a node bound to 0.0.0.0). */

@@ -61,6 +61,13 @@
  * can carry is decoded. Set it to the cluster's largest mtu to drop the
  * rest unread. */
 #define DEFAULT_MAX_DATAGRAM_SIZE MAX_MTU
+/* 65536 members, six times a 10,000-member cluster: room for the ids that
+ * churn brings over a node's life (removed members are remembered), while a
+ * stream of made-up ids stops at about 64 MiB of member records and their
+ * scratch (roughly 1 KiB each). */
+#define DEFAULT_MAX_MEMBERS 65536
+/* 2^24: past that, a member table is a database of its own. */
+#define MAX_MAX_MEMBERS (1u << 24)
 /* 2000 datagrams/s from one address. An honest peer sends a node a few per
  * round (a summary, a SYN, answers, pushes and their forwards: tens per
  * second at the default interval), bursts when it writes a lot in a small
@@ -106,6 +113,7 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->broadcast = RUMOR_BROADCAST_EPIDEMIC;
   cfg->broadcast_branching = DEFAULT_BROADCAST_BRANCHING;
   cfg->rate_limit_interval_ms = DEFAULT_RATE_LIMIT_INTERVAL_MS;
+  cfg->max_members = DEFAULT_MAX_MEMBERS;
   cfg->max_datagram_size = DEFAULT_MAX_DATAGRAM_SIZE;
   cfg->recv_budget = DEFAULT_RECV_BUDGET;
   cfg->max_tcp_connections = DEFAULT_MAX_TCP_CONNECTIONS;
@@ -169,6 +177,8 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->broadcast_branching, 1, RUMOR_MAX_BROADCAST_BRANCHING,
                         "broadcast_branching", err)) != 0 ||
       (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0 ||
+      /* 2: itself and one other, or it cannot be part of a cluster. */
+      (rc = check_range(c->max_members, 2, MAX_MAX_MEMBERS, "max_members", err)) != 0 ||
       (rc = check_range(c->max_datagram_size, MIN_MTU, MAX_MTU, "max_datagram_size", err)) != 0 ||
       (rc = check_range(c->recv_budget, 0, MAX_RECV_BUDGET, "recv_budget", err)) != 0 ||
       (rc = check_range(c->max_tcp_connections, 1, MAX_TCP_CONNECTIONS, "max_tcp_connections",
@@ -327,6 +337,21 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
   rumor_member *m = rumor__store_add(&n->store, id, len);
   if (m != NULL) n->metrics.members_joined++;
   return m;
+}
+
+rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len) {
+  if (n->store.count >= n->cfg.max_members) {
+    n->metrics.members_refused++;
+    if (!n->members_full) { /* members are never freed: this happens once */
+      n->members_full = 1;
+      rumor__log(n, RUMOR_LOG_WARN,
+                 "knows max_members, %u members: ids new to it are refused from now on "
+                 "(the first: %.*s)", (unsigned)n->cfg.max_members,
+                 (int)(len > RUMOR_MAX_ID_LEN ? RUMOR_MAX_ID_LEN : len), id);
+    }
+    return NULL;
+  }
+  return rumor__node_add_member(n, id, len);
 }
 
 int rumor_node_start(rumor_node_t *n) {
@@ -519,6 +544,7 @@ void rumor_node_close(rumor_node_t *n, rumor_close_cb cb, void *arg) {
 
 const char *rumor_node_id(const rumor_node_t *n) { return n->id; }
 uint64_t rumor_node_generation(const rumor_node_t *n) { return n->generation; }
+const rumor_config_t *rumor_node_config(const rumor_node_t *n) { return &n->cfg; }
 
 int rumor_node_address(const rumor_node_t *n, char *buf, size_t size) {
   if (n->state == NODE_NEW) {

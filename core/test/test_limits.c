@@ -3,6 +3,29 @@
  * rest of the traffic still goes through. */
 #include "fake_net.h"
 
+#define KEY(k) k, sizeof(k) - 1
+
+/* Datagrams and rounds of the whole net, for "traffic settles". */
+static void traffic(fake_net *net, uint64_t *sent, uint64_t *rounds) {
+  *sent = *rounds = 0;
+  for (int i = 0; i < net->n; i++) {
+    *sent += rumor_node_metrics(net->nodes[i])->datagrams_sent;
+    *rounds += rumor_node_metrics(net->nodes[i])->rounds;
+  }
+}
+
+typedef struct said {
+  int n;
+  const char *what;
+} said;
+
+static void count_lines(rumor_node_t *n, int level, const char *msg, size_t len, void *arg) {
+  said *s = arg;
+  (void)n;
+  (void)len;
+  if (level == RUMOR_LOG_WARN && strstr(msg, s->what) != NULL) s->n++;
+}
+
 /* A datagram over max_datagram_size is dropped unread; one at the limit
  * is decoded (and, being garbage, dropped as malformed). */
 static void oversized_datagrams_are_dropped_unread(void) {
@@ -135,9 +158,114 @@ static void many_addresses_share_a_fixed_table(void) {
   net_free(&net);
 }
 
+/* Someone floods n00 with made-up member ids: n00 (room for 6 members)
+ * takes what fits, refuses the rest, counts and says so once. The members
+ * it knows keep syncing both ways, a member that joins later is refused by
+ * n00 alone (the others take it), and the traffic settles. */
+static void members_past_the_limit_are_refused(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  said log = {0, "max_members"};
+  static uint8_t buf[4096];
+  rumor_wire_writer w;
+  struct sockaddr_storage evil;
+  cfg.max_members = 6;
+  net_cluster(&net, 4, &cfg, 7);
+  rumor_node_t *a = net.nodes[0];
+  rumor_node_on_log(a, RUMOR_LOG_WARN, count_lines, &log);
+  /* A SYN from an unknown sender naming 20 members nobody runs. */
+  net_addr(9, &evil);
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_SYN, "default", 7, "evil", 4, 1, &evil), 0);
+  CHECK_EQ(rumor__wire_digest_begin(&w), 0);
+  for (int i = 0; i < 20; i++) {
+    char id[8];
+    snprintf(id, sizeof id, "f%02d", i);
+    CHECK_EQ(rumor__wire_digest_add(&w, id, 3, &evil, 0, 0), 0);
+  }
+  rumor__wire_digest_end(&w, 0);
+  rumor__node_recv(a, &evil, buf, w.len);
+  const rumor_metrics_t *m = rumor_node_metrics(a);
+  CHECK_EQ(rumor_node_member_count(a), 6); /* 4, the sender and one of its names */
+  CHECK_EQ(m->members_refused, 19);
+  CHECK_EQ(log.n, 1);
+  /* "n015" sorts between n01 and n02: not a ring neighbour of n00, which
+   * would watch n00 and find it silent. */
+  rumor_node_t *late = net_add(&net, "n015", 1, &cfg);
+  CHECK_EQ(rumor_node_start(late), 0);
+  net_run(&net, 3000);
+  for (int i = 0; i < 4; i++) CHECK(rumor_node_set(net.nodes[i], KEY("k"), net_id(i), 3) > 0);
+  CHECK(rumor_node_set(late, KEY("k"), "late", 4) > 0);
+  net_run(&net, 3000);
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 4; j++) CHECK(holds(net.nodes[i], net_id(j), "k", net_id(j)));
+  for (int i = 1; i < 4; i++) CHECK(holds(net.nodes[i], "n015", "k", "late"));
+  CHECK(!holds(a, "n015", "k", "late"));
+  CHECK_EQ(rumor_node_member_count(a), 6);
+  CHECK(m->members_refused > 19);
+  CHECK_EQ(log.n, 1);
+  for (int i = 1; i < 4; i++) CHECK_EQ(net_member(a, net_id(i)).status, RUMOR_MEMBER_ALIVE);
+  for (int i = 1; i < 5; i++) CHECK_EQ(net_member(net.nodes[i], net_id(0)).status, RUMOR_MEMBER_ALIVE);
+  CHECK_EQ(m->rejoins, 0);
+  /* Quiet again: n00's summary never matches its neighbours' (it lacks a
+   * member), which costs an exchange now and then, not every round. */
+  uint64_t sent0, rounds0, sent1, rounds1;
+  net_run(&net, 20000);
+  traffic(&net, &sent0, &rounds0);
+  net_run(&net, 20000);
+  traffic(&net, &sent1, &rounds1);
+  CHECK(2 * (sent1 - sent0) <= 3 * (rounds1 - rounds0));
+  /* Topology naming more new members than there is room for: refused whole. */
+  rumor_peer_t peers[] = {{net_id(1), NULL}, {"x", "10.0.0.40:7946"}};
+  CHECK_EQ(rumor_node_set_topology(a, peers, 2), RUMOR_ETOOBIG);
+  CHECK_EQ(rumor_node_member_count(a), 6);
+  CHECK_EQ(net_member(a, net_id(2)).status, RUMOR_MEMBER_ALIVE); /* not blocked by it */
+  net_free(&net);
+}
+
+/* In one datagram, the block of a member there is no room for is skipped
+ * and the block after it is taken. */
+static void an_unknown_member_is_skipped_not_the_datagram(void) {
+  fake_net net;
+  rumor_config_t cfg;
+  static uint8_t buf[2048];
+  rumor_wire_writer w;
+  struct sockaddr_storage from;
+  uint8_t slot[8];
+  rumor_config_init(&cfg);
+  cfg.max_members = 2;
+  net_init(&net, 3);
+  rumor_node_t *a = net_add(&net, "a", -1, &cfg);
+  CHECK_EQ(rumor_node_start(a), 0);
+  net_addr(9, &from);
+  size_t sl = rumor__slot_encode(slot, "k", 1, NULL, 0);
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_ACK, "default", 7, "e", 1, 1, &from), 0);
+  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "x", 1, &from, 1, 0, 1, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, (char *)slot, sl, 1, 0, (const uint8_t *)"x", 1), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  CHECK_EQ(rumor__wire_block_begin(&w, "e", 1, &from, 1, 0, 1, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, (char *)slot, sl, 1, 0, (const uint8_t *)"e", 1), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  rumor__node_recv(a, &from, buf, w.len);
+  CHECK(holds(a, "e", "k", "e"));
+  CHECK_EQ(rumor_node_member_count(a), 2);
+  CHECK_EQ(rumor_node_metrics(a)->members_refused, 1);
+  /* A datagram from yet another sender is not heard at all. */
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_ACK, "default", 7, "y", 1, 1, &from), 0);
+  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
+  rumor__wire_delta_end(&w);
+  rumor__node_recv(a, &from, buf, w.len);
+  CHECK_EQ(rumor_node_metrics(a)->members_refused, 2);
+  CHECK_EQ(rumor_node_member_count(a), 2);
+  net_free(&net);
+}
+
 int main(void) {
   RUN(oversized_datagrams_are_dropped_unread);
   RUN(a_flood_from_one_address_leaves_the_others_alone);
   RUN(many_addresses_share_a_fixed_table);
+  RUN(members_past_the_limit_are_refused);
+  RUN(an_unknown_member_is_skipped_not_the_datagram);
   return 0;
 }

@@ -667,7 +667,7 @@ function Node:metrics()
     malformed = m.drops_malformed, version = m.drops_version, cluster = m.drops_cluster,
     self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
     too_big = m.entries_too_big, rejected = m.entries_rejected, fault = m.fault_dropped,
-    oversize = m.drops_oversize, budget = m.drops_budget,
+    oversize = m.drops_oversize, budget = m.drops_budget, member_limit = m.members_refused,
   }
   return m
 end
@@ -801,7 +801,14 @@ function Node:set_topology(peers)
     need_member_id("set_topology", entry .. ": 'id'", p.id, 2)
     if p.address ~= nil then need_address("set_topology", entry .. ": 'address'", p.address, 2) end
   end
-  return core_call("set_topology", 2, n:set_topology(peers))
+  local ok, err, code = n:set_topology(peers)
+  if not ok and code == "ETOOBIG" then
+    local l = n:limits()
+    err = ("ETOOBIG: the peers name members this node does not know, more than the %d "
+      .. "that max_members (%d) leaves room for; nothing was changed"):format(
+      l.max_members - l.members, l.max_members)
+  end
+  return core_call("set_topology", 2, ok, err)
 end
 
 -- Adds an address to join through, like a seed.
