@@ -62,3 +62,26 @@ describe("member limit", function()
     node:close()
   end)
 end)
+
+describe("key limit", function()
+  it("refuses a new key past max_keys_per_member, naming the limit and the count", function()
+    local node = rumor.new{ id = "a", max_keys_per_member = 3 }
+    assert.is_true(node:set_state("k1", "v") > 0)
+    assert.is_true(node:set_map_state("m", "e1", "v") > 0)
+    assert.is_true(node:set_state("k2", "v") > 0)
+    local ok, err = pcall(node.set_state, node, "k3", "v")
+    assert.is_false(ok)
+    assert.matches("rumor: set_state: ETOOBIG: 'k3' would be a new entry of this node, which "
+      .. "holds 3 entries (values, map entries and deletes not yet purged), the limit of "
+      .. "max_keys_per_member (3)", err, 1, true)
+    ok, err = pcall(node.set_map_state, node, "m", "e2", "v")
+    assert.is_false(ok)
+    assert.matches("set_map_state: ETOOBIG: 'm' / 'e2' would be a new entry", err, 1, true)
+    -- What it holds can change, and a delete keeps its place until it is purged.
+    assert.is_true(node:set_state("k1", "w") > 0)
+    assert.is_true(node:delete_state("k2") > 0)
+    assert.is_false((pcall(node.set_state, node, "k3", "v")))
+    assert.is_true(node:set_state("k2", "back") > 0)
+    node:close()
+  end)
+end)

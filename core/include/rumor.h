@@ -88,6 +88,8 @@ typedef struct rumor_config {
   /* Limits (see "Limits" below): what the network can make a node take in. */
   uint32_t max_members;         /* default 65536: members a node knows, itself and
                                    removed ones included; 2..16777216 */
+  uint32_t max_keys_per_member; /* default 100000: entries (keys, map entries, deletes
+                                   not yet purged) held per member; 1..100000000 */
   uint32_t max_datagram_size;   /* default 65507: larger datagrams are dropped before
                                    they are decoded; at least mtu */
   uint32_t recv_budget;         /* default 2000: datagrams per second taken from one
@@ -152,6 +154,26 @@ enum {
  * more new members than there is room for fails with RUMOR_ETOOBIG and
  * changes nothing. Churn under ever new ids fills the table over a node's
  * life: size it for every id a node may meet, not only those alive at once.
+ * A member it refuses may be a ring neighbour of its own that watches it
+ * and finds it silent: max_members is a guard against made-up ids, not a
+ * way to take part in only some of a cluster.
+ *
+ * max_keys_per_member: a member holds at most this many entries at a node:
+ * its values and map entries and its deletes not yet purged (a delete
+ * holds its slot until tombstone_grace_ms ends it), the engine's reserved
+ * entries (heartbeat, left, blocked) included. A write to an entry it
+ * holds always goes (a delete too); a new one past the limit does not:
+ * rumor_node_set and rumor_node_map_set return RUMOR_ETOOBIG, and a remote
+ * entry is refused (entries_over_limit), logged once each time a member
+ * reaches the limit. A refused remote entry is not stored, and the
+ * member's watermark passes it like any other: the entries after it
+ * (updates of keys held, deletes, the engine's entries, which are never
+ * refused) still arrive, nothing is asked for again, and the member's
+ * next write of that key is judged afresh. So this node holds, and passes
+ * on, that member's state without the refused keys: give every node of a
+ * cluster the same limit, and keep members well under it (a member whose
+ * own count sits at the limit while deletes are being purged may have a
+ * new key refused by a peer that purges a little later).
  *
  * max_datagram_size: a datagram longer than this is dropped before it is
  * decoded (drops_oversize). Nodes send at most their mtu, so it must be at
@@ -235,7 +257,9 @@ int rumor_node_address(const rumor_node_t *node, char *buf, size_t size);
 /* Sets one of this node's own keys. The value is copied. Bumps the node's
  * sequence number and fires an update event for the local write; when the
  * node runs, the write is pushed to gossip_fan_out peers at once.
- * Returns the new seq (> 0) or a negative error (ETOOBIG, EINVAL, ESTATE). */
+ * Returns the new seq (> 0) or a negative error (ETOOBIG, EINVAL, ESTATE).
+ * ETOOBIG: the key or value is too long, or the key is new and the node
+ * holds max_keys_per_member entries. */
 int64_t rumor_node_set(rumor_node_t *node, const char *key, size_t key_len,
                        const void *value, size_t value_len);
 
@@ -622,6 +646,8 @@ typedef struct rumor_metrics {
   uint64_t fault_overflow;    /* delayed datagrams dropped: the delay queue was full */
   /* Limits (see "Limits" above); the drops_* do not count as received. */
   uint64_t members_refused;   /* new member ids not added: max_members were known */
+  uint64_t entries_over_limit; /* remote entries of new keys of a member that holds
+                                  max_keys_per_member entries, refused */
   uint64_t drops_oversize;    /* datagrams over max_datagram_size, dropped undecoded */
   uint64_t drops_budget;      /* datagrams over their source's recv_budget, dropped undecoded */
   uint64_t tcp_refused;       /* inbound TCP connections over max_tcp_connections, closed */

@@ -68,6 +68,12 @@
 #define DEFAULT_MAX_MEMBERS 65536
 /* 2^24: past that, a member table is a database of its own. */
 #define MAX_MAX_MEMBERS (1u << 24)
+/* 100,000 entries per member: a member's state is what others need to know
+ * of it (config, endpoints, shard maps), not a database; at a few hundred
+ * bytes of bookkeeping each (values aside) that is some tens of MiB per
+ * member at most, and a shard map of tens of thousands of entries fits. */
+#define DEFAULT_MAX_KEYS_PER_MEMBER 100000
+#define MAX_MAX_KEYS_PER_MEMBER 100000000
 /* 2000 datagrams/s from one address. An honest peer sends a node a few per
  * round (a summary, a SYN, answers, pushes and their forwards: tens per
  * second at the default interval), bursts when it writes a lot in a small
@@ -114,6 +120,7 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->broadcast_branching = DEFAULT_BROADCAST_BRANCHING;
   cfg->rate_limit_interval_ms = DEFAULT_RATE_LIMIT_INTERVAL_MS;
   cfg->max_members = DEFAULT_MAX_MEMBERS;
+  cfg->max_keys_per_member = DEFAULT_MAX_KEYS_PER_MEMBER;
   cfg->max_datagram_size = DEFAULT_MAX_DATAGRAM_SIZE;
   cfg->recv_budget = DEFAULT_RECV_BUDGET;
   cfg->max_tcp_connections = DEFAULT_MAX_TCP_CONNECTIONS;
@@ -179,6 +186,8 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0 ||
       /* 2: itself and one other, or it cannot be part of a cluster. */
       (rc = check_range(c->max_members, 2, MAX_MAX_MEMBERS, "max_members", err)) != 0 ||
+      (rc = check_range(c->max_keys_per_member, 1, MAX_MAX_KEYS_PER_MEMBER,
+                        "max_keys_per_member", err)) != 0 ||
       (rc = check_range(c->max_datagram_size, MIN_MTU, MAX_MTU, "max_datagram_size", err)) != 0 ||
       (rc = check_range(c->recv_budget, 0, MAX_RECV_BUDGET, "recv_budget", err)) != 0 ||
       (rc = check_range(c->max_tcp_connections, 1, MAX_TCP_CONNECTIONS, "max_tcp_connections",
@@ -337,6 +346,10 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
   rumor_member *m = rumor__store_add(&n->store, id, len);
   if (m != NULL) n->metrics.members_joined++;
   return m;
+}
+
+int rumor__node_keys_full(const rumor_node_t *n, const rumor_member *m) {
+  return m->nlive + m->ntombstones >= n->cfg.max_keys_per_member;
 }
 
 rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len) {
@@ -579,10 +592,9 @@ static int64_t user_write(rumor_node_t *n, const char *key, size_t key_len, cons
   uint8_t slot[RUMOR_WIRE_MAX_SLOT];
   if (rumor__liveness_reserved(key, key_len)) return RUMOR_EINVAL;
   size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
-  if (del) {
-    const rumor_entry *e = rumor__store_entry(n->self, (const char *)slot, slot_len);
-    if (e == NULL || e->value == NULL) return 0; /* nothing to delete */
-  }
+  const rumor_entry *have = rumor__store_entry(n->self, (const char *)slot, slot_len);
+  if (del && (have == NULL || have->value == NULL)) return 0; /* nothing to delete */
+  if (have == NULL && rumor__node_keys_full(n, n->self)) return RUMOR_ETOOBIG;
   int64_t seq = rumor__node_write(n, slot, slot_len, value, value_len, del, 1);
   rumor__node_after_change(n);
   return seq;

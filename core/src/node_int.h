@@ -296,4 +296,6 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
 /* The same for an id the network named: NULL also when max_members are
  * known (counted in members_refused, logged once). */
 rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len);
+/* Whether m holds max_keys_per_member entries: a new one is refused. */
+int rumor__node_keys_full(const rumor_node_t *n, const rumor_member *m);
 #endif

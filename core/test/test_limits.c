@@ -261,11 +261,117 @@ static void an_unknown_member_is_skipped_not_the_datagram(void) {
   net_free(&net);
 }
 
+/* Entries this node holds of member (values and deletes not yet purged). */
+static size_t entries_of(rumor_node_t *node, const char *member) {
+  rumor_member_info_t info = net_member(node, member);
+  return info.nkeys + info.ntombstones;
+}
+
+/* A node's own writes: new keys stop at max_keys_per_member (its heartbeat
+ * entry counts), writes to keys it holds and deletes still go, and a
+ * purged delete makes room again. */
+static void local_writes_stop_at_the_key_limit(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  cfg.max_keys_per_member = 10;
+  cfg.tombstone_grace_ms = 1000;
+  net_init(&net, 5);
+  rumor_node_t *a = net_add(&net, "a", -1, &cfg);
+  CHECK_EQ(rumor_node_start(a), 0);
+  CHECK_EQ(entries_of(a, "a"), 1); /* the heartbeat */
+  char key[8];
+  for (int i = 0; i < 9; i++) {
+    snprintf(key, sizeof key, "k%d", i);
+    CHECK(rumor_node_set(a, key, strlen(key), "v", 1) > 0);
+  }
+  CHECK_EQ(rumor_node_set(a, KEY("k9"), "v", 1), RUMOR_ETOOBIG);
+  CHECK_EQ(rumor_node_map_set(a, KEY("m"), KEY("e"), "v", 1), RUMOR_ETOOBIG);
+  CHECK(rumor_node_set(a, KEY("k0"), "w", 1) > 0); /* held: an update */
+  CHECK(rumor_node_delete(a, KEY("k1")) > 0);      /* a delete holds its slot */
+  CHECK_EQ(rumor_node_set(a, KEY("k9"), "v", 1), RUMOR_ETOOBIG);
+  CHECK(rumor_node_set(a, KEY("k1"), "again", 5) > 0);
+  CHECK(rumor_node_delete(a, KEY("k1")) > 0);
+  CHECK_EQ(entries_of(a, "a"), 10);
+  net_run(&net, 3000); /* the delete is purged */
+  CHECK_EQ(entries_of(a, "a"), 9);
+  CHECK(rumor_node_set(a, KEY("k9"), "v", 1) > 0);
+  CHECK_EQ(rumor_node_set(a, KEY("k10"), "v", 1), RUMOR_ETOOBIG);
+  CHECK_EQ(rumor_node_metrics(a)->entries_over_limit, 0); /* remote entries only */
+  net_free(&net);
+}
+
+/* b writes 20 keys; a holds at most 10 entries per member. a takes b's
+ * heartbeat and its first 9 keys, refuses the other 11 (counted, said
+ * once), and still gets b's later updates, deletes and heartbeats; nothing
+ * is asked for again: the traffic settles as if they agreed. */
+static void remote_keys_past_the_limit_are_refused(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config(), small = net_fast_config();
+  said log = {0, "max_keys_per_member"};
+  small.max_keys_per_member = 10;
+  net_init(&net, 9);
+  rumor_node_t *a = net_add(&net, "a", -1, &small);
+  rumor_node_t *b = net_add(&net, "b", 0, &cfg);
+  rumor_node_on_log(a, RUMOR_LOG_WARN, count_lines, &log);
+  CHECK_EQ(rumor_node_start(a), 0);
+  CHECK_EQ(rumor_node_start(b), 0);
+  net_run(&net, 2000);
+  char key[8];
+  for (int i = 0; i < 20; i++) {
+    snprintf(key, sizeof key, "k%02d", i);
+    CHECK(rumor_node_set(b, key, strlen(key), "v", 1) > 0);
+  }
+  net_run(&net, 3000);
+  const rumor_metrics_t *m = rumor_node_metrics(a);
+  CHECK_EQ(entries_of(a, "b"), 10);
+  for (int i = 0; i < 20; i++) {
+    snprintf(key, sizeof key, "k%02d", i);
+    CHECK_EQ(holds(a, "b", key, "v"), i < 9);
+  }
+  CHECK(m->entries_over_limit >= 11);
+  CHECK_EQ(log.n, 1);
+  CHECK_EQ(net_member(a, "b").max_seq, net_member(b, "b").max_seq); /* passed, not stuck */
+  /* What b changes in keys a holds still arrives. */
+  CHECK(rumor_node_set(b, KEY("k00"), "w", 1) > 0);
+  CHECK(rumor_node_delete(b, KEY("k01")) > 0);
+  rumor_stat_t st = {"load", 4, 7};
+  CHECK_EQ(rumor_node_set_stats(b, &st, 1), 0); /* a new heartbeat entry */
+  net_run(&net, 3000);
+  CHECK(holds(a, "b", "k00", "w"));
+  CHECK(!holds(a, "b", "k01", "v"));
+  CHECK_EQ(net_member(a, "b").has_heartbeat, 1);
+  size_t off = 0;
+  rumor_stat_t got;
+  rumor_member_info_t ib = net_member(a, "b");
+  CHECK_EQ(rumor_stats_next(ib.stats, ib.stats_len, &off, &got), 1);
+  CHECK(got.name_len == 4 && memcmp(got.name, "load", 4) == 0 && got.value == 7);
+  CHECK_EQ(net_member(a, "b").max_seq, net_member(b, "b").max_seq);
+  CHECK_EQ(log.n, 1);
+  /* Nothing is asked for again: the traffic of a quiet pair. */
+  uint64_t refused = m->entries_over_limit, sent0, rounds0, sent1, rounds1;
+  net_run(&net, 10000);
+  traffic(&net, &sent0, &rounds0);
+  net_run(&net, 20000);
+  traffic(&net, &sent1, &rounds1);
+  CHECK(sent1 - sent0 <= (rounds1 - rounds0) + (rounds1 - rounds0) / 10);
+  CHECK_EQ(m->entries_over_limit, refused);
+  CHECK_EQ(m->tcp_pulls, 0);
+  /* A new write of a refused key is judged afresh: still no room. */
+  CHECK(rumor_node_set(b, KEY("k15"), "again", 5) > 0);
+  net_run(&net, 2000);
+  CHECK(!holds(a, "b", "k15", "again"));
+  CHECK_EQ(m->entries_over_limit, refused + 1);
+  CHECK_EQ(log.n, 1); /* still the same crossing */
+  net_free(&net);
+}
+
 int main(void) {
   RUN(oversized_datagrams_are_dropped_unread);
   RUN(a_flood_from_one_address_leaves_the_others_alone);
   RUN(many_addresses_share_a_fixed_table);
   RUN(members_past_the_limit_are_refused);
   RUN(an_unknown_member_is_skipped_not_the_datagram);
+  RUN(local_writes_stop_at_the_key_limit);
+  RUN(remote_keys_past_the_limit_are_refused);
   return 0;
 }

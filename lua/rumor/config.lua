@@ -202,6 +202,7 @@ M.ranges = {
   blocked_retention_ms = { 1, WEEK },
   -- Limits on what the network can make a node take in (the core's "Limits").
   max_members = { 2, 1 << 24 },              -- itself and one other .. a database of its own
+  max_keys_per_member = { 1, 100000000 },    -- entries per member, deletes not yet purged too
   max_datagram_size = { 576, 65507 },        -- at least mtu (checked below)
   recv_budget = { 0, 1000000 },              -- datagrams/s per source address; 0: off
   max_tcp_connections = { 1, 4096 },         -- inbound at once; more descriptors than ulimit -n

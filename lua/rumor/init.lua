@@ -454,6 +454,14 @@ local function write_failed(n, method, err, code, key, map_key, value, level)
     elseif value and #value > limit then
       err = ("ETOOBIG: value of %d bytes is over the limit of %d bytes for this key "
         .. "(max_value_size, less the framing of one transfer)"):format(#value, limit)
+    else
+      local l = n:limits()
+      if l.keys >= l.max_keys_per_member then
+        err = ("ETOOBIG: '%s' would be a new entry of this node, which holds %d entries "
+          .. "(values, map entries and deletes not yet purged), the limit of "
+          .. "max_keys_per_member (%d)"):format(map_key and (key .. "' / '" .. map_key) or key,
+          l.keys, l.max_keys_per_member)
+      end
     end
   end
   error("rumor: " .. method .. ": " .. tostring(err), level + 1)
@@ -668,6 +676,7 @@ function Node:metrics()
     self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
     too_big = m.entries_too_big, rejected = m.entries_rejected, fault = m.fault_dropped,
     oversize = m.drops_oversize, budget = m.drops_budget, member_limit = m.members_refused,
+    key_limit = m.entries_over_limit,
   }
   return m
 end
