@@ -163,6 +163,17 @@ describe("rumor.load_config", function()
     assert.matches("field 'script': unknown field", err_of(path, NO_ENV))
   end)
 
+  it("reads the limits from RUMOR_* variables", function()
+    local path = write("limits.json", [[{ "id": "a", "max_members": 100 }]])
+    local c = rumor.load_config(path, { RUMOR_MAX_MEMBERS = "200", RUMOR_RECV_BUDGET = "0",
+      RUMOR_MAX_KEYS_PER_MEMBER = "50", RUMOR_MAX_DATAGRAM_SIZE = "9000", RUMOR_MTU = "9000",
+      RUMOR_MAX_TCP_CONNECTIONS = "16", RUMOR_MAX_STREAM_BYTES = "1048576" })
+    assert.same({ 200, 0, 50, 9000, 16, 1048576 }, { c.max_members, c.recv_budget,
+      c.max_keys_per_member, c.max_datagram_size, c.max_tcp_connections, c.max_stream_bytes })
+    assert.matches("environment variable RUMOR_MAX_MEMBERS: field 'max_members': must be >= 2, got 1",
+      err_of(path, { RUMOR_MAX_MEMBERS = "1" }))
+  end)
+
   it("checks its arguments", function()
     assert.matches("argument 'path' must be a string", err_of(nil))
     assert.matches("argument 'env' must be a function or a table", err_of("x.json", "env"))
