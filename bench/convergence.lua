@@ -1,7 +1,8 @@
 -- convergence.lua: how fast one write reaches every node, and what it costs.
 --   rumor run bench/convergence.lua [--nodes 50[,1000...]] [--broadcast epidemic|tree|both]
 --       [--procs] [--repeats R] [--interval MS] [--fan-out F] [--branching B]
---       [--value-size B] [--join-timeout S] [--max-rss-mib M]
+--       [--value-size B] [--join-timeout S] [--max-rss-mib M] [--sealed]
+-- --sealed gives every node one key (rumor.keygen): the cost of encryption.
 -- Without --procs: N nodes in this process on loopback; with --procs: one `rumor agent`
 -- process per node (in a private network namespace when root). Either way they join
 -- through node 1, at the engine's defaults unless a flag says otherwise (--interval is
@@ -27,13 +28,16 @@ local rumor = require("rumor")
 
 local USAGE = "usage: rumor run bench/convergence.lua [--nodes 50[,1000...]] [--broadcast epidemic|tree|both]\n"
   .. "    [--procs] [--repeats R] [--interval MS] [--fan-out F] [--branching B]\n"
-  .. "    [--value-size B] [--join-timeout S] [--max-rss-mib M]\n"
+  .. "    [--value-size B] [--join-timeout S] [--max-rss-mib M] [--sealed]\n"
 
 local opts = lib.options(USAGE, {
   nodes = { "ints", { 50 } }, broadcast = { "string", "both" }, procs = { "flag", false },
   repeats = { "int" }, interval = { "int" }, ["fan-out"] = { "int" }, branching = { "int" },
   ["value-size"] = { "int", 100 }, ["join-timeout"] = { "int" }, ["max-rss-mib"] = { "int" },
+  sealed = { "flag", false },
 })
+-- One key for the whole run (--sealed), or none.
+local SECRET = opts.sealed and rumor.keygen() or nil
 local modes = opts.broadcast == "both" and { "epidemic", "tree" } or { opts.broadcast }
 for _, m in ipairs(modes) do
   if m ~= "epidemic" and m ~= "tree" then
@@ -61,12 +65,13 @@ local function config(id, seed, mode)
     broadcast = (HAS_BROADCAST or mode ~= "epidemic") and mode or nil,
     broadcast_branching = opts.branching,
     gossip_interval_ms = opts.interval, gossip_fan_out = opts["fan-out"],
+    secret = SECRET,
   }
 end
 
 local function head(mode, n)
   return { { "bench", "convergence" }, { "system", "rumor" }, { "broadcast", mode },
-           { "procs", opts.procs }, { "nodes", n } }
+           { "procs", opts.procs }, { "nodes", n }, { "sealed", opts.sealed } }
 end
 
 -- The line of a finished run.

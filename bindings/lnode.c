@@ -216,6 +216,8 @@ int lrumor_node_new(lua_State *L) {
   if (opt_string(L, "bind") != NULL)
     cfg.bind = lua_tostring(L, -1);
   read_seeds(L, &cfg);
+  lrumor_read_keyring(L, &cfg);
+  opt_u32(L, "replay_window_ms", &cfg.replay_window_ms);
   opt_u32(L, "gossip_interval_ms", &cfg.gossip_interval_ms);
   opt_u32(L, "gossip_request_timeout_ms", &cfg.gossip_request_timeout_ms);
   opt_u32(L, "gossip_fan_out", &cfg.gossip_fan_out);
@@ -854,6 +856,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(sends_deferred), METRIC(sends_dropped),
   METRIC(entries_rejected), METRIC(log_lines),
   METRIC(fault_dropped), METRIC(fault_delayed), METRIC(fault_overflow),
+  METRIC(drops_key), METRIC(drops_plaintext), METRIC(drops_replay), METRIC(drops_spoofed),
   METRIC(drops_oversize), METRIC(drops_budget), METRIC(tcp_refused), METRIC(tcp_overlong),
   METRIC(members_refused), METRIC(entries_over_limit),
 };
@@ -978,4 +981,5 @@ void lrumor_node_open(lua_State *L) {
   lrumor_liveness_open(L);
   lrumor_hooks_open(L);
   lrumor_fault_open(L);
+  lrumor_keyring_open(L);
 }

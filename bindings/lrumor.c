@@ -318,6 +318,7 @@ int luaopen_rumor_core(lua_State *L) {
   lua_pushvalue(L, -2);
   luaL_setfuncs(L, core_funcs, 1);
   lrumor_embed_register(L);
+  lrumor_keyring_register(L);
   lua_pushliteral(L, RUMOR_VERSION_STRING);
   lua_setfield(L, -2, "version");
   return 1;

@@ -134,6 +134,15 @@ void lrumor_hooks_detach(lua_State *L, lrumor_node_t *n);
 /* Pushes the record of one member (members(), the policy's info, member()). */
 void lrumor_push_member(lua_State *L, const rumor_member_info_t *info);
 
+/* lkeyring.c: encryption: the secret/keyring config fields, the key
+ * methods of a node, and core.keygen / core.seal */
+/* Fills cfg->keyring from the config table at index 1 (leaves what it
+ * needs on the stack, like the seeds). */
+void lrumor_read_keyring(lua_State *L, rumor_config_t *cfg);
+void lrumor_keyring_open(lua_State *L);
+/* Adds keygen and seal to the module table at -1. */
+void lrumor_keyring_register(lua_State *L);
+
 /* lfault.c: set_fault and clear_faults (fault injection) */
 void lrumor_fault_open(lua_State *L);
 

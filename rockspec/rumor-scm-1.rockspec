@@ -20,6 +20,7 @@ dependencies = {
 }
 external_dependencies = {
   LIBUV = { header = "uv.h", library = "uv" },
+  LIBSODIUM = { header = "sodium.h", library = "sodium" },
 }
 build = {
   type = "builtin",
@@ -46,23 +47,25 @@ build = {
     ["rumor.explain"] = "lua/rumor/explain.lua",
     ["rumor.prometheus"] = "lua/rumor/prometheus.lua",
     ["rumor.faults"] = "lua/rumor/faults.lua",
+    ["rumor.keyring"] = "lua/rumor/keyring.lua",
     ["rumor.core"] = {
       sources = {
         "bindings/lembed.c", "bindings/llines.c", "bindings/lliveness.c", "bindings/lnode.c",
         "bindings/lprocess.c", "bindings/lrumor.c", "bindings/ltimer.c", "bindings/lhooks.c",
-        "bindings/lfault.c",
+        "bindings/lfault.c", "bindings/lkeyring.c",
         "core/src/addr.c", "core/src/await.c", "core/src/blob.c", "core/src/delta.c",
         "core/src/error.c", "core/src/frame.c", "core/src/gossip.c", "core/src/io_uv.c",
         "core/src/map.c", "core/src/node.c", "core/src/push.c", "core/src/rng.c",
         "core/src/store.c", "core/src/transfer.c", "core/src/wire.c",
         "core/src/heartbeat.c", "core/src/detector.c", "core/src/liveness.c",
         "core/src/summary.c", "core/src/tree.c", "core/src/rate.c", "core/src/log.c",
-        "core/src/fault.c", "core/src/budget.c",
+        "core/src/fault.c", "core/src/seal.c", "core/src/replay.c", "core/src/guard.c",
+        "core/src/keyring.c", "core/src/budget.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
-      incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)" },
-      libdirs = { "$(LIBUV_LIBDIR)" },
-      libraries = { "uv" },
+      incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)", "$(LIBSODIUM_INCDIR)" },
+      libdirs = { "$(LIBUV_LIBDIR)", "$(LIBSODIUM_LIBDIR)" },
+      libraries = { "uv", "sodium" },
     },
   },
   install = {

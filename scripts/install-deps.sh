@@ -6,7 +6,7 @@
 set -euo pipefail
 
 # lua-luv: optional for users (rumor.use_luv), installed so that spec/luv_spec.lua runs.
-packages=(cmake make gcc pkg-config lua5.4 liblua5.4-dev libuv1-dev lua-cjson lua-busted luarocks lua-luv)
+packages=(cmake make gcc pkg-config lua5.4 liblua5.4-dev libuv1-dev libsodium-dev lua-cjson lua-busted luarocks lua-luv)
 if [ "${1:-}" = "--ci" ]; then
   # iproute2 (ip) and util-linux (unshare, nsenter): spec/netns_spec.lua runs hosts in
   # network namespaces of their own where the machine allows it.

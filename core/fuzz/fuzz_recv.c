@@ -25,12 +25,14 @@ static int judge(rumor_node_t *n, const rumor_update_t *e, const char **reason, 
   return e->value[0] & 1;
 }
 
-/* Every line arrives terminated, never empty. */
+/* Every line arrives terminated, never empty, free of control bytes. */
 static void log_line(rumor_node_t *n, int level, const char *msg, size_t len, void *arg) {
   (void)n;
   (void)arg;
   if (len == 0 || msg[len] != '\0' || strlen(msg) != len || rumor_log_level_name(level)[0] == '\0')
     abort();
+  for (size_t i = 0; i < len; i++) /* nothing from the network can break or paint a line */
+    if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f) abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

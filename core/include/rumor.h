@@ -85,6 +85,13 @@ typedef struct rumor_config {
                                    spread news per window */
   uint32_t rate_limit_interval_ms; /* default 10000: the window; the tokens are
                                       refilled to full once per window */
+  /* Encryption (see "Keyring" below). */
+  const char *const *keyring; /* keys as text (base64 of 32 bytes, or 64 hex digits);
+                                 keyring[0] seals, all open. NULL/0: plaintext */
+  size_t nkeys;               /* 0..RUMOR_MAX_KEYRING */
+  uint32_t replay_window_ms;  /* default 60000: with a keyring, messages whose sender's
+                                 clock is further than this from ours are refused
+                                 (0: only the per-member replay window applies) */
   /* Limits (see "Limits" below): what the network can make a node take in. */
   uint32_t max_members;         /* default 65536: members a node knows, itself and
                                    removed ones included; 2..16777216 */
@@ -176,21 +183,21 @@ enum {
  * new key refused by a peer that purges a little later).
  *
  * max_datagram_size: a datagram longer than this is dropped before it is
- * decoded (drops_oversize). Nodes send at most their mtu, so it must be at
- * least the node's own mtu, and at least the largest mtu of the cluster.
+ * opened or decoded (drops_oversize). Nodes send at most their mtu, so it
+ * must be at least the node's own mtu, and the largest mtu of the cluster.
  *
  * recv_budget: each source address (IP and port) may send recv_budget
  * datagrams per second, in bursts of up to a second's worth (a token
  * bucket). The budget is checked first on receipt, before anything is
- * decoded, so a flood from one address costs a lookup per datagram and
- * leaves the others' gossip alone. What is over it is dropped
- * (drops_budget), with one warning per address each time it goes over
- * (until it has stayed within the budget for a second). The buckets are a
- * fixed table of 1024 addresses, the least recently seen evicted first:
- * memory is bounded, and a sender cycling (spoofed) source addresses is not
- * held to the budget, but cannot shrink anyone else's. Honest peers send a
- * few datagrams per round each (large syncs go over TCP): the default is
- * far above that.
+ * opened (with a keyring) or decoded, so a flood from one address costs a
+ * lookup per datagram and leaves the others' gossip alone. What is over it
+ * is dropped (drops_budget), with one warning per address each time it
+ * goes over (until it has stayed within the budget for a second). The
+ * buckets are a fixed table of 1024 addresses, the least recently seen
+ * evicted first: memory is bounded, and a sender cycling (spoofed) source
+ * addresses is not held to the budget, but cannot shrink anyone else's.
+ * Honest peers send a few datagrams per round each (large syncs go over
+ * TCP): the default is far above that.
  *
  * TCP: a node takes at most max_tcp_connections inbound connections at
  * once; more are closed as soon as they are accepted (tcp_refused). One
@@ -369,6 +376,42 @@ typedef void (*rumor_log_cb)(rumor_node_t *node, int level, const char *message,
                              void *arg);
 /* Lines of at least min_level reach cb; NULL stops them. */
 void rumor_node_on_log(rumor_node_t *node, int min_level, rumor_log_cb cb, void *arg);
+
+/* ---- Keyring -------------------------------------------------------------
+ *
+ * With a keyring, every datagram and TCP frame a node sends is sealed
+ * (XChaCha20-Poly1305, libsodium) with the primary key, and only sealed
+ * messages that open with one of its keys are taken: a node without the
+ * key, or with a wrong one, learns nothing and changes nothing (drops_key,
+ * drops_plaintext). Each message carries its sender's clock and a counter;
+ * one seen before, or older than replay_window_ms, is refused
+ * (drops_replay). Problems are logged at warn once per peer address, not
+ * per message.
+ *
+ * Rotation without dropping the cluster: install the new key on every
+ * node (they open both), then use it on every node (they seal with it;
+ * rumor_node_keyring shows when the old one stops opening anything), then
+ * remove the old one everywhere. A node created without a keyring cannot
+ * be given one: encryption is decided at creation, as it changes the room
+ * a datagram has (RUMOR_SEAL_OVERHEAD bytes of the mtu). */
+#define RUMOR_MAX_KEYRING 16      /* keys at once: a rotation needs two or three */
+#define RUMOR_KEY_TEXT_LEN 44     /* a key in base64, without its NUL */
+/* Writes a new random key, in base64, NUL-terminated, into buf (>= 45 bytes). */
+int rumor_keygen(char *buf, size_t size);
+/* Adds a key that opens messages (no-op when present). EINVAL for a key
+ * that does not parse, ESTATE without a keyring, ETOOBIG when full. */
+int rumor_node_key_install(rumor_node_t *node, const char *key, size_t len);
+/* Makes an installed key the primary: what this node seals with. */
+int rumor_node_key_use(rumor_node_t *node, const char *key, size_t len);
+/* Removes an installed key; EINVAL for the primary or one not installed. */
+int rumor_node_key_remove(rumor_node_t *node, const char *key, size_t len);
+typedef struct rumor_key_info {
+  char id[9];         /* the key's id in hex: a fingerprint, not the key */
+  int primary;        /* 1 for the key this node seals with */
+  uint64_t opened;    /* messages this key opened here */
+} rumor_key_info_t;
+/* Fills up to max records, primary first; returns how many keys there are. */
+size_t rumor_node_keyring(const rumor_node_t *node, rumor_key_info_t *out, size_t max);
 
 /* ---- Liveness ------------------------------------------------------------
  *
@@ -644,6 +687,12 @@ typedef struct rumor_metrics {
                                  either direction, and transfers refused to a cut peer */
   uint64_t fault_delayed;     /* datagrams held back by a fault's delay */
   uint64_t fault_overflow;    /* delayed datagrams dropped: the delay queue was full */
+  uint64_t drops_key;         /* sealed messages that did not open: no such key, a
+                                 wrong one, forged or damaged; or sealed ones at a
+                                 node without a keyring */
+  uint64_t drops_plaintext;   /* unsealed messages at a node with a keyring */
+  uint64_t drops_replay;      /* sealed messages seen before, or outside replay_window_ms */
+  uint64_t drops_spoofed;     /* a live member's id and generation from another address */
   /* Limits (see "Limits" above); the drops_* do not count as received. */
   uint64_t members_refused;   /* new member ids not added: max_members were known */
   uint64_t entries_over_limit; /* remote entries of new keys of a member that holds

@@ -277,7 +277,11 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
     if (e.value_len > n->cfg.max_value_size) {
       n->metrics.entries_too_big++;
       rumor_slot_parts p;
-      if (rumor__log_wanted(n, RUMOR_LOG_WARN) && rumor__slot_parse(e.slot, e.slot_len, &p) == 0)
+      /* Peers offer it again and again: said once per entry, not per offer. */
+      int said = m->too_big_seq == e.seq && m->too_big_gen == b->generation;
+      m->too_big_seq = e.seq;
+      m->too_big_gen = b->generation;
+      if (!said && rumor__log_wanted(n, RUMOR_LOG_WARN) && rumor__slot_parse(e.slot, e.slot_len, &p) == 0)
         rumor__log(n, RUMOR_LOG_WARN, "refused %s's %.*s%s%.*s (seq %llu): %zu bytes, more than max_value_size %u",
                    (const char *)m->id->data, (int)p.key_len, p.key, p.map ? " / " : "",
                    p.map ? (int)p.map_key_len : 0, p.map ? p.map_key : "",

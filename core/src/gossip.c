@@ -64,8 +64,10 @@ void rumor__gossip_send(rumor_node_t *n, const struct sockaddr_storage *to, size
   rumor__gossip_emit(n, to, n->sendbuf, len);
 }
 
-void rumor__gossip_emit(rumor_node_t *n, const struct sockaddr_storage *to, const uint8_t *buf,
+void rumor__gossip_emit(rumor_node_t *n, const struct sockaddr_storage *to, const uint8_t *msg,
                         size_t len) {
+  int wire_kind = len > RUMOR_WIRE_KIND_OFFSET ? msg[RUMOR_WIRE_KIND_OFFSET] : 0;
+  const uint8_t *buf = rumor__guard_seal(n, msg, &len);
   int rc = n->io->ops->send(n->io, to, buf, len);
   if (rc != 0) {
     n->metrics.send_errors++;
@@ -73,7 +75,7 @@ void rumor__gossip_emit(rumor_node_t *n, const struct sockaddr_storage *to, cons
   }
   n->metrics.datagrams_sent++;
   n->metrics.bytes_sent += len;
-  rumor_kind_metrics_t *k = len > RUMOR_WIRE_KIND_OFFSET ? kind_metrics(n, buf[RUMOR_WIRE_KIND_OFFSET]) : NULL;
+  rumor_kind_metrics_t *k = kind_metrics(n, wire_kind);
   if (k != NULL) {
     k->datagrams_sent++;
     k->bytes_sent += len;
@@ -201,7 +203,7 @@ static void write_digest(rumor_node_t *n, rumor_wire_writer *w, const rumor_memb
 static void send_pull(rumor_node_t *n, rumor_member *peer, size_t npulls) {
   rumor_wire_writer w;
   if (!rumor__gossip_reachable(n, peer) ||
-      rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_SYN) != 0 ||
+      rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_SYN) != 0 ||
       rumor__wire_digest_begin(&w) != 0)
     return;
   digest_add(&w, n->self);
@@ -214,7 +216,7 @@ static void send_pull(rumor_node_t *n, rumor_member *peer, size_t npulls) {
 
 static void send_syn_to(rumor_node_t *n, const struct sockaddr_storage *to, const rumor_member *m) {
   rumor_wire_writer w;
-  if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_SYN) != 0) return;
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_SYN) != 0) return;
   write_digest(n, &w, m);
   rumor__gossip_send(n, to, w.len);
 }
@@ -240,7 +242,7 @@ static void send_summary(rumor_node_t *n, const rumor_member *m) {
   rumor_wire_writer w;
   uint64_t count, hash;
   rumor__summary_of(&n->store, &count, &hash);
-  if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_SYN) != 0 ||
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_SYN) != 0 ||
       rumor__wire_summary(&w, count, hash) != 0)
     return;
   rumor__gossip_send(n, &m->addr, w.len);
@@ -363,7 +365,7 @@ static void answer(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *pee
   rumor_wire_writer w;
   size_t nc = rumor__delta_plan(n, msg, peer);
   if (kind == RUMOR_MSG_ACK && nc == 0) return;
-  if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, kind) != 0) return;
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, kind) != 0) return;
   if (kind == RUMOR_MSG_SYNACK) {
     /* The digest may take at most half the datagram: the delta is what the
      * initiator asked for. */
@@ -378,7 +380,8 @@ static void answer(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *pee
 }
 
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
-                        size_t len, int via_stream) {
+                        size_t len, size_t wire_len, int via_stream,
+                        const rumor_sealed_info *info) {
   rumor_wire_msg msg;
   int rc = rumor__wire_decode(buf, len, &msg);
   /* A fault drops it before it counts as received: it never arrived. The
@@ -388,10 +391,10 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     return;
   if (via_stream) {
     n->metrics.frames_received++;
-    n->metrics.tcp_bytes_received += len;
+    n->metrics.tcp_bytes_received += wire_len;
   } else {
     n->metrics.datagrams_received++;
-    n->metrics.bytes_received += len;
+    n->metrics.bytes_received += wire_len;
   }
   if (rc == RUMOR_WIRE_EVERSION) {
     n->metrics.drops_version++;
@@ -405,7 +408,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   rumor_kind_metrics_t *k = via_stream ? NULL : kind_metrics(n, msg.h.kind);
   if (k != NULL) {
     k->datagrams_received++;
-    k->bytes_received += len;
+    k->bytes_received += wire_len;
   }
   if (msg.h.cluster_len != n->cluster_len || memcmp(msg.h.cluster, n->cluster, n->cluster_len) != 0) {
     n->metrics.drops_cluster++;
@@ -415,20 +418,24 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     n->metrics.drops_self++;
     return;
   }
-  if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
-    rumor_member *m = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
-    if (m != NULL) rumor__liveness_heard(n, m, msg.h.generation); /* it lives, though */
-    rumor__liveness_rejected(n, &msg);
-    return;
-  }
-  rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
-  /* A sender we have no room for (max_members) is not heard at all. */
-  if (peer == NULL && (peer = rumor__node_learn_member(n, msg.h.sender, msg.h.sender_len)) == NULL)
-    return;
   /* The sender's advertised address; an unspecified IP means "where this
    * datagram came from" (a node bound to 0.0.0.0). */
   struct sockaddr_storage addr = msg.h.addr;
   if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
+  rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
+  if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, from) ||
+                       (!via_stream && rumor__guard_replayed(n, peer, info, msg.h.generation, from))))
+    return;
+  if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
+    if (peer != NULL) rumor__liveness_heard(n, peer, msg.h.generation); /* it lives, though */
+    rumor__liveness_rejected(n, &msg);
+    return;
+  }
+  if (peer == NULL) {
+    /* A sender we have no room for (max_members) is not heard at all. */
+    if ((peer = rumor__node_learn_member(n, msg.h.sender, msg.h.sender_len)) == NULL) return;
+    if (!via_stream && rumor__guard_replayed(n, peer, info, msg.h.generation, from)) return;
+  }
   if (!rumor__addr_equal(&peer->addr, &addr)) {
     peer->addr = addr;
     n->store.shape++; /* it may join our ring */

@@ -189,6 +189,9 @@ static void note_why(rumor_node_t *n, rumor_member *m, const why_t *w) {
   forget_why(m);
   if (w->detail != NULL && w->detail[0] != '\0') {
     size_t len = strnlen(w->detail, RUMOR_MAX_BLOCK_DETAIL);
+    /* Cut on a character boundary: never half a UTF-8 sequence. */
+    if (w->detail[len] != '\0')
+      while (len > 0 && ((unsigned char)w->detail[len] & 0xC0) == 0x80) len--;
     if ((m->block_detail = malloc(len + 1)) != NULL) {
       memcpy(m->block_detail, w->detail, len);
       m->block_detail[len] = '\0';
@@ -569,7 +572,7 @@ int rumor__liveness_drop(rumor_node_t *n, rumor_member *peer, const rumor_wire_m
   if (peer->rejected_at != 0 && now - peer->rejected_at < n->cfg.gossip_interval_ms) return 1;
   peer->rejected_at = now ? now : 1;
   rumor_wire_writer w;
-  if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_REJECT) != 0 ||
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_REJECT) != 0 ||
       rumor__wire_reject(&w, msg->h.generation, (uint8_t)peer->block_reason) != 0)
     return 1;
   /* To its datagram address: a frame's source is an ephemeral TCP port. */

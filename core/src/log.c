@@ -1,5 +1,5 @@
 /* log.c: the node's log lines. A line is formatted only when a callback
- * wants its level, then queued with the update and member events, so it
+ * wants its level, cleaned of control bytes, then queued with the update and member events, so it
  * reaches the callback in order with them and never in the middle of a
  * merge (the callback may change the node). */
 #include <stdarg.h>
@@ -40,6 +40,11 @@ void rumor__log(rumor_node_t *n, int level, const char *fmt, ...) {
   va_end(ap);
   if (len < 0) return;
   if ((size_t)len >= sizeof line) len = (int)sizeof line - 1;
+  /* Member ids, keys and block reasons come from the network: a line break
+   * or a terminal escape in one must not forge a line or repaint a screen
+   * where the log is read. Control bytes become '?'. */
+  for (int i = 0; i < len; i++)
+    if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f) line[i] = '?';
   rumor_blob *b = rumor__blob_new(line, (size_t)len + 1); /* with its NUL */
   rumor_event *ev;
   if (b == NULL || (ev = rumor__node_event_slot(n)) == NULL) {

@@ -53,6 +53,11 @@
  * #131): a limit trades convergence speed for load, a choice for the user.
  * The window keeps Riak's 10 s, so `tokens = 45` alone means Riak's limit. */
 #define DEFAULT_RATE_LIMIT_INTERVAL_MS 10000
+/* A minute: NTP keeps hosts within milliseconds and a resumed VM within
+ * seconds, so honest messages are never this far off; a captured message
+ * replayed later than this is refused by its age alone, even at a node
+ * that never heard its sender. */
+#define DEFAULT_REPLAY_WINDOW_MS 60000
 /* 576: the smallest datagram every IPv4 host must accept; 65507: UDP's limit. */
 #define MIN_MTU 576
 #define MAX_MTU 65507
@@ -125,6 +130,7 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->recv_budget = DEFAULT_RECV_BUDGET;
   cfg->max_tcp_connections = DEFAULT_MAX_TCP_CONNECTIONS;
   cfg->max_stream_bytes = DEFAULT_MAX_STREAM_BYTES;
+  cfg->replay_window_ms = DEFAULT_REPLAY_WINDOW_MS;
 }
 
 static int fail(rumor_error_t *err, int code, const char *field, const char *fmt, ...) {
@@ -217,6 +223,25 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
                 3ull * c->gossip_interval_ms, c->heartbeat_expiration_ms);
   if (c->auto_rejoin != 0 && c->auto_rejoin != 1)
     return fail(err, RUMOR_EINVAL, "auto_rejoin", "must be 0 or 1 (got %d)", c->auto_rejoin);
+  /* A day: further apart than that, the clocks are broken, not skewed. */
+  if ((rc = check_range(c->replay_window_ms, 0, 86400000, "replay_window_ms", err)) != 0) return rc;
+  if (c->nkeys > RUMOR_MAX_KEYRING)
+    return fail(err, RUMOR_EINVAL, "keyring", "holds at most %d keys (got %zu)", RUMOR_MAX_KEYRING,
+                c->nkeys);
+  if (c->nkeys > 0 && c->keyring == NULL) return fail(err, RUMOR_EINVAL, "keyring", "is NULL");
+  for (size_t i = 0; i < c->nkeys; i++) {
+    char field[32];
+    uint8_t key[RUMOR_KEY_BYTES];
+    snprintf(field, sizeof(field), "keyring[%zu]", i + 1);
+    if (c->keyring[i] == NULL) return fail(err, RUMOR_EINVAL, field, "is NULL");
+    size_t len = strlen(c->keyring[i]);
+    if (rumor__key_parse(c->keyring[i], len, key) != 0)
+      return fail(err, RUMOR_EINVAL, field,
+                  "must be 32 bytes as base64 (44 characters) or hex (64 digits); got %zu "
+                  "characters that are neither (make one with rumor keygen)",
+                  len);
+    rumor__key_wipe(key);
+  }
   return 0;
 }
 
@@ -242,6 +267,7 @@ static void node_free(rumor_node_t *n) {
   free(n->bind);
   free(n->seeds);
   free(n->sendbuf);
+  rumor__guard_free(n);
   free(n->cands);
   free(n->spill);
   free(n->news);
@@ -288,7 +314,22 @@ int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_fact
   rumor_addr_parse(n->bind, &n->bind_addr);
   n->addr = n->bind_addr;
   for (size_t i = 0; i < cfg->nseeds; i++) rumor_addr_parse(cfg->seeds[i], &n->seeds[n->nseeds++]);
-  n->udp_entry_max = cfg->mtu - RUMOR_WIRE_DELTA_OVERHEAD_MAX;
+  rumor__keyring_init(&n->keyring, n->io->ops->seed(n->io), n->io->ops->seed(n->io));
+  for (size_t i = 0; i < cfg->nkeys; i++) {
+    uint8_t key[RUMOR_KEY_BYTES];
+    rumor__key_parse(cfg->keyring[i], strlen(cfg->keyring[i]), key); /* checked above */
+    rumor__keyring_add(&n->keyring, key, 0);
+    rumor__key_wipe(key);
+  }
+  n->cfg.keyring = NULL; /* parsed into n->keyring; the text is not kept */
+  n->cfg.nkeys = 0;
+  if (rumor__guard_init(n) != 0) {
+    n->io->ops->destroy(n->io, NULL);
+    node_free(n);
+    return fail(err, RUMOR_ENOMEM, "node", "out of memory");
+  }
+  n->msg_cap = cfg->mtu - (n->keyring.nkeys > 0 ? RUMOR_SEAL_OVERHEAD : 0);
+  n->udp_entry_max = n->msg_cap - RUMOR_WIRE_DELTA_OVERHEAD_MAX;
   n->frame_max = RUMOR_WIRE_DELTA_OVERHEAD_MAX +
                  rumor__wire_entry_size(RUMOR_WIRE_MAX_SLOT, UINT64_MAX, cfg->max_value_size);
   /* Never below what senders fill a frame to (transfer.c), so nodes with a
@@ -369,7 +410,8 @@ rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t l
 
 int rumor_node_start(rumor_node_t *n) {
   if (n->state != NODE_NEW) return RUMOR_ESTATE;
-  rumor_io_limits limits = {n->frame_max, n->cfg.gossip_request_timeout_ms,
+  size_t seal_room = n->keyring.nkeys > 0 ? RUMOR_SEAL_OVERHEAD : 0;
+  rumor_io_limits limits = {n->frame_max + seal_room, n->cfg.gossip_request_timeout_ms,
                             n->cfg.max_tcp_connections, n->cfg.max_stream_bytes};
   int rc = n->io->ops->open(n->io, &n->bind_addr, &n->addr, &limits);
   if (rc != 0) return rc;
@@ -448,19 +490,26 @@ static void budget_crossed(rumor_node_t *n, const struct sockaddr_storage *from)
 void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
-  /* First, before anything is decoded (or decrypted): a flood from one
-   * address costs this lookup and no more. */
+  /* First, before anything is decoded or opened: a flood from one address
+   * costs this lookup and no more. */
   int b = rumor__budget_take(&n->budget, from, n->io->ops->now(n->io));
   if (b != RUMOR_BUDGET_OK) {
     n->metrics.drops_budget++;
     if (b == RUMOR_BUDGET_CROSSED) budget_crossed(n, from);
     return;
   }
-  if (len > n->cfg.max_datagram_size) { /* never decoded, so never costs a decode */
+  if (len > n->cfg.max_datagram_size) { /* never opened, so never costs a decryption */
     n->metrics.drops_oversize++;
     return;
   }
-  rumor__gossip_recv(n, from, buf, len, 0);
+  const uint8_t *msg;
+  size_t msg_len;
+  const rumor_sealed_info *info;
+  if (rumor__guard_open(n, from, buf, len, 0, &msg, &msg_len, &info) != 0) {
+    rumor__node_flush_events(n); /* a warning */
+    return;
+  }
+  rumor__gossip_recv(n, from, msg, msg_len, len, 0, info);
   if (n->close_deferred) {
     close_if_deferred(n);
     return;
@@ -471,7 +520,14 @@ void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, cons
 void rumor__node_recv_frame(rumor_node_t *n, const struct sockaddr_storage *from,
                             const uint8_t *buf, size_t len) {
   if (n->state != NODE_RUNNING) return;
-  rumor__gossip_recv(n, from, buf, len, 1);
+  const uint8_t *msg;
+  size_t msg_len;
+  const rumor_sealed_info *info;
+  if (rumor__guard_open(n, from, buf, len, 1, &msg, &msg_len, &info) != 0) {
+    rumor__node_flush_events(n); /* a warning */
+    return;
+  }
+  rumor__gossip_recv(n, from, msg, msg_len, len, 1, info);
   if (n->close_deferred) {
     close_if_deferred(n);
     return;

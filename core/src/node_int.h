@@ -13,6 +13,7 @@
 #include "wire.h"
 #include "fault.h"
 #include "budget.h"
+#include "seal.h"
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 
@@ -48,6 +49,16 @@ typedef struct rumor_candidate {
   uint64_t from_seq;
   int sweep;
 } rumor_candidate;
+
+/* Peer addresses warned about (guard.c): each kind of trouble is logged
+ * once per address among the last this many. A hostile sender cycling
+ * addresses costs one line per address at most, and honest misconfigured
+ * peers are rarely more. */
+#define RUMOR_GUARD_WARNED 64
+typedef struct rumor_guard_warned {
+  struct sockaddr_storage addr;
+  unsigned what; /* bits of guard.c's WARN_*; 0: a free slot */
+} rumor_guard_warned;
 
 typedef struct rumor_transfer rumor_transfer; /* transfer.c */
 typedef struct rumor_await rumor_await;       /* await.c */
@@ -86,6 +97,14 @@ struct rumor_node {
   int close_requested;     /* rumor_node_close was called */
 
   uint8_t *sendbuf;        /* cfg.mtu bytes */
+  size_t msg_cap;          /* largest message we write: the mtu, less a seal's room */
+  rumor_keyring keyring;   /* empty: plaintext (guard.c) */
+  uint8_t *sealbuf;        /* cfg.mtu bytes, with a keyring: the sealed datagram */
+  uint8_t *openbuf;        /* what the last sealed message opened to */
+  size_t openbuf_cap;
+  rumor_sealed_info opened; /* and what its envelope said */
+  rumor_guard_warned warned[RUMOR_GUARD_WARNED];
+  size_t warned_next;
   /* Scratch, sized for every member (grown by rumor__node_add_member). */
   rumor_candidate *cands;  /* delta planning */
   rumor_candidate *spill;  /* what a datagram could not carry: goes by TCP */
@@ -150,8 +169,11 @@ struct rumor_node {
 
 /* gossip.c */
 void rumor__gossip_round(rumor_node_t *n);
+/* A message that passed the guard: buf (len bytes) is the wire message,
+ * wire_len what arrived, info what its envelope said (NULL: unsealed). */
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from,
-                        const uint8_t *buf, size_t len, int via_stream);
+                        const uint8_t *buf, size_t len, size_t wire_len, int via_stream,
+                        const rumor_sealed_info *info);
 /* Rounds reconcile in full with random peers for a while: something changed. */
 void rumor__gossip_activate(rumor_node_t *n);
 /* Our ring neighbours: the live members with state whose ids sort right
@@ -208,6 +230,30 @@ void rumor__push_local(rumor_node_t *n);
  * came: to random peers, or to our children in its tree. */
 void rumor__push_forward(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *from,
                          size_t nnews);
+
+/* guard.c */
+/* Allocates what sealing needs (after the keyring is filled). */
+int rumor__guard_init(rumor_node_t *n);
+void rumor__guard_free(rumor_node_t *n);
+/* What to hand the io for msg (len bytes): msg itself, or its envelope in
+ * n->sealbuf (*len updated). */
+const uint8_t *rumor__guard_seal(rumor_node_t *n, const uint8_t *msg, size_t *len);
+/* Seals a malloc'd frame into a new malloc'd buffer and frees frame; NULL
+ * when out of memory. Without a keyring, frame itself. */
+uint8_t *rumor__guard_seal_frame(rumor_node_t *n, uint8_t *frame, size_t *len);
+/* Opens a received message: 0 with *msg (buf, or the opened message) and
+ * *info (what the envelope said; NULL without a keyring); -1 when it is
+ * refused (counted as received and dropped, warned about once per address). */
+int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
+                      size_t len, int via_stream, const uint8_t **msg, size_t *msg_len,
+                      const rumor_sealed_info **info);
+/* 1 (counted) when a datagram of peer under generation is a replay. */
+int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
+                          uint64_t generation, const struct sockaddr_storage *from);
+/* 1 (counted) when a datagram speaks for live peer's generation from an
+ * address not its own (addr: the one it advertises). */
+int rumor__guard_spoofed(rumor_node_t *n, const rumor_member *peer, uint64_t generation,
+                         const struct sockaddr_storage *addr, const struct sockaddr_storage *from);
 
 /* rate.c: Riak's gossip limit, a token counter refilled to full once per
  * rate_limit_interval_ms (lazily, from the node's clock). Taken by the

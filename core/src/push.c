@@ -66,7 +66,7 @@ static size_t write_push(rumor_node_t *n, const rumor_candidate *cands, size_t n
                          uint8_t tree) {
   rumor_wire_writer w;
   size_t written;
-  if (rumor__gossip_begin(n, &w, n->sendbuf, n->cfg.mtu, RUMOR_MSG_PUSH) != 0 ||
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_PUSH) != 0 ||
       rumor__wire_push_begin(&w, hops, tree) != 0)
     return 0;
   rumor__delta_write(n, &w, cands, nc, &written); /* what does not fit: left to anti-entropy */

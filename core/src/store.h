@@ -24,6 +24,7 @@
 #include "blob.h"
 #include "detector.h"
 #include "map.h"
+#include "replay.h"
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -79,6 +80,8 @@ typedef struct rumor_member {
                              reference we hold), NULL: our own */
   uint64_t block_silence; /* EXPIRED: the silence at the block, ms */
   uint64_t rejected_at; /* loop time of the last rejection sent to it */
+  rumor_replay replay;  /* its sealed datagrams seen (guard.c) */
+  uint64_t too_big_seq, too_big_gen; /* its entry over max_value_size last logged */
   int keys_full;       /* its new entries are being refused (max_keys_per_member),
                           said once until one is taken again (delta.c) */
 } rumor_member;

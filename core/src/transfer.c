@@ -144,6 +144,10 @@ static void pump(rumor_node_t *n, rumor_transfer *t) {
     finish(n, t, t->pos != t->nitems); /* out of memory, or a frame that could not be made */
     return;
   }
+  if ((frame = rumor__guard_seal_frame(n, frame, &len)) == NULL) {
+    finish(n, t, 1);
+    return;
+  }
   int rc = n->io->ops->stream_write(n->io, t->stream, frame, len);
   if (rc != 0) {
     finish(n, t, 1);

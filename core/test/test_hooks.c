@@ -278,6 +278,31 @@ static void a_value_too_big_is_logged_with_its_key(void) {
   CHECK(rumor_node_metrics(a)->entries_too_big >= 1);
   CHECK(logged(&log, "refused n01's huge (seq "));
   CHECK(logged(&log, "2000 bytes, more than max_value_size 1000"));
+  /* Offered again and again (every answer and round), said once. */
+  net_run(&net, 20000);
+  CHECK(rumor_node_metrics(a)->entries_too_big >= 3);
+  int said = 0;
+  for (int i = 0; i < log.n; i++) said += strstr(log.lines[i], "refused n01's huge") != NULL;
+  CHECK_EQ(said, 1);
+  net_free(&net);
+}
+
+/* Ids come from the network: a line break or a terminal escape in one
+ * cannot forge a log line or repaint the reader's screen. */
+static void log_lines_carry_no_control_bytes(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  net_init(&net, 29);
+  rumor_node_t *a = net_add(&net, net_id(0), -1, &cfg);
+  net_add(&net, "evil\nrumor[n00] error: forged\x1b[2J", 0, &cfg);
+  log_buf_t log = {0};
+  rumor_node_on_log(a, RUMOR_LOG_DEBUG, keep_line, &log);
+  CHECK_EQ(rumor_node_start(a), 0);
+  CHECK_EQ(rumor_node_start(net.nodes[1]), 0);
+  net_run(&net, 2000);
+  CHECK(logged(&log, "evil?rumor[n00] error: forged?[2J joined"));
+  for (int i = 0; i < log.n; i++)
+    for (const char *c = log.lines[i]; *c; c++) CHECK((unsigned char)*c >= 0x20 && *c != 0x7f);
   net_free(&net);
 }
 
@@ -358,6 +383,7 @@ int main(void) {
   RUN(a_refused_entry_that_ends_a_frame_does_not_stall_the_transfer);
   RUN(a_refused_entry_still_reaches_the_others_through_the_refuser);
   RUN(a_value_too_big_is_logged_with_its_key);
+  RUN(log_lines_carry_no_control_bytes);
   RUN(per_kind_counters_add_up_to_the_totals);
   return 0;
 }

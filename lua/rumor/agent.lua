@@ -208,6 +208,10 @@ local FIELDS = {
   why = { "member" },
   fault = { "peer", "loss", "delay_ms", "cut" },
   heal = {},
+  install_key = { "key" },
+  use_key = { "key" },
+  remove_key = { "key" },
+  keyring = {},
   leave = { "timeout_ms" },
   stop = {},
 }
@@ -326,6 +330,26 @@ local function handlers(st)
     heal = function()
       node:clear_faults()
       return {}
+    end,
+    -- Key rotation (rumor.keyring): install the new key on every agent, then use it
+    -- on every agent, then remove the old one. keyring lists fingerprints, not keys.
+    install_key = function(cmd)
+      local ok, err = pcall(node.install_key, node, need_string(cmd, "key"))
+      if not ok then fail("%s", reason(err)) end
+      return {}
+    end,
+    use_key = function(cmd)
+      local ok, err = pcall(node.use_key, node, need_string(cmd, "key"))
+      if not ok then fail("%s", reason(err)) end
+      return {}
+    end,
+    remove_key = function(cmd)
+      local ok, err = pcall(node.remove_key, node, need_string(cmd, "key"))
+      if not ok then fail("%s", reason(err)) end
+      return {}
+    end,
+    keyring = function()
+      return { keyring = node:keyring() }
     end,
     -- Replies when the leave ends (ok, or error "timeout" / "cancelled"); the node is
     -- stopped then and the agent exits as after stop. A leave refused at once (a bad

@@ -1,4 +1,4 @@
--- rumor.cli: the `rumor` command (run, agent, demo, version, help).
+-- rumor.cli: the `rumor` command (run, agent, demo, keygen, version, help).
 -- main(argv) takes the launcher's `arg` table and returns the exit code.
 
 local M = {}
@@ -12,6 +12,7 @@ commands:
   demo [--nodes N] [--interval MS] [--plain]
                            start a local cluster of agents and watch it write, lose a
                            node and heal, live
+  keygen                   print a new random key for the secret / keyring config fields
   version                  print the version
   help                     print this text
 ]]
@@ -77,6 +78,11 @@ end
 
 commands.agent = module_command("rumor.agent")
 commands.demo = module_command("rumor.demo")
+
+function commands.keygen()
+  io.stdout:write(require("rumor").keygen(), "\n")
+  return 0
+end
 
 function commands.version()
   io.stdout:write("rumor ", require("rumor").version, "\n")

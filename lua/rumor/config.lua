@@ -161,6 +161,34 @@ local checks = {
     end
     return v
   end,
+  -- Encryption: one shared key, or a keyring whose first key seals (all open). Keys
+  -- are never echoed in errors.
+  secret = function(name, v, level)
+    local k = M.key(name, v, level + 1)
+    return k
+  end,
+  keyring = function(name, v, level)
+    if type(v) ~= "table" then
+      fail(name, "expected an array of keys, got " .. type(v), level + 1)
+    end
+    local n = #v
+    for k in pairs(v) do
+      if math.type(k) ~= "integer" or k < 1 or k > n then
+        fail(name, "expected an array, found key " .. tostring(k), level + 1)
+      end
+    end
+    if n == 0 then
+      fail(name, "is empty (leave it out for no encryption)", level + 1)
+    end
+    if n > M.MAX_KEYRING then
+      fail(name, "holds at most " .. M.MAX_KEYRING .. " keys, got " .. n, level + 1)
+    end
+    local out = {}
+    for i = 1, n do
+      out[i] = M.key(name .. "[" .. i .. "]", v[i], level + 1)
+    end
+    return out
+  end,
   -- Dissemination. Absent, the core's defaults apply ("epidemic", 2, no rate limit).
   broadcast = function(name, v, level)
     if v ~= "epidemic" and v ~= "tree" then
@@ -170,6 +198,27 @@ local checks = {
     return v
   end,
 }
+
+-- Keys a keyring holds at once (rumor.h's RUMOR_MAX_KEYRING): a rotation needs two or three.
+M.MAX_KEYRING = 16
+
+-- Checks one key: base64 of 32 bytes (44 characters, as `rumor keygen` prints) or 64
+-- hex digits. The message says what is wrong without repeating the key.
+function M.key_problem(v)
+  if type(v) ~= "string" then
+    return "expected a key (a string), got " .. type(v)
+  end
+  if not ((#v == 44 and v:match("^[%w+/]+=$")) or (#v == 64 and v:match("^%x+$"))) then
+    return "must be 32 bytes as base64 (44 characters) or hex (64 digits), got "
+      .. #v .. " characters that are neither (make one with `rumor keygen`)"
+  end
+end
+
+function M.key(name, v, level)
+  local problem = M.key_problem(v)
+  if problem then fail(name, problem, level + 1) end
+  return v
+end
 
 -- A tree wider than 16 is a flood from every node, with none of a tree's economy.
 M.MAX_BROADCAST_BRANCHING = 16
@@ -200,6 +249,8 @@ M.ranges = {
   max_value_size = { 1, 64 * 1024 * 1024 },  -- 64 MiB: values are state, not bulk data
   tombstone_grace_ms = { 1, WEEK },          -- longer keeps deletes for no partition we heal
   blocked_retention_ms = { 1, WEEK },
+  replay_window_ms = { 0, DAY },             -- 0: only the per-member replay window;
+                                             -- further apart than a day, clocks are broken
   -- Limits on what the network can make a node take in (the core's "Limits").
   max_members = { 2, 1 << 24 },              -- itself and one other .. a database of its own
   max_keys_per_member = { 1, 100000000 },    -- entries per member, deletes not yet purged too
@@ -292,6 +343,9 @@ function M.check(cfg, level, caller)
   if #out.cluster > 64 then
     fail("cluster", "longer than 64 bytes", level)
   end
+  if out.secret ~= nil and out.keyring ~= nil then
+    fail("secret", "give secret or keyring, not both", level)
+  end
   -- Heartbeats need a round or more to arrive, and a round may run late: an
   -- expiration under three intervals blocks healthy members over and over (the core's rule).
   local expiration, interval = out.heartbeat_expiration_ms, out.gossip_interval_ms
@@ -318,7 +372,7 @@ M.kinds = {
   id = "string", cluster = "string", bind = "string", seeds = "list", loop = "string",
   generation = "integer", failure_detector = "string", phi_threshold = "number",
   auto_rejoin = "boolean", log_level = "string", broadcast = "string",
-  broadcast_branching = "integer", rate_limit = "table",
+  broadcast_branching = "integer", rate_limit = "table", secret = "string", keyring = "list",
 }
 for name in pairs(M.ranges) do M.kinds[name] = "integer" end
 

@@ -675,6 +675,8 @@ function Node:metrics()
     malformed = m.drops_malformed, version = m.drops_version, cluster = m.drops_cluster,
     self = m.drops_self, blocked = m.drops_blocked, gap = m.deltas_gap, stale = m.deltas_stale,
     too_big = m.entries_too_big, rejected = m.entries_rejected, fault = m.fault_dropped,
+    key = m.drops_key, plaintext = m.drops_plaintext, replay = m.drops_replay,
+    spoofed = m.drops_spoofed,
     oversize = m.drops_oversize, budget = m.drops_budget, member_limit = m.members_refused,
     key_limit = m.entries_over_limit,
   }
@@ -955,6 +957,7 @@ for _, name in ipairs{
   "rumor.luv",
   "rumor.jsonstate",
   "rumor.faults",
+  "rumor.keyring",
 } do
   require(name)(rumor, internal)
 end

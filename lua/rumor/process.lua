@@ -179,11 +179,15 @@ function Agent:alive()
   return not self.exited
 end
 
--- Writes one command; gives it an id unless it has one. Returns the id.
+-- Writes one command; gives it an id unless it has one. Returns the id. The caller's
+-- table is not changed, so one command table may go to several agents in turn.
 function Agent:send(cmd)
   if cmd.id == nil then
+    local copy = {}
+    for k, v in pairs(cmd) do copy[k] = v end
     self.next_id = self.next_id + 1
-    cmd.id = self.next_id
+    copy.id = self.next_id
+    cmd = copy
   end
   local ok, err = self.proc:write(json.encode(cmd) .. "\n")
   if not ok then error(("agent %s: cannot send %s: %s"):format(self.name, tostring(cmd.cmd), tostring(err)), 2) end
