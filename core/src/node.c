@@ -399,8 +399,8 @@ rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t l
     if (!n->members_full) { /* members are never freed: this happens once */
       n->members_full = 1;
       rumor__log(n, RUMOR_LOG_WARN,
-                 "knows max_members, %u members: ids new to it are refused from now on "
-                 "(the first: %.*s)", (unsigned)n->cfg.max_members,
+                 "max_members reached (%u members known): ids new to this node are refused "
+                 "from now on (the first: %.*s)", (unsigned)n->cfg.max_members,
                  (int)(len > RUMOR_MAX_ID_LEN ? RUMOR_MAX_ID_LEN : len), id);
     }
     return NULL;
