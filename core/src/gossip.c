@@ -350,7 +350,7 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
       continue;
     }
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
-    if (m == NULL && (m = rumor__node_add_member(n, d.id, d.id_len)) == NULL) return;
+    if (m == NULL && (m = rumor__node_learn_member(n, d.id, d.id_len)) == NULL) continue;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) {
       m->addr = d.addr;
       n->store.shape++; /* it may join our ring */
@@ -433,7 +433,8 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     return;
   }
   if (peer == NULL) {
-    if ((peer = rumor__node_add_member(n, msg.h.sender, msg.h.sender_len)) == NULL) return;
+    /* A sender we have no room for (max_members) is not heard at all. */
+    if ((peer = rumor__node_learn_member(n, msg.h.sender, msg.h.sender_len)) == NULL) return;
     if (rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)) return;
   }
   if (!rumor__addr_equal(&peer->addr, &addr) &&

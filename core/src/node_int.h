@@ -12,6 +12,7 @@
 #include "store.h"
 #include "wire.h"
 #include "fault.h"
+#include "budget.h"
 #include "seal.h"
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
@@ -28,7 +29,8 @@ enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 /* One event waiting to be reported: an accepted entry (to the update
  * callback) or a membership change (to the member callback). An entry
  * event holds references to the blobs so the store may change before it is
- * delivered. Members are never freed while the node lives. */
+ * delivered. Members are never freed while the node lives (max_members
+ * bounds how many it takes). */
 enum { EVENT_UPDATE, EVENT_MEMBER, EVENT_LOG };
 typedef struct rumor_event {
   int kind;
@@ -157,6 +159,8 @@ struct rumor_node {
   void *leave_arg;
 
   rumor_faults faults;      /* rumor_node_set_fault (fault.c) */
+  rumor_budget budget;      /* recv_budget's buckets (budget.c) */
+  int members_full;         /* max_members reached (and said) */
 
   rumor_metrics_t metrics;
   rumor_close_cb close_cb;
@@ -342,4 +346,9 @@ __attribute__((format(printf, 3, 4)))
 void rumor__log(rumor_node_t *n, int level, const char *fmt, ...);
 /* Adds a member and grows per-member scratch; NULL when out of memory. */
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len);
+/* The same for an id the network named: NULL also when max_members are
+ * known (counted in members_refused, logged once). */
+rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len);
+/* Whether m holds max_keys_per_member entries: a new one is refused. */
+int rumor__node_keys_full(const rumor_node_t *n, const rumor_member *m);
 #endif
