@@ -235,6 +235,12 @@ int lrumor_node_new(lua_State *L) {
   opt_broadcast(L, &cfg.broadcast);
   opt_u32(L, "broadcast_branching", &cfg.broadcast_branching);
   opt_rate_limit(L, &cfg);
+  opt_u32(L, "max_datagram_size", &cfg.max_datagram_size);
+  opt_u32(L, "recv_budget", &cfg.recv_budget);
+  opt_u32(L, "max_members", &cfg.max_members);
+  opt_u32(L, "max_keys_per_member", &cfg.max_keys_per_member);
+  opt_u32(L, "max_tcp_connections", &cfg.max_tcp_connections);
+  opt_u32(L, "max_stream_bytes", &cfg.max_stream_bytes);
 
   ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
   ud->n = NULL;
@@ -411,6 +417,29 @@ static int node_m_value_limit(lua_State *L) {
   luaL_argcheck(L, klen >= 0, 2, "key length must not be negative");
   luaL_argcheck(L, mlen >= 0, 3, "map key length must not be negative");
   lua_pushinteger(L, (lua_Integer)rumor_node_value_limit(n->node, (size_t)klen, (size_t)mlen));
+  return 1;
+}
+
+/* n:limits() -> { max_members, members, max_keys_per_member, keys }: the
+ * count limits the node enforces and where it stands (keys: its own
+ * entries, deletes not yet purged included), for errors that name both. */
+static int node_m_limits(lua_State *L) {
+  lrumor_node_t *n = check_node(L);
+  const rumor_config_t *cfg = rumor_node_config(n->node);
+  const char *id = rumor_node_id(n->node);
+  rumor_member_info_t self;
+  size_t keys = 0;
+  if (rumor_node_member_find(n->node, id, strlen(id), &self) == 0)
+    keys = self.nkeys + self.ntombstones;
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, (lua_Integer)cfg->max_members);
+  lua_setfield(L, -2, "max_members");
+  lua_pushinteger(L, (lua_Integer)rumor_node_member_count(n->node));
+  lua_setfield(L, -2, "members");
+  lua_pushinteger(L, (lua_Integer)cfg->max_keys_per_member);
+  lua_setfield(L, -2, "max_keys_per_member");
+  lua_pushinteger(L, (lua_Integer)keys);
+  lua_setfield(L, -2, "keys");
   return 1;
 }
 
@@ -828,6 +857,8 @@ static const metric_field_t metric_fields[] = {
   METRIC(entries_rejected), METRIC(log_lines),
   METRIC(fault_dropped), METRIC(fault_delayed), METRIC(fault_overflow),
   METRIC(drops_key), METRIC(drops_plaintext), METRIC(drops_replay), METRIC(drops_spoofed),
+  METRIC(drops_oversize), METRIC(drops_budget), METRIC(tcp_refused), METRIC(tcp_overlong),
+  METRIC(members_refused), METRIC(entries_over_limit),
 };
 #undef METRIC
 /* Every counter of rumor_metrics_t is listed above (by_kind apart): a new
@@ -929,6 +960,7 @@ static const luaL_Reg node_methods[] = {
   {"map_set", node_m_map_set},
   {"map_remove", node_m_map_remove},
   {"value_limit", node_m_value_limit},
+  {"limits", node_m_limits},
   {"get", node_m_get},
   {"get_entry", node_m_get_entry},
   {"map_get", node_m_map_get},

@@ -134,13 +134,64 @@ describe("rumor.config", function()
     assert.same({ "[::1]:7000" }, config.check{ id = "a", seeds = { "[::1]:7000" } }.seeds)
   end)
 
+  it("checks the limits, naming the field and its range at both ends", function()
+    local c = config.check{ id = "a", max_members = 100, max_keys_per_member = 10,
+                            max_datagram_size = 9000, mtu = 9000, max_tcp_connections = 8,
+                            max_stream_bytes = 1 << 20, recv_budget = 0 }
+    assert.same({ 100, 10, 9000, 8, 1 << 20, 0 }, { c.max_members, c.max_keys_per_member,
+      c.max_datagram_size, c.max_tcp_connections, c.max_stream_bytes, c.recv_budget })
+    assert.is_nil(config.check{ id = "a" }.max_members)   -- the core's defaults apply
+    local ends = {
+      max_members = { 2, 16777216 }, max_keys_per_member = { 1, 100000000 },
+      max_datagram_size = { 576, 65507 }, max_tcp_connections = { 1, 4096 },
+      max_stream_bytes = { 65536, 4294967295 }, recv_budget = { 0, 1000000 },
+    }
+    for name, range in pairs(ends) do
+      local lo, hi = range[1], range[2]
+      local function cfg(v) return { id = "a", [name] = v, mtu = 576 } end
+      assert.equal(lo, config.check(cfg(lo))[name])
+      assert.equal(hi, config.check(cfg(hi))[name])
+      assert.matches("field '" .. name .. "': must be >= " .. lo .. ", got " .. (lo - 1),
+        err_of(cfg(lo - 1)), 1, true)
+      assert.matches("field '" .. name .. "': must be <= " .. hi .. ", got " .. (hi + 1),
+        err_of(cfg(hi + 1)), 1, true)
+      assert.matches("field '" .. name .. "': expected an integer, got string", err_of(cfg("many")))
+    end
+    assert.matches("field 'max_datagram_size': must be at least mtu, 1400 %(got 1000%)",
+      err_of{ id = "a", max_datagram_size = 1000 })
+    assert.matches("field 'max_datagram_size': must be at least mtu, 9000 %(got 8000%)",
+      err_of{ id = "a", max_datagram_size = 8000, mtu = 9000 })
+  end)
+
+  it("hands the limits to the core, which names the field and the range", function()
+    local core = require("rumor.core")
+    local n = core.node{ id = "a", max_members = 2, max_keys_per_member = 1, recv_budget = 0,
+                         max_tcp_connections = 1, max_stream_bytes = 65536 }
+    n:close()
+    for name, bad in pairs{ max_members = { 1, "between 2 and 16777216" },
+                            max_keys_per_member = { 0, "between 1 and 100000000" },
+                            max_datagram_size = { 70000, "between 576 and 65507" },
+                            max_tcp_connections = { 5000, "between 1 and 4096" },
+                            max_stream_bytes = { 100, "between 65536 and 4294967295" },
+                            recv_budget = { 1000001, "between 0 and 1000000" } } do
+      local ok, err = pcall(core.node, { id = "a", [name] = bad[1] })
+      assert.is_false(ok)
+      assert.matches("field '" .. name .. "': must be " .. bad[2], err, 1, true)
+    end
+    local ok, err = pcall(core.node, { id = "a", max_datagram_size = 1000 })
+    assert.is_false(ok)
+    assert.matches("field 'max_datagram_size': must be at least mtu, 1400 (got 1000)", err, 1, true)
+  end)
+
   it("raises at the caller's line", function()
     local ok, err = pcall(function() config.check({ id = "a", nope = 1 }) end)
     assert.is_false(ok)
     assert.matches("config_spec%.lua:%d+: rumor%.new: field 'nope'", err)
     for name, bad in pairs{ generation = -1, bind = "x", mtu = 0, blocked_retention_ms = 0,
                             phi_threshold = 0, failure_detector = "swim", auto_rejoin = "yes",
-                            broadcast = "flood", broadcast_branching = 99, rate_limit = 45 } do
+                            broadcast = "flood", broadcast_branching = 99, rate_limit = 45,
+                            max_members = 1, max_keys_per_member = 0, max_datagram_size = 100,
+                            max_tcp_connections = 0, max_stream_bytes = 1, recv_budget = -1 } do
       ok, err = pcall(function() config.check({ id = "a", [name] = bad }) end)
       assert.is_false(ok)
       assert.matches("config_spec%.lua:%d+: rumor%.new: field '" .. name .. "'", err)

@@ -163,6 +163,17 @@ describe("rumor.load_config", function()
     assert.matches("field 'script': unknown field", err_of(path, NO_ENV))
   end)
 
+  it("reads the limits from RUMOR_* variables", function()
+    local path = write("limits.json", [[{ "id": "a", "max_members": 100 }]])
+    local c = rumor.load_config(path, { RUMOR_MAX_MEMBERS = "200", RUMOR_RECV_BUDGET = "0",
+      RUMOR_MAX_KEYS_PER_MEMBER = "50", RUMOR_MAX_DATAGRAM_SIZE = "9000", RUMOR_MTU = "9000",
+      RUMOR_MAX_TCP_CONNECTIONS = "16", RUMOR_MAX_STREAM_BYTES = "1048576" })
+    assert.same({ 200, 0, 50, 9000, 16, 1048576 }, { c.max_members, c.recv_budget,
+      c.max_keys_per_member, c.max_datagram_size, c.max_tcp_connections, c.max_stream_bytes })
+    assert.matches("environment variable RUMOR_MAX_MEMBERS: field 'max_members': must be >= 2, got 1",
+      err_of(path, { RUMOR_MAX_MEMBERS = "1" }))
+  end)
+
   it("checks its arguments", function()
     assert.matches("argument 'path' must be a string", err_of(nil))
     assert.matches("argument 'env' must be a function or a table", err_of("x.json", "env"))
@@ -189,6 +200,7 @@ describe("rumor.config", function()
       local function cfg(v)
         local c = { id = "r", [name] = v }
         if name ~= "heartbeat_expiration_ms" then c.heartbeat_expiration_ms = 0 end
+        if name == "max_datagram_size" then c.mtu = 576 end   -- it must be >= mtu
         return c
       end
       assert.is_true(lua_takes(cfg(hi)), name .. " = " .. hi .. " refused by rumor.config")
@@ -202,6 +214,15 @@ describe("rumor.config", function()
           assert.is_false(core_takes(cfg(lo - 1)), name .. " = " .. (lo - 1) .. " taken by the core")
         end
       end
+    end
+    -- max_datagram_size is at least mtu, the core's default mtu when it is not given.
+    for _, c in ipairs{ { id = "r", max_datagram_size = config.DEFAULT_MTU },
+                        { id = "r", max_datagram_size = 9000, mtu = 9000 } } do
+      assert.is_true(lua_takes(c) and core_takes(c))
+    end
+    for _, c in ipairs{ { id = "r", max_datagram_size = config.DEFAULT_MTU - 1 },
+                        { id = "r", max_datagram_size = 8999, mtu = 9000 } } do
+      assert.is_false(lua_takes(c) or core_takes(c))
     end
     assert.is_false(lua_takes{ id = "r", phi_threshold = 1000.5 })
     assert.is_false(core_takes{ id = "r", phi_threshold = 1000.5 })

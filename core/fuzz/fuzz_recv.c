@@ -39,8 +39,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct sockaddr_storage from;
   if (node == NULL || ++runs % 1000 == 0) {
     if (node != NULL) net_free(&net);
+    rumor_config_t cfg;
+    rumor_config_init(&cfg);
+    cfg.recv_budget = 0; /* every input comes from one address: none may be dropped unread */
     net_init(&net, 1);
-    node = net_add(&net, "fuzz", -1, NULL);
+    node = net_add(&net, "fuzz", -1, &cfg);
     rumor_node_set(node, "k", 1, "v", 1);
     rumor_node_set_validator(node, judge, NULL);
     rumor_node_on_log(node, RUMOR_LOG_DEBUG, log_line, NULL);

@@ -35,7 +35,8 @@ extern "C" {
 /* Error codes. Negative, disjoint from libuv's (which are -errno, < 4096). */
 #define RUMOR_EINVAL      (-20001) /* bad argument or configuration */
 #define RUMOR_ESTATE      (-20002) /* wrong lifecycle state (not started, stopped) */
-#define RUMOR_ETOOBIG     (-20003) /* key or value over its configured limit */
+#define RUMOR_ETOOBIG     (-20003) /* over a configured limit: a key or value too
+                                       long, or too many entries or members */
 #define RUMOR_ENOMEM      (-20004) /* allocation failed */
 #define RUMOR_EADDR       (-20005) /* an address did not parse as host:port */
 /* Waiting operations end with libuv's UV_ETIMEDOUT (the deadline passed) or
@@ -91,6 +92,19 @@ typedef struct rumor_config {
   uint32_t replay_window_ms;  /* default 60000: with a keyring, messages whose sender's
                                  clock is further than this from ours are refused
                                  (0: only the per-member replay window applies) */
+  /* Limits (see "Limits" below): what the network can make a node take in. */
+  uint32_t max_members;         /* default 65536: members a node knows, itself and
+                                   removed ones included; 2..16777216 */
+  uint32_t max_keys_per_member; /* default 100000: entries (keys, map entries, deletes
+                                   not yet purged) held per member; 1..100000000 */
+  uint32_t max_datagram_size;   /* default 65507: larger datagrams are dropped before
+                                   they are decoded; at least mtu */
+  uint32_t recv_budget;         /* default 2000: datagrams per second taken from one
+                                   source address (IP and port); 0 turns it off */
+  uint32_t max_tcp_connections; /* default 64: inbound TCP connections open at once;
+                                   more are refused, 1..4096 */
+  uint32_t max_stream_bytes;    /* default 256 MiB: payload one inbound TCP connection
+                                   may carry before it is closed, at least 64 KiB */
 } rumor_config_t;
 
 /* How a local write is pushed, before anti-entropy repairs what it missed.
@@ -129,6 +143,71 @@ enum {
 /* The widest tree: past this, a "tree" is a flood from each node with none
  * of a tree's economy, and a dead inner node cuts off a large subtree. */
 #define RUMOR_MAX_BROADCAST_BRANCHING 16
+
+/* Limits. Everything a node takes from the network is bounded, and each
+ * bound is a field of rumor_config_t; what passes one is dropped or
+ * refused where it is cheapest, counted in rumor_metrics_t, and the rest of
+ * the traffic goes on.
+ *
+ * max_members: once a node knows this many members (itself, and members
+ * removed after a block, whose ids it remembers so their old state cannot
+ * come back, included; a member is never forgotten while the node lives),
+ * ids new to it are refused (members_refused, once per time one is met): a
+ * datagram from an unknown sender is dropped, an unknown member in a
+ * digest or a delta is skipped and the rest of the datagram is taken. The
+ * first refusal is logged at warn. Members it knows keep syncing; its
+ * summaries differ from those of peers that know more, which costs an
+ * exchange now and then, not every round. rumor_node_set_topology naming
+ * more new members than there is room for fails with RUMOR_ETOOBIG and
+ * changes nothing. Churn under ever new ids fills the table over a node's
+ * life: size it for every id a node may meet, not only those alive at once.
+ * A member it refuses may be a ring neighbour of its own that watches it
+ * and finds it silent: max_members is a guard against made-up ids, not a
+ * way to take part in only some of a cluster.
+ *
+ * max_keys_per_member: a member holds at most this many entries at a node:
+ * its values and map entries and its deletes not yet purged (a delete
+ * holds its slot until tombstone_grace_ms ends it), the engine's reserved
+ * entries (heartbeat, left, blocked) included. A write to an entry it
+ * holds always goes (a delete too); a new one past the limit does not:
+ * rumor_node_set and rumor_node_map_set return RUMOR_ETOOBIG, and a remote
+ * entry is refused (entries_over_limit), logged once each time a member
+ * reaches the limit. A refused remote entry is not stored, and the
+ * member's watermark passes it like any other: the entries after it
+ * (updates of keys held, deletes, the engine's entries, which are never
+ * refused) still arrive, nothing is asked for again, and the member's
+ * next write of that key is judged afresh. So this node holds, and passes
+ * on, that member's state without the refused keys: give every node of a
+ * cluster the same limit, and keep members well under it (a member whose
+ * own count sits at the limit while deletes are being purged may have a
+ * new key refused by a peer that purges a little later).
+ *
+ * max_datagram_size: a datagram longer than this is dropped before it is
+ * opened or decoded (drops_oversize). Nodes send at most their mtu, so it
+ * must be at least the node's own mtu, and the largest mtu of the cluster.
+ *
+ * recv_budget: each source address (IP and port) may send recv_budget
+ * datagrams per second, in bursts of up to a second's worth (a token
+ * bucket). The budget is checked first on receipt, before anything is
+ * opened (with a keyring) or decoded, so a flood from one address costs a
+ * lookup per datagram and leaves the others' gossip alone. What is over it
+ * is dropped (drops_budget), with one warning per address each time it
+ * goes over (until it has stayed within the budget for a second). The
+ * buckets are a fixed table of 1024 addresses, the least recently seen
+ * evicted first: memory is bounded, and a sender cycling (spoofed) source
+ * addresses is not held to the budget, but cannot shrink anyone else's.
+ * Honest peers send a few datagrams per round each (large syncs go over
+ * TCP): the default is far above that.
+ *
+ * TCP: a node takes at most max_tcp_connections inbound connections at
+ * once; more are closed as soon as they are accepted (tcp_refused). One
+ * connection is closed once its frames carried max_stream_bytes (the frame
+ * that reaches it is still taken; tcp_overlong): the sender's transfer
+ * fails, and the receiver pulls the rest later on a new connection from
+ * where it got to. A connection that sends nothing, or stops in the middle
+ * of a frame or its length, for gossip_request_timeout_ms is closed. A
+ * frame is at most what max_value_size needs (never below 64 KiB); a
+ * longer one closes the connection before any of it is stored. */
 
 /* Failure detectors. Both block a member as "expired". */
 enum {
@@ -173,6 +252,10 @@ void rumor_node_close(rumor_node_t *node, rumor_close_cb cb, void *arg);
 
 const char *rumor_node_id(const rumor_node_t *node);
 uint64_t rumor_node_generation(const rumor_node_t *node);
+/* The node's configuration as checked and copied at creation (the limits
+ * it enforces, say); seeds is NULL (they were parsed). Valid while the
+ * node lives. */
+const rumor_config_t *rumor_node_config(const rumor_node_t *node);
 
 /* Writes the bound address ("127.0.0.1:PORT") into buf (>= RUMOR_MAX_ADDR_STRLEN).
  * Before start it is the configured bind string. */
@@ -181,7 +264,9 @@ int rumor_node_address(const rumor_node_t *node, char *buf, size_t size);
 /* Sets one of this node's own keys. The value is copied. Bumps the node's
  * sequence number and fires an update event for the local write; when the
  * node runs, the write is pushed to gossip_fan_out peers at once.
- * Returns the new seq (> 0) or a negative error (ETOOBIG, EINVAL, ESTATE). */
+ * Returns the new seq (> 0) or a negative error (ETOOBIG, EINVAL, ESTATE).
+ * ETOOBIG: the key or value is too long, or the key is new and the node
+ * holds max_keys_per_member entries. */
 int64_t rumor_node_set(rumor_node_t *node, const char *key, size_t key_len,
                        const void *value, size_t value_len);
 
@@ -433,6 +518,8 @@ typedef struct rumor_peer {
   const char *address; /* "host:port", or NULL when unknown */
 } rumor_peer_t;
 int rumor_node_set_topology(rumor_node_t *node, const rumor_peer_t *peers, size_t n);
+/* (set_topology also returns RUMOR_ETOOBIG, changing nothing, when it names
+ * more members new to the node than max_members leaves room for.) */
 int rumor_node_add_peer(rumor_node_t *node, const char *address);
 int rumor_node_remove_peer(rumor_node_t *node, const char *id, size_t id_len);
 
@@ -606,6 +693,14 @@ typedef struct rumor_metrics {
   uint64_t drops_plaintext;   /* unsealed messages at a node with a keyring */
   uint64_t drops_replay;      /* sealed messages seen before, or outside replay_window_ms */
   uint64_t drops_spoofed;     /* a live member's id and generation from another address */
+  /* Limits (see "Limits" above); the drops_* do not count as received. */
+  uint64_t members_refused;   /* new member ids not added: max_members were known */
+  uint64_t entries_over_limit; /* remote entries of new keys of a member that holds
+                                  max_keys_per_member entries, refused */
+  uint64_t drops_oversize;    /* datagrams over max_datagram_size, dropped undecoded */
+  uint64_t drops_budget;      /* datagrams over their source's recv_budget, dropped undecoded */
+  uint64_t tcp_refused;       /* inbound TCP connections over max_tcp_connections, closed */
+  uint64_t tcp_overlong;      /* inbound TCP connections closed after max_stream_bytes */
   rumor_kind_metrics_t by_kind[RUMOR_KIND_COUNT]; /* datagrams by kind */
 } rumor_metrics_t;
 

@@ -16,7 +16,9 @@
  *
  * Applying checks, per block, that it continues what we hold (it starts at
  * or below our watermark, or is a new generation from its start); a block
- * that does not is refused and re-requested by the next digest. */
+ * that does not is refused and re-requested by the next digest. An entry
+ * of a new slot of a member that holds max_keys_per_member entries is
+ * skipped, and the watermark passes it (see over_key_limit). */
 #include "node_int.h"
 #include "addr.h"
 #include <string.h>
@@ -200,6 +202,37 @@ static int validate(rumor_node_t *n, const rumor_member *m, const uint64_t *gene
   return 0;
 }
 
+/* Whether a remote entry for a new slot of m must be refused because m
+ * holds max_keys_per_member entries (counted, and said once per crossing).
+ * The engine's reserved keys never are: liveness depends on them.
+ *
+ * Unlike a value over max_value_size, which stops the block so the
+ * watermark stays before it, a refused entry is skipped and the rest of
+ * the block applied: the member's later entries (updates of the keys held,
+ * deletes, heartbeats) keep arriving, and the watermark passing the
+ * refused seq means nothing asks for it again. This node then holds, and
+ * relays, that member without those keys, until it writes them anew. */
+static int over_key_limit(rumor_node_t *n, rumor_member *m, const rumor_wire_entry *e) {
+  rumor_slot_parts p;
+  if (!rumor__node_keys_full(n, m)) {
+    m->keys_full = 0;
+    return 0;
+  }
+  if (rumor__slot_parse(e->slot, e->slot_len, &p) != 0 || rumor__liveness_reserved(p.key, p.key_len))
+    return 0;
+  n->metrics.entries_over_limit++;
+  if (!m->keys_full) {
+    m->keys_full = 1;
+    rumor__log(n, RUMOR_LOG_WARN,
+               "refused new keys of %s: it holds %zu entries, max_keys_per_member is %u "
+               "(the first refused: %.*s%s%.*s, seq %llu)", (const char *)m->id->data,
+               m->nlive + m->ntombstones, (unsigned)n->cfg.max_keys_per_member, (int)p.key_len,
+               p.key, p.map ? " / " : "", p.map ? (int)p.map_key_len : 0, p.map ? p.map_key : "",
+               (unsigned long long)e->seq);
+  }
+  return 1;
+}
+
 /* Applies one block to m. Returns 1 if it brought anything new.
  *
  * A sweep starts with a block from seq 0 and may span several frames of
@@ -255,6 +288,7 @@ static int apply_block(rumor_node_t *n, rumor_member *m, rumor_wire_block *b, ui
                    (unsigned long long)e.seq, e.value_len, (unsigned)n->cfg.max_value_size);
       return news;
     }
+    if (have == NULL && over_key_limit(n, m, &e)) continue;
     int refused = n->validate != NULL && !validate(n, m, &b->generation, &e);
     /* A refused entry is stored all the same, hidden behind what this node
      * had (kept): the watermark stays honest, so nothing is re-sent, the
@@ -314,7 +348,8 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
       continue;
     }
     rumor_member *m = rumor__store_find(&n->store, b.id, b.id_len);
-    if (m == NULL && (m = rumor__node_add_member(n, b.id, b.id_len)) == NULL) return nnews;
+    /* A member we have no room for (max_members): skip its block only. */
+    if (m == NULL && (m = rumor__node_learn_member(n, b.id, b.id_len)) == NULL) continue;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&b.addr)) {
       m->addr = b.addr;
       n->store.shape++; /* it may join our ring */

@@ -6,7 +6,7 @@ const char *rumor_strerror(int code) {
   case 0: return "success";
   case RUMOR_EINVAL: return "invalid argument";
   case RUMOR_ESTATE: return "operation not allowed in the node's current state";
-  case RUMOR_ETOOBIG: return "key or value larger than the configured limit";
+  case RUMOR_ETOOBIG: return "over a configured limit (key or value size, entries, members)";
   case RUMOR_ENOMEM: return "out of memory";
   case RUMOR_EADDR: return "address is not host:port";
   default: return uv_strerror(code);

@@ -350,7 +350,7 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
       continue;
     }
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
-    if (m == NULL && (m = rumor__node_add_member(n, d.id, d.id_len)) == NULL) return;
+    if (m == NULL && (m = rumor__node_learn_member(n, d.id, d.id_len)) == NULL) continue;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) {
       m->addr = d.addr;
       n->store.shape++; /* it may join our ring */
@@ -421,10 +421,11 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   /* The sender's advertised address; an unspecified IP means "where this
    * datagram came from" (a node bound to 0.0.0.0). */
   struct sockaddr_storage addr = msg.h.addr;
-  if (rumor__addr_is_unspecified(&addr)) rumor__addr_set_ip_from(&addr, from);
+  int wildcard = rumor__addr_is_unspecified(&addr);
+  if (wildcard) rumor__addr_set_ip_from(&addr, from);
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
-  if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, from) ||
-                       (!via_stream && rumor__guard_replayed(n, peer, info, msg.h.generation, from))))
+  if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, wildcard, from) ||
+                       rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)))
     return;
   if (msg.h.kind == RUMOR_MSG_REJECT) { /* heeded even from members we blocked */
     if (peer != NULL) rumor__liveness_heard(n, peer, msg.h.generation); /* it lives, though */
@@ -432,10 +433,12 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     return;
   }
   if (peer == NULL) {
-    if ((peer = rumor__node_add_member(n, msg.h.sender, msg.h.sender_len)) == NULL) return;
-    if (!via_stream && rumor__guard_replayed(n, peer, info, msg.h.generation, from)) return;
+    /* A sender we have no room for (max_members) is not heard at all. */
+    if ((peer = rumor__node_learn_member(n, msg.h.sender, msg.h.sender_len)) == NULL) return;
+    if (rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)) return;
   }
-  if (!rumor__addr_equal(&peer->addr, &addr)) {
+  if (!rumor__addr_equal(&peer->addr, &addr) &&
+      !(wildcard && rumor__guard_pinned(n, peer, msg.h.generation))) {
     peer->addr = addr;
     n->store.shape++; /* it may join our ring */
   }

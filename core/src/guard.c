@@ -6,6 +6,7 @@
 #include "node_int.h"
 #include "addr.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +45,15 @@ static int first_warning(rumor_node_t *n, const struct sockaddr_storage *addr, u
 
 /* The address to name in a warning of this kind about from, formatted into
  * buf; NULL when nobody listens or this peer was warned about it already. */
-static const char *warn_about(rumor_node_t *n, const struct sockaddr_storage *from, unsigned what,
-                              char buf[RUMOR_MAX_ADDR_STRLEN]) {
-  if (!rumor__log_wanted(n, RUMOR_LOG_WARN) || !first_warning(n, from, what)) return NULL;
+static const char *warn_about(rumor_node_t *n, const struct sockaddr_storage *from, int via_stream,
+                              unsigned what, char buf[RUMOR_MAX_ADDR_STRLEN]) {
+  if (!rumor__log_wanted(n, RUMOR_LOG_WARN)) return NULL;
+  /* A connection comes from a new ephemeral port each time: its host is
+   * the peer. */
+  struct sockaddr_storage host = *from;
+  if (via_stream && host.ss_family == AF_INET) ((struct sockaddr_in *)(void *)&host)->sin_port = 0;
+  if (via_stream && host.ss_family == AF_INET6) ((struct sockaddr_in6 *)(void *)&host)->sin6_port = 0;
+  if (!first_warning(n, &host, what)) return NULL;
   if (rumor_addr_format((const struct sockaddr *)from, buf, RUMOR_MAX_ADDR_STRLEN) != 0)
     snprintf(buf, RUMOR_MAX_ADDR_STRLEN, "an unknown address");
   return buf;
@@ -91,7 +98,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
     if (rumor__sealed(buf, len)) {
       count_received(n, len, via_stream);
       n->metrics.drops_key++;
-      if ((a = warn_about(n, from, WARN_KEY, at)) != NULL)
+      if ((a = warn_about(n, from, via_stream, WARN_KEY, at)) != NULL)
         rumor__log(n, RUMOR_LOG_WARN, "sealed messages from %s, and this node has no keyring", a);
       return -1;
     }
@@ -102,7 +109,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
   if (!rumor__sealed(buf, len)) {
     count_received(n, len, via_stream);
     n->metrics.drops_plaintext++;
-    if ((a = warn_about(n, from, WARN_PLAINTEXT, at)) != NULL)
+    if ((a = warn_about(n, from, via_stream, WARN_PLAINTEXT, at)) != NULL)
       rumor__log(n, RUMOR_LOG_WARN, "unsealed messages from %s, refused: this node has a keyring", a);
     return -1;
   }
@@ -116,7 +123,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
   if (rc != RUMOR_SEAL_OK) {
     count_received(n, len, via_stream);
     n->metrics.drops_key++;
-    if ((a = warn_about(n, from, WARN_KEY, at)) != NULL)
+    if ((a = warn_about(n, from, via_stream, WARN_KEY, at)) != NULL)
       rumor__log(n, RUMOR_LOG_WARN, "messages from %s, refused: %s", a,
                  rc == RUMOR_SEAL_ENOKEY  ? "sealed with a key this node lacks"
                  : rc == RUMOR_SEAL_EAUTH ? "they do not open (a wrong key, forged or damaged)"
@@ -128,7 +135,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
   if (w != 0 && (n->opened.wall_ms + w < now || now + w < n->opened.wall_ms)) {
     count_received(n, len, via_stream);
     n->metrics.drops_replay++;
-    if ((a = warn_about(n, from, WARN_CLOCK, at)) != NULL)
+    if ((a = warn_about(n, from, via_stream, WARN_CLOCK, at)) != NULL)
       rumor__log(n, RUMOR_LOG_WARN,
                  "messages from %s are %llu ms off this node's clock (replay_window_ms %llu): "
                  "replayed, or the clocks are apart",
@@ -143,25 +150,36 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
 }
 
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
-                          uint64_t generation, const struct sockaddr_storage *from) {
-  if (info == NULL || rumor__replay_check(&peer->replay, info->salt, info->counter, generation) == 0)
+                          uint64_t generation, const struct sockaddr_storage *from,
+                          int via_stream) {
+  rumor_replay *r = via_stream ? &peer->frame_replay : &peer->replay;
+  if (info == NULL || rumor__replay_check(r, info->salt, info->counter, generation,
+                                          info->wall_ms) == 0)
     return 0;
   n->metrics.drops_replay++;
   char at[RUMOR_MAX_ADDR_STRLEN];
-  const char *a = warn_about(n, from, WARN_REPLAY, at);
+  const char *a = warn_about(n, from, via_stream, WARN_REPLAY, at);
   if (a != NULL) rumor__log(n, RUMOR_LOG_WARN, "replayed messages from %s, refused", a);
   return 1;
 }
 
+int rumor__guard_pinned(const rumor_node_t *n, const rumor_member *peer, uint64_t generation) {
+  /* A process keeps its address: once we hear a generation of a member
+   * alive at one, that generation stays there. A newer generation may
+   * move: a restart. */
+  return peer->status == RUMOR_MEMBER_ALIVE && peer->incarnation != 0 &&
+         generation <= peer->incarnation && rumor__gossip_addressable(n, peer);
+}
+
 int rumor__guard_spoofed(rumor_node_t *n, const rumor_member *peer, uint64_t generation,
-                         const struct sockaddr_storage *addr, const struct sockaddr_storage *from) {
-  /* A process keeps its address: the same generation of a member we hear
-   * alive from elsewhere is an impostor (or that process's past, replayed),
-   * and must not move the member's gossip to its own address. A newer
-   * generation may move: a restart. */
-  if (peer->status != RUMOR_MEMBER_ALIVE || peer->incarnation == 0 ||
-      generation > peer->incarnation || !rumor__gossip_addressable(n, peer) ||
-      rumor__addr_equal(&peer->addr, addr))
+                         const struct sockaddr_storage *addr, int wildcard,
+                         const struct sockaddr_storage *from) {
+  /* The same generation of a pinned member from elsewhere is an impostor
+   * (or that process's past, replayed). A member bound to a wildcard
+   * address names none: its datagrams may leave by any interface, so its
+   * source address proves nothing either way; it is heard, but its address
+   * is not moved (gossip.c). */
+  if (wildcard || !rumor__guard_pinned(n, peer, generation) || rumor__addr_equal(&peer->addr, addr))
     return 0;
   n->metrics.drops_spoofed++;
   if (rumor__log_wanted(n, RUMOR_LOG_WARN) && first_warning(n, from, WARN_SPOOF)) {

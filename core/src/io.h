@@ -37,6 +37,8 @@ typedef struct rumor_io_limits {
   size_t max_frame;       /* largest frame payload accepted (> 0); longer closes the connection */
   uint32_t timeout_ms;    /* (> 0) connect, each write, and an idle inbound connection */
   uint32_t max_inbound;   /* inbound connections open at once; more are refused (0: none) */
+  uint64_t max_stream_bytes; /* payload bytes one inbound connection may carry: it is closed
+                                after the frame that reaches this (0: no limit) */
 } rumor_io_limits;
 
 typedef struct rumor_io_ops {
@@ -83,6 +85,12 @@ void rumor__node_recv(rumor_node_t *node, const struct sockaddr_storage *from,
 void rumor__node_recv_frame(rumor_node_t *node, const struct sockaddr_storage *from,
                             const uint8_t *buf, size_t len);
 void rumor__node_stream_done(rumor_node_t *node, rumor_stream *s, int status);
+/* The io closed an inbound connection for a limit: why is one of these. */
+enum {
+  RUMOR_INBOUND_FULL = 0, /* max_inbound were open: refused at accept */
+  RUMOR_INBOUND_LONG = 1  /* it carried max_stream_bytes */
+};
+void rumor__node_inbound_closed(rumor_node_t *node, int why);
 void rumor__node_timer(rumor_node_t *node, int timer);
 
 /* Makes the io of a new node; arg is the factory's own (the loop for libuv). */

@@ -30,8 +30,11 @@
  *
  * Inbound connections (struct conn): accepted up to limits.max_inbound
  * open at once (more are accepted and closed at once, which frees the
- * backlog), read through a frame reader (frame.h), closed on a bad frame,
- * at EOF, or when no byte came for limits.timeout_ms.
+ * backlog, and reported to the node), read through a frame reader
+ * (frame.h), closed on a bad frame, at EOF, when no byte came for
+ * limits.timeout_ms (a peer that connects and sends nothing, or part of a
+ * length prefix, holds its place no longer), or once its frames carried
+ * limits.max_stream_bytes (reported to the node).
  *
  * Reads of every socket land in one buffer of the io: a read callback
  * consumes its bytes before returning (the frame reader copies what it
@@ -42,9 +45,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Big enough for any UDP datagram, so nothing is truncated on receipt; a
- * datagram larger than the sender's MTU is still refused by the decoder's
- * limits, not by this buffer. Also the most one TCP read takes at once. */
+/* Big enough for any UDP datagram, so nothing is truncated on receipt: the
+ * node drops what is over its max_datagram_size (at most 65507, UDP's
+ * largest payload) by its length, not this buffer. Also the most one TCP
+ * read takes at once. */
 #define RECV_BUFFER_SIZE 65536
 
 /* Ephemeral ports tried when the TCP side of the one UDP got is taken.
@@ -52,6 +56,13 @@
  * always suffices; 16 in a row means the host is out of ports, and the
  * error is better reported than retried forever. */
 #define BIND_ATTEMPTS 16
+
+/* The UDP socket's kernel receive buffer we ask for: a burst (a flood the
+ * receive budget is dropping, many answers at once) must not overflow the
+ * kernel's queue before the loop reads it and honest datagrams with it.
+ * 4 MiB is about 3000 full datagrams of the default mtu. Linux caps it at
+ * net.core.rmem_max (without privileges); a smaller buffer still works. */
+#define UDP_RECV_BUFFER (4 * 1024 * 1024)
 
 /* listen() backlog: connections the kernel holds until accepted. Accepting
  * is cheap (ones over max_inbound are closed at once), so this only absorbs
@@ -112,6 +123,7 @@ struct conn {
   uv_timer_t idle;
   rumor_frame_reader reader;
   struct sockaddr_storage peer;
+  uint64_t carried;       /* payload bytes of the frames delivered */
   int nopen;              /* handles not yet closed */
   int counted;            /* holds one of the max_inbound places */
   int closing;
@@ -254,7 +266,13 @@ static int on_conn_frame(void *arg, const uint8_t *payload, size_t len) {
   io_uv *u = c->io;
   if (c->closing || u->shut) return 1;
   rumor__node_recv_frame(u->base.node, &c->peer, payload, len);
-  return c->closing || u->shut; /* the node may have stopped meanwhile */
+  if (c->closing || u->shut) return 1; /* the node may have stopped meanwhile */
+  c->carried += len;
+  if (u->limits.max_stream_bytes == 0 || c->carried < u->limits.max_stream_bytes) return 0;
+  /* Enough for one connection: the peer may go on on a new one. */
+  rumor__node_inbound_closed(u->base.node, RUMOR_INBOUND_LONG);
+  conn_close(c);
+  return 1;
 }
 
 static void on_conn_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
@@ -290,8 +308,13 @@ static void on_connection(uv_stream_t *server, int status) {
   if (u->conns) u->conns->prev = c;
   u->conns = c;
   rumor__frame_reader_init(&c->reader, u->limits.max_frame);
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || u->ninbound >= u->limits.max_inbound) {
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    conn_close(c);
+    return;
+  }
+  if (u->ninbound >= u->limits.max_inbound) {
     conn_close(c); /* refused: accepted only to be closed */
+    rumor__node_inbound_closed(u->base.node, RUMOR_INBOUND_FULL);
     return;
   }
   c->counted = 1;
@@ -597,6 +620,8 @@ static int uvio_open(rumor_io *io, const struct sockaddr_storage *bind,
     if (rc != UV_EADDRINUSE || !ephemeral || attempt == BIND_ATTEMPTS) break;
   }
   if (rc != 0) return rc;
+  int rcvbuf = UDP_RECV_BUFFER;
+  (void)uv_recv_buffer_size((uv_handle_t *)u->udp, &rcvbuf); /* best effort */
   if ((rc = uv_udp_recv_start(u->udp, on_udp_alloc, on_udp_recv)) != 0) {
     uv_close((uv_handle_t *)u->udp, on_heap_closed);
     uv_close((uv_handle_t *)u->listener, on_heap_closed);

@@ -636,6 +636,19 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
       return RUMOR_EADDR;
     }
   }
+  /* Room for the members it names that we do not know (max_members)? An id
+   * named twice counts twice: the check errs on the side of refusing. */
+  size_t fresh = 0;
+  for (size_t i = 0; i < count; i++) {
+    size_t len = strlen(peers[i].id);
+    if (!(len == n->id_len && memcmp(peers[i].id, n->id, len) == 0) &&
+        rumor__store_find(&n->store, peers[i].id, len) == NULL)
+      fresh++;
+  }
+  if (fresh > n->cfg.max_members - n->store.count) {
+    free(addrs);
+    return RUMOR_ETOOBIG;
+  }
   uint64_t stamp = ++n->mark;
   for (size_t i = 0; i < count; i++) {
     size_t len = strlen(peers[i].id);

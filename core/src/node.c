@@ -42,10 +42,6 @@
 /* 1 hour: a delete must outlive any partition we expect gossip to heal on
  * its own (chitchat uses 2 h); a node away longer gets a full resync. */
 #define DEFAULT_TOMBSTONE_GRACE_MS 3600000
-/* Inbound TCP connections at once: each may buffer one frame (up to
- * max_value_size), so this bounds memory, and still lets every peer of a
- * mid-size cluster deliver at the same time. */
-#define MAX_INBOUND_STREAMS 64
 /* 2: Riak's tree (riak_core_gossip's build_tree(2, ...)). Each node sends
  * at most two datagrams per write and the depth is log2(N): 7 hops for 100
  * members. Wider trees are shallower, but every node sends more per write
@@ -65,6 +61,49 @@
 /* 576: the smallest datagram every IPv4 host must accept; 65507: UDP's limit. */
 #define MIN_MTU 576
 #define MAX_MTU 65507
+/* UDP's largest payload: a peer sends at most its own mtu, and a cluster
+ * may mix mtus (jumbo frames on some links), so by default any datagram UDP
+ * can carry is decoded. Set it to the cluster's largest mtu to drop the
+ * rest unread. */
+#define DEFAULT_MAX_DATAGRAM_SIZE MAX_MTU
+/* 65536 members, six times a 10,000-member cluster: room for the ids that
+ * churn brings over a node's life (removed members are remembered), while a
+ * stream of made-up ids stops at about 64 MiB of member records and their
+ * scratch (roughly 1 KiB each). */
+#define DEFAULT_MAX_MEMBERS 65536
+/* 2^24: past that, a member table is a database of its own. */
+#define MAX_MAX_MEMBERS (1u << 24)
+/* 100,000 entries per member: a member's state is what others need to know
+ * of it (config, endpoints, shard maps), not a database; at a few hundred
+ * bytes of bookkeeping each (values aside) that is some tens of MiB per
+ * member at most, and a shard map of tens of thousands of entries fits. */
+#define DEFAULT_MAX_KEYS_PER_MEMBER 100000
+#define MAX_MAX_KEYS_PER_MEMBER 100000000
+/* 2000 datagrams/s from one address. An honest peer sends a node a few per
+ * round (a summary, a SYN, answers, pushes and their forwards: tens per
+ * second at the default interval), bursts when it writes a lot in a small
+ * cluster, and moves big syncs over TCP; 2000 is far above all of that,
+ * and a flood beyond it is dropped for the cost of a table lookup. */
+#define DEFAULT_RECV_BUDGET 2000
+/* A million datagrams per second is past what one socket delivers. */
+#define MAX_RECV_BUDGET 1000000
+/* 64 inbound TCP connections at once. A node receives over TCP what it
+ * pulled, from a few peers at a time; each connection may buffer one frame
+ * (up to max_value_size), so this bounds memory (64 MiB at the default
+ * max_value_size), and still lets every peer of a mid-size cluster deliver
+ * at once. */
+#define DEFAULT_MAX_TCP_CONNECTIONS 64
+/* 4096: more descriptors than a process gets by default (ulimit -n). */
+#define MAX_TCP_CONNECTIONS 4096
+/* 256 MiB per inbound connection. One connection carries one transfer:
+ * what a peer pulled, at most the state of the members it lags on. That is
+ * hundreds of full-size values, or the state of a 10,000-member cluster
+ * many times over. A peer streaming more is cut off, and the receiver pulls
+ * the rest on a new connection from where it got to: the limit bounds what
+ * one connection can cost, never how far a sync gets. */
+#define DEFAULT_MAX_STREAM_BYTES (256u * 1024 * 1024)
+/* 64 KiB: one frame as senders fill them (RUMOR_FRAME_FILL). */
+#define MIN_STREAM_BYTES (64u * 1024)
 
 void rumor_config_init(rumor_config_t *cfg) {
   memset(cfg, 0, sizeof(*cfg));
@@ -85,6 +124,12 @@ void rumor_config_init(rumor_config_t *cfg) {
   cfg->broadcast = RUMOR_BROADCAST_EPIDEMIC;
   cfg->broadcast_branching = DEFAULT_BROADCAST_BRANCHING;
   cfg->rate_limit_interval_ms = DEFAULT_RATE_LIMIT_INTERVAL_MS;
+  cfg->max_members = DEFAULT_MAX_MEMBERS;
+  cfg->max_keys_per_member = DEFAULT_MAX_KEYS_PER_MEMBER;
+  cfg->max_datagram_size = DEFAULT_MAX_DATAGRAM_SIZE;
+  cfg->recv_budget = DEFAULT_RECV_BUDGET;
+  cfg->max_tcp_connections = DEFAULT_MAX_TCP_CONNECTIONS;
+  cfg->max_stream_bytes = DEFAULT_MAX_STREAM_BYTES;
   cfg->replay_window_ms = DEFAULT_REPLAY_WINDOW_MS;
 }
 
@@ -144,8 +189,22 @@ int rumor_config_check(const rumor_config_t *c, rumor_error_t *err) {
       (rc = check_range(c->blocked_retention_ms, 1, 604800000, "blocked_retention_ms", err)) != 0 ||
       (rc = check_range(c->broadcast_branching, 1, RUMOR_MAX_BROADCAST_BRANCHING,
                         "broadcast_branching", err)) != 0 ||
-      (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0)
+      (rc = check_range(c->rate_limit_interval_ms, 1, 3600000, "rate_limit_interval_ms", err)) != 0 ||
+      /* 2: itself and one other, or it cannot be part of a cluster. */
+      (rc = check_range(c->max_members, 2, MAX_MAX_MEMBERS, "max_members", err)) != 0 ||
+      (rc = check_range(c->max_keys_per_member, 1, MAX_MAX_KEYS_PER_MEMBER,
+                        "max_keys_per_member", err)) != 0 ||
+      (rc = check_range(c->max_datagram_size, MIN_MTU, MAX_MTU, "max_datagram_size", err)) != 0 ||
+      (rc = check_range(c->recv_budget, 0, MAX_RECV_BUDGET, "recv_budget", err)) != 0 ||
+      (rc = check_range(c->max_tcp_connections, 1, MAX_TCP_CONNECTIONS, "max_tcp_connections",
+                        err)) != 0 ||
+      (rc = check_range(c->max_stream_bytes, MIN_STREAM_BYTES, UINT32_MAX, "max_stream_bytes",
+                        err)) != 0)
     return rc;
+  /* Our own datagrams (and those of peers with our mtu) must pass. */
+  if (c->max_datagram_size < c->mtu)
+    return fail(err, RUMOR_EINVAL, "max_datagram_size", "must be at least mtu, %u (got %u)",
+                c->mtu, c->max_datagram_size);
   if (c->broadcast != RUMOR_BROADCAST_EPIDEMIC && c->broadcast != RUMOR_BROADCAST_TREE)
     return fail(err, RUMOR_EINVAL, "broadcast", "must be epidemic or tree (got %d)", c->broadcast);
   if (c->failure_detector != RUMOR_FD_EXPIRATION && c->failure_detector != RUMOR_FD_PHI)
@@ -199,6 +258,7 @@ static void node_free(rumor_node_t *n) {
     rumor__blob_unref(n->events[i].value);
   }
   rumor__fault_free(n);
+  rumor__budget_free(&n->budget);
   free(n->stats);
   free(n->events);
   rumor__store_free(&n->store);
@@ -283,7 +343,10 @@ int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_fact
   n->generation = cfg->generation ? cfg->generation : n->io->ops->wall_us(n->io);
   rumor__store_init(&n->store, rumor__rng_next(&n->rng));
   n->self = rumor__node_add_member(n, n->id, n->id_len);
-  if (n->self == NULL) {
+  /* The budget's hash key comes from the store's (random) seed, so the
+   * node's generator runs as it did before budgets existed. */
+  if (n->self == NULL ||
+      rumor__budget_init(&n->budget, cfg->recv_budget, ~n->store.seed) != 0) {
     n->io->ops->destroy(n->io, NULL);
     node_free(n);
     return fail(err, RUMOR_ENOMEM, "node", "out of memory");
@@ -326,11 +389,30 @@ rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len
   return m;
 }
 
+int rumor__node_keys_full(const rumor_node_t *n, const rumor_member *m) {
+  return m->nlive + m->ntombstones >= n->cfg.max_keys_per_member;
+}
+
+rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len) {
+  if (n->store.count >= n->cfg.max_members) {
+    n->metrics.members_refused++;
+    if (!n->members_full) { /* members are never freed: this happens once */
+      n->members_full = 1;
+      rumor__log(n, RUMOR_LOG_WARN,
+                 "max_members reached (%u members known): ids new to this node are refused "
+                 "from now on (the first: %.*s)", (unsigned)n->cfg.max_members,
+                 (int)(len > RUMOR_MAX_ID_LEN ? RUMOR_MAX_ID_LEN : len), id);
+    }
+    return NULL;
+  }
+  return rumor__node_add_member(n, id, len);
+}
+
 int rumor_node_start(rumor_node_t *n) {
   if (n->state != NODE_NEW) return RUMOR_ESTATE;
   size_t seal_room = n->keyring.nkeys > 0 ? RUMOR_SEAL_OVERHEAD : 0;
   rumor_io_limits limits = {n->frame_max + seal_room, n->cfg.gossip_request_timeout_ms,
-                            MAX_INBOUND_STREAMS};
+                            n->cfg.max_tcp_connections, n->cfg.max_stream_bytes};
   int rc = n->io->ops->open(n->io, &n->bind_addr, &n->addr, &limits);
   if (rc != 0) return rc;
   n->self->addr = n->addr;
@@ -393,9 +475,33 @@ static void close_if_deferred(rumor_node_t *n) {
   }
 }
 
+/* Says once per crossing that an address went over its receive budget. */
+static void budget_crossed(rumor_node_t *n, const struct sockaddr_storage *from) {
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  if (!rumor__log_wanted(n, RUMOR_LOG_WARN)) return;
+  if (rumor_addr_format((const struct sockaddr *)from, addr, sizeof addr) != 0)
+    snprintf(addr, sizeof addr, "an unknown address");
+  rumor__log(n, RUMOR_LOG_WARN,
+             "%s sends more than recv_budget, %u datagrams/s: dropping what is over it", addr,
+             (unsigned)n->cfg.recv_budget);
+  rumor__node_flush_events(n);
+}
+
 void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
+  /* First, before anything is decoded or opened: a flood from one address
+   * costs this lookup and no more. */
+  int b = rumor__budget_take(&n->budget, from, n->io->ops->now(n->io));
+  if (b != RUMOR_BUDGET_OK) {
+    n->metrics.drops_budget++;
+    if (b == RUMOR_BUDGET_CROSSED) budget_crossed(n, from);
+    return;
+  }
+  if (len > n->cfg.max_datagram_size) { /* never opened, so never costs a decryption */
+    n->metrics.drops_oversize++;
+    return;
+  }
   const uint8_t *msg;
   size_t msg_len;
   const rumor_sealed_info *info;
@@ -427,6 +533,11 @@ void rumor__node_recv_frame(rumor_node_t *n, const struct sockaddr_storage *from
     return;
   }
   rumor__node_after_change(n);
+}
+
+void rumor__node_inbound_closed(rumor_node_t *n, int why) {
+  if (why == RUMOR_INBOUND_FULL) n->metrics.tcp_refused++;
+  else n->metrics.tcp_overlong++;
 }
 
 void rumor__node_stream_done(rumor_node_t *n, rumor_stream *s, int status) {
@@ -502,6 +613,7 @@ void rumor_node_close(rumor_node_t *n, rumor_close_cb cb, void *arg) {
 
 const char *rumor_node_id(const rumor_node_t *n) { return n->id; }
 uint64_t rumor_node_generation(const rumor_node_t *n) { return n->generation; }
+const rumor_config_t *rumor_node_config(const rumor_node_t *n) { return &n->cfg; }
 
 int rumor_node_address(const rumor_node_t *n, char *buf, size_t size) {
   if (n->state == NODE_NEW) {
@@ -536,10 +648,9 @@ static int64_t user_write(rumor_node_t *n, const char *key, size_t key_len, cons
   uint8_t slot[RUMOR_WIRE_MAX_SLOT];
   if (rumor__liveness_reserved(key, key_len)) return RUMOR_EINVAL;
   size_t slot_len = rumor__slot_encode(slot, key, key_len, map_key, map_key_len);
-  if (del) {
-    const rumor_entry *e = rumor__store_entry(n->self, (const char *)slot, slot_len);
-    if (e == NULL || e->value == NULL) return 0; /* nothing to delete */
-  }
+  const rumor_entry *have = rumor__store_entry(n->self, (const char *)slot, slot_len);
+  if (del && (have == NULL || have->value == NULL)) return 0; /* nothing to delete */
+  if (have == NULL && rumor__node_keys_full(n, n->self)) return RUMOR_ETOOBIG;
   int64_t seq = rumor__node_write(n, slot, slot_len, value, value_len, del, 1);
   rumor__node_after_change(n);
   return seq;

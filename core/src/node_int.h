@@ -12,6 +12,7 @@
 #include "store.h"
 #include "wire.h"
 #include "fault.h"
+#include "budget.h"
 #include "seal.h"
 
 enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
@@ -28,7 +29,8 @@ enum { NODE_NEW, NODE_RUNNING, NODE_STOPPED, NODE_CLOSING };
 /* One event waiting to be reported: an accepted entry (to the update
  * callback) or a membership change (to the member callback). An entry
  * event holds references to the blobs so the store may change before it is
- * delivered. Members are never freed while the node lives. */
+ * delivered. Members are never freed while the node lives (max_members
+ * bounds how many it takes). */
 enum { EVENT_UPDATE, EVENT_MEMBER, EVENT_LOG };
 typedef struct rumor_event {
   int kind;
@@ -157,6 +159,8 @@ struct rumor_node {
   void *leave_arg;
 
   rumor_faults faults;      /* rumor_node_set_fault (fault.c) */
+  rumor_budget budget;      /* recv_budget's buckets (budget.c) */
+  int members_full;         /* max_members reached (and said) */
 
   rumor_metrics_t metrics;
   rumor_close_cb close_cb;
@@ -243,13 +247,20 @@ uint8_t *rumor__guard_seal_frame(rumor_node_t *n, uint8_t *frame, size_t *len);
 int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len, int via_stream, const uint8_t **msg, size_t *msg_len,
                       const rumor_sealed_info **info);
-/* 1 (counted) when a datagram of peer under generation is a replay. */
+/* 1 (counted) when a datagram (or stream frame) of peer under generation
+ * is a replay. */
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
-                          uint64_t generation, const struct sockaddr_storage *from);
-/* 1 (counted) when a datagram speaks for live peer's generation from an
- * address not its own (addr: the one it advertises). */
+                          uint64_t generation, const struct sockaddr_storage *from,
+                          int via_stream);
+/* 1 when peer's generation is known alive at its address, which then
+ * stays put for that generation. */
+int rumor__guard_pinned(const rumor_node_t *n, const rumor_member *peer, uint64_t generation);
+/* 1 (counted) when a datagram speaks for pinned peer's generation from an
+ * address not its own (addr: the one it advertises; wildcard: it advertised
+ * none, so nothing can be told from where it came). */
 int rumor__guard_spoofed(rumor_node_t *n, const rumor_member *peer, uint64_t generation,
-                         const struct sockaddr_storage *addr, const struct sockaddr_storage *from);
+                         const struct sockaddr_storage *addr, int wildcard,
+                         const struct sockaddr_storage *from);
 
 /* rate.c: Riak's gossip limit, a token counter refilled to full once per
  * rate_limit_interval_ms (lazily, from the node's clock). Taken by the
@@ -335,4 +346,9 @@ __attribute__((format(printf, 3, 4)))
 void rumor__log(rumor_node_t *n, int level, const char *fmt, ...);
 /* Adds a member and grows per-member scratch; NULL when out of memory. */
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len);
+/* The same for an id the network named: NULL also when max_members are
+ * known (counted in members_refused, logged once). */
+rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len);
+/* Whether m holds max_keys_per_member entries: a new one is refused. */
+int rumor__node_keys_full(const rumor_node_t *n, const rumor_member *m);
 #endif

@@ -23,14 +23,18 @@ static void shift(rumor_replay *r, uint64_t s) {
 }
 
 int rumor__replay_check(rumor_replay *r, const uint8_t salt[16], uint64_t counter,
-                        uint64_t generation) {
+                        uint64_t generation, uint64_t wall_ms) {
   if (!r->has_salt || memcmp(r->salt, salt, sizeof r->salt) != 0) {
-    /* Another process of the member. Only a newer one (or the same
-     * generation, given explicitly to both) replaces what we know. */
-    if (r->has_salt && generation < r->generation) return -1;
+    /* Another process of the member. Only a newer one replaces what we
+     * know: a newer generation, or the same one (given explicitly to both)
+     * sealed later than anything the current salt sent. */
+    if (r->has_salt && (generation < r->generation ||
+                        (generation == r->generation && wall_ms <= r->wall_ms)))
+      return -1;
     memcpy(r->salt, salt, sizeof r->salt);
     r->has_salt = 1;
     r->generation = generation;
+    r->wall_ms = wall_ms;
     r->top = counter;
     memset(r->bits, 0, sizeof r->bits);
     set_bit(r, 0);
@@ -42,10 +46,11 @@ int rumor__replay_check(rumor_replay *r, const uint8_t salt[16], uint64_t counte
     shift(r, counter - r->top);
     r->top = counter;
     set_bit(r, 0);
-    return 0;
+  } else {
+    uint64_t d = r->top - counter;
+    if (d >= RUMOR_REPLAY_WINDOW || test_bit(r, d)) return -1;
+    set_bit(r, d);
   }
-  uint64_t d = r->top - counter;
-  if (d >= RUMOR_REPLAY_WINDOW || test_bit(r, d)) return -1;
-  set_bit(r, d);
+  if (wall_ms > r->wall_ms) r->wall_ms = wall_ms;
   return 0;
 }

@@ -8,8 +8,9 @@
  *     so "everything newer than seq S" is a walk back from the tail;
  *   - max_seq, a watermark: we hold every entry of that generation with
  *     seq <= max_seq that the owner still has (or a newer one for the same
- *     slot). Deltas are applied only when they start at or below the
- *     watermark, so there are never gaps;
+ *     slot), but for new slots refused by max_keys_per_member (delta.c).
+ *     Deltas are applied only when they start at or below the watermark,
+ *     so there are never gaps;
  *   - floor: the highest seq of a tombstone this node has purged (or learned
  *     was purged). A peer whose watermark is below it may hold values those
  *     deletes removed, and is resynchronised in full.
@@ -80,7 +81,10 @@ typedef struct rumor_member {
   uint64_t block_silence; /* EXPIRED: the silence at the block, ms */
   uint64_t rejected_at; /* loop time of the last rejection sent to it */
   rumor_replay replay;  /* its sealed datagrams seen (guard.c) */
+  rumor_replay frame_replay; /* and its sealed stream frames */
   uint64_t too_big_seq, too_big_gen; /* its entry over max_value_size last logged */
+  int keys_full;       /* its new entries are being refused (max_keys_per_member),
+                          said once until one is taken again (delta.c) */
 } rumor_member;
 
 typedef struct rumor_store {

@@ -26,6 +26,7 @@ typedef struct fake_node {
   int close_on_error;  /* behave like the node: close a stream at its error */
   size_t destroyed;
   int after_shutdown;  /* calls that came after shutdown: must stay 0 */
+  size_t refused_full, refused_long; /* rumor__node_inbound_closed, by why */
   int shut;
 } fake_node;
 
@@ -58,6 +59,14 @@ void rumor__node_stream_done(rumor_node_t *n, rumor_stream *s, int status) {
   if (status != 0 && f->close_on_error) f->io->ops->stream_close(f->io, s);
 }
 
+void rumor__node_inbound_closed(rumor_node_t *n, int why) {
+  fake_node *f = node_of(n);
+  f->after_shutdown += f->shut;
+  if (why == RUMOR_INBOUND_FULL) f->refused_full++;
+  else if (why == RUMOR_INBOUND_LONG) f->refused_long++;
+  else CHECK(!"unknown why");
+}
+
 void rumor__node_timer(rumor_node_t *n, int timer) {
   node_of(n)->after_shutdown += node_of(n)->shut;
   node_of(n)->timers[timer]++;
@@ -73,7 +82,7 @@ static void node_free_frames(fake_node *f) {
 /* ---- helpers -------------------------------------------------------- */
 
 static rumor_io_limits default_limits(void) {
-  rumor_io_limits l = {1 << 20, 5000, 8};
+  rumor_io_limits l = {1 << 20, 5000, 8, 0};
   return l;
 }
 
@@ -383,7 +392,7 @@ static void test_close_flushes(void) {
   uv_loop_t loop;
   fake_node a, b;
   struct sockaddr_storage aa, ba;
-  rumor_io_limits l = {32u << 20, 5000, 8};
+  rumor_io_limits l = {32u << 20, 5000, 8, 0};
   const size_t big = 32u << 20;
   CHECK_EQ(uv_loop_init(&loop), 0);
   io_start(&loop, &a, &l, &aa);
@@ -458,7 +467,7 @@ static void test_stream_write_timeout(void) {
   uv_tcp_t sink;
   struct sockaddr_storage aa, sa;
   int len = sizeof(sa);
-  rumor_io_limits l = {64u << 20, 300, 8};
+  rumor_io_limits l = {64u << 20, 300, 8, 0};
   CHECK_EQ(uv_loop_init(&loop), 0);
   uv_tcp_init(&loop, &sink);
   loopback(&sa, 0);
@@ -490,7 +499,7 @@ static void test_inbound_limits(void) {
   uv_loop_t loop;
   fake_node b;
   struct sockaddr_storage ba;
-  rumor_io_limits l = {100, 300, 2};
+  rumor_io_limits l = {100, 300, 2, 0};
   raw_client c1, c2, c3;
   uint8_t hdr[4];
   CHECK_EQ(uv_loop_init(&loop), 0);
@@ -518,6 +527,7 @@ static void test_inbound_limits(void) {
   CHECK(run_until(&loop, &c3.hung_up, 1, 5000));
   CHECK(uv_now(&loop) - t0 < 250);
   CHECK(!c1.hung_up && !c2.hung_up);
+  CHECK_EQ(b.refused_full, 1); /* told to the node; the two timed out below are not */
   /* c1 keeps talking (a valid frame split over time), c2 stays silent. */
   uint8_t frame[4 + 3] = {0, 0, 0, 3, 'a', 'b', 'c'};
   raw_send(&c1, frame, 5);
@@ -530,6 +540,8 @@ static void test_inbound_limits(void) {
   CHECK(run_until(&loop, &c1.hung_up, 1, 5000));
   CHECK_EQ(b.nframes, 1);
   CHECK(b.frame_lens[0] == 3 && memcmp(b.frames[0], "abc", 3) == 0);
+  CHECK_EQ(b.refused_full, 1);
+  CHECK_EQ(b.refused_long, 0);
   /* The places are free again. */
   raw_close(&loop, &c1);
   raw_close(&loop, &c2);
@@ -542,13 +554,74 @@ static void test_inbound_limits(void) {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+/* Half open: a peer that sends half a length prefix, or a frame cut short,
+ * and then nothing, is closed after timeout_ms like a silent one, and
+ * nothing reaches the node. */
+static void test_inbound_half_frames_time_out(void) {
+  uv_loop_t loop;
+  fake_node b;
+  struct sockaddr_storage ba;
+  rumor_io_limits l = {100, 300, 2, 0};
+  raw_client c1, c2;
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  io_start(&loop, &b, &l, &ba);
+  raw_connect(&loop, &c1, &ba);
+  raw_connect(&loop, &c2, &ba);
+  uint64_t t0 = uv_now(&loop);
+  const uint8_t half[] = {0, 0, 0, 3, 'a'};
+  raw_send(&c1, half, 2); /* half a length prefix */
+  raw_send(&c2, half, 5); /* a length and part of its frame */
+  run_for(&loop, 150);
+  CHECK(!c1.hung_up && !c2.hung_up);
+  CHECK(run_until(&loop, &c1.hung_up, 1, 5000));
+  CHECK(run_until(&loop, &c2.hung_up, 1, 5000));
+  CHECK(uv_now(&loop) - t0 >= 250);
+  CHECK_EQ(b.nframes, 0);
+  CHECK_EQ(b.refused_full + b.refused_long, 0);
+  raw_close(&loop, &c1);
+  raw_close(&loop, &c2);
+  io_end(&loop, &b);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
+/* A connection is closed once its frames carried max_stream_bytes: the
+ * frame that reaches the limit is still delivered, the rest is not, and a
+ * new connection starts afresh. */
+static void test_inbound_stream_bytes(void) {
+  uv_loop_t loop;
+  fake_node b;
+  struct sockaddr_storage ba;
+  rumor_io_limits l = {100, 5000, 4, 10};
+  raw_client c;
+  const uint8_t frames[] = {0, 0, 0, 4, 'a', 'b', 'c', 'd', 0, 0, 0, 4, 'e', 'f', 'g', 'h',
+                            0, 0, 0, 4, 'i', 'j', 'k', 'l', 0, 0, 0, 4, 'm', 'n', 'o', 'p'};
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  io_start(&loop, &b, &l, &ba);
+  raw_connect(&loop, &c, &ba);
+  raw_send(&c, frames, sizeof frames); /* 16 payload bytes: 10 reached at the third */
+  CHECK(run_until(&loop, &c.hung_up, 1, 5000));
+  CHECK_EQ(b.nframes, 3);
+  CHECK(b.frame_lens[2] == 4 && memcmp(b.frames[2], "ijkl", 4) == 0);
+  CHECK_EQ(b.refused_long, 1);
+  raw_close(&loop, &c);
+  raw_connect(&loop, &c, &ba);
+  raw_send(&c, frames, 16); /* 8 bytes: under the limit, stays open */
+  CHECK(run_until(&loop, &b.nframes, 5, 5000));
+  run_for(&loop, 50);
+  CHECK(!c.hung_up);
+  CHECK_EQ(b.refused_long, 1);
+  raw_close(&loop, &c);
+  io_end(&loop, &b);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
 /* The peer refuses a frame and hangs up: the sender's next write fails
  * rather than hanging. */
 static void test_peer_hangs_up(void) {
   uv_loop_t loop;
   fake_node a, b;
   struct sockaddr_storage aa, ba;
-  rumor_io_limits la = default_limits(), lb = {1000, 5000, 8};
+  rumor_io_limits la = default_limits(), lb = {1000, 5000, 8, 0};
   CHECK_EQ(uv_loop_init(&loop), 0);
   io_start(&loop, &a, &la, &aa);
   io_start(&loop, &b, &lb, &ba);
@@ -643,6 +716,8 @@ int main(void) {
   RUN(test_stream_refused);
   RUN(test_stream_write_timeout);
   RUN(test_inbound_limits);
+  RUN(test_inbound_half_frames_time_out);
+  RUN(test_inbound_stream_bytes);
   RUN(test_peer_hangs_up);
   RUN(test_shutdown_in_flight);
   RUN(test_destroy_unopened);

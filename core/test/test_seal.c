@@ -84,27 +84,34 @@ static void replay_window_takes_each_counter_once(void) {
   rumor_replay r;
   memset(&r, 0, sizeof r);
   uint8_t s1[16] = {1}, s2[16] = {2};
-  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5), -1);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5), 0); /* late, but first */
-  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5), -1);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW + 1, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW, 5), -1); /* too old */
-  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 10, 5, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5, 1000), 0); /* late, but first */
+  CHECK_EQ(rumor__replay_check(&r, s1, 11, 5, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW + 1, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 12 + 600 - RUMOR_REPLAY_WINDOW, 5, 1000), -1); /* too old */
+  CHECK_EQ(rumor__replay_check(&r, s1, 12, 5, 1000), -1);
   /* Bits carried across words by a shift that is not a multiple of 64. */
-  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 770, 5), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5), -1);
-  CHECK_EQ(rumor__replay_check(&r, s1, 701, 5), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 770, 5, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 700, 5, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s1, 701, 5, 1000), 0);
   /* A rejoin of the same process: newer generation, same salt, counter on. */
-  CHECK_EQ(rumor__replay_check(&r, s1, 771, 6), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 771, 6, 1000), 0);
   /* Another process: a newer one replaces it, an older one is refused. */
-  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7), 0);
-  CHECK_EQ(rumor__replay_check(&r, s1, 900, 6), -1);
-  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7), -1);
-  CHECK_EQ(rumor__replay_check(&r, s2, 2, 7), 0);
+  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7, 1000), 0);
+  CHECK_EQ(rumor__replay_check(&r, s1, 900, 6, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s2, 1, 7, 1000), -1);
+  CHECK_EQ(rumor__replay_check(&r, s2, 2, 7, 1000), 0);
+  /* The same generation (an explicit one, restarted): a salt takes over
+   * only when sealed later than the current salt's latest. */
+  uint8_t s3[16] = {3};
+  CHECK_EQ(rumor__replay_check(&r, s2, 3, 7, 1500), 0);
+  CHECK_EQ(rumor__replay_check(&r, s3, 1, 7, 1500), -1);
+  CHECK_EQ(rumor__replay_check(&r, s3, 1, 7, 1501), 0);
+  CHECK_EQ(rumor__replay_check(&r, s2, 4, 7, 1400), -1);
 }
 
 static rumor_config_t keyed(const char *const *keys, size_t n) {
@@ -268,6 +275,164 @@ static void spoofed_ids_are_refused(void) {
   net_free(&net);
 }
 
+/* A SYN (a summary) of id under gen, as a process with ring would seal
+ * it, advertising node at's address. */
+static size_t forge_syn(rumor_keyring *ring, uint64_t wall_ms, const char *id, uint64_t gen,
+                        int at, uint8_t *out) {
+  uint8_t buf[512];
+  rumor_wire_writer w;
+  struct sockaddr_storage a;
+  net_addr(at, &a);
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_SYN, "default", 7, id, strlen(id), gen,
+                             &a), 0);
+  CHECK_EQ(rumor__wire_summary(&w, 1, 42), 0);
+  return rumor__seal(ring, wall_ms, buf, w.len, out);
+}
+
+/* n01 runs with an explicit generation and restarts at its address under
+ * the same one: its new process (another salt) takes over. The old
+ * process's datagrams replayed then must not take the member's window
+ * back, nor the new process's datagrams replayed after them: each salt
+ * change would otherwise start an empty window, and every datagram of
+ * either process would pass again, as often as the salts alternate. */
+static void a_restart_under_the_same_generation_does_not_reopen_replays(void) {
+  fake_net net;
+  rumor_config_t cfg = keyed(RING_A, 1);
+  net_init(&net, 37);
+  rumor_node_t *n0 = net_add(&net, "n00", -1, &cfg);
+  CHECK_EQ(rumor_node_start(n0), 0);
+  rumor_keyring old, cur;
+  ring_of(&old, KEY_A, 100);
+  ring_of(&cur, KEY_A, 200);
+  struct sockaddr_storage from;
+  net_addr(1, &from);
+  uint8_t o1[600], c1[600], c2[600];
+  uint64_t wall = 1700000000000ull + net.now;
+  size_t lo1 = forge_syn(&old, wall, "n01", 77, 1, o1);
+  rumor__node_recv(n0, &from, o1, lo1);
+  net_run(&net, 1000); /* the restart */
+  wall += 1000;
+  size_t lc1 = forge_syn(&cur, wall, "n01", 77, 1, c1);
+  rumor__node_recv(n0, &from, c1, lc1);
+  const rumor_metrics_t *m = rumor_node_metrics(n0);
+  CHECK_EQ(m->drops_replay + m->drops_spoofed + m->drops_key, 0);
+  for (int i = 0; i < 3; i++) {
+    rumor__node_recv(n0, &from, o1, lo1); /* the old process, replayed */
+    rumor__node_recv(n0, &from, c1, lc1); /* the new one, replayed */
+  }
+  CHECK_EQ(m->drops_replay, 6);
+  size_t lc2 = forge_syn(&cur, wall + 10, "n01", 77, 1, c2);
+  rumor__node_recv(n0, &from, c2, lc2); /* the new process goes on */
+  CHECK_EQ(m->drops_replay, 6);
+  net_free(&net);
+}
+
+/* net_run, keeping a copy of the first stream frame node from writes to
+ * node to (*kept, freed by the caller). */
+static void run_keeping_frame(fake_net *net, uint64_t ms, int from, int to, net_datagram *kept) {
+  uint64_t end = net->now + ms;
+  for (;;) {
+    uint64_t next = end;
+    int who = -1, which = 0;
+    for (int i = 0; i < net->n; i++)
+      for (int t = 0; net->ios[i] && t < RUMOR_TIMER_COUNT; t++)
+        if (net->ios[i]->deadline[t] && net->ios[i]->deadline[t] <= next) {
+          next = net->ios[i]->deadline[t];
+          who = i;
+          which = t;
+        }
+    if (next > net->now) net->now = next;
+    if (who < 0) break;
+    net->ios[who]->deadline[which] = 0;
+    rumor__node_timer(net->nodes[who], which);
+    size_t head = 0;
+    while (head < net->qlen) {
+      net_datagram d = net->queue[head++];
+      if (kept->data == NULL && d.stream != NULL && d.from == from && d.to == to) {
+        *kept = d;
+        kept->data = malloc(d.len);
+        memcpy(kept->data, d.data, d.len);
+      }
+      net_deliver(net, &d);
+    }
+    net->qlen = 0;
+  }
+}
+
+/* A TCP frame n01 sent n00, replayed on a connection of its own: refused
+ * like a replayed datagram, also where the clock check is off
+ * (replay_window_ms 0: "only the per-member replay window applies"). A
+ * replayed frame would otherwise go on feeding n01's failure detector (and
+ * the merge) long after n01 is gone. */
+static void replayed_frames_are_refused(void) {
+  for (int off = 0; off < 2; off++) {
+    fake_net net;
+    rumor_config_t cfg = keyed(RING_A, 1);
+    if (off) cfg.replay_window_ms = 0;
+    net_cluster(&net, 2, &cfg, 41);
+    static uint8_t big[20000];
+    memset(big, 'f', sizeof big);
+    CHECK(rumor_node_set(net.nodes[1], "big", 3, big, sizeof big) > 0);
+    net_datagram copy = {0};
+    run_keeping_frame(&net, 3000, 1, 0, &copy);
+    CHECK(copy.data != NULL);
+    const uint8_t *v;
+    size_t len;
+    CHECK_EQ(rumor_node_get(net.nodes[0], "n01", 3, "big", 3, &v, &len, NULL), 0);
+    const rumor_metrics_t *m = rumor_node_metrics(net.nodes[0]);
+    CHECK_EQ(m->drops_replay, 0);
+    struct sockaddr_storage from;
+    net_addr(1, &from);
+    uint64_t merged = m->entries_merged;
+    for (int i = 0; i < 3; i++) rumor__node_recv_frame(net.nodes[0], &from, copy.data, copy.len);
+    CHECK_EQ(m->drops_replay, 3);
+    CHECK_EQ(m->entries_merged, merged);
+    free(copy.data);
+    /* Transfers after it still arrive whole. */
+    big[0] = 'g';
+    CHECK(rumor_node_set(net.nodes[1], "big", 3, big, sizeof big) > 0);
+    net_run(&net, 3000);
+    CHECK_EQ(rumor_node_get(net.nodes[0], "n01", 3, "big", 3, &v, &len, NULL), 0);
+    CHECK(len == sizeof big && v[0] == 'g');
+    CHECK_EQ(m->drops_replay, 3);
+    net_free(&net);
+  }
+}
+
+/* A member bound to a wildcard address names none, so its datagrams may
+ * come from any of its host's addresses: all are heard, none is refused as
+ * spoofed, and its gossip stays where it was first heard. */
+static void a_wildcard_member_is_heard_from_any_address(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(&net, 4, &cfg, 31);
+  struct sockaddr_storage wild, first, second;
+  net_addr(1, &first);
+  net_addr(3, &second);
+  memset(&wild, 0, sizeof wild);
+  wild.ss_family = AF_INET;
+  ((struct sockaddr_in *)(void *)&wild)->sin_port = htons(7946);
+  uint8_t buf[512];
+  rumor_wire_writer wr;
+  CHECK_EQ(rumor__wire_begin(&wr, buf, sizeof buf, RUMOR_MSG_SYN, "default", 7, "w", 1, 77, &wild), 0);
+  CHECK_EQ(rumor__wire_summary(&wr, 1, 42), 0);
+  rumor__node_recv(net.nodes[0], &first, buf, wr.len);
+  rumor_member *w = rumor__store_find(&net.nodes[0]->store, "w", 1);
+  CHECK(w != NULL);
+  w->status = RUMOR_MEMBER_ALIVE; /* as if its state had arrived */
+  uint64_t seen = rumor_node_metrics(net.nodes[0])->summaries_matched +
+                  rumor_node_metrics(net.nodes[0])->summaries_differed;
+  rumor__node_recv(net.nodes[0], &second, buf, wr.len);
+  CHECK_EQ(rumor_node_metrics(net.nodes[0])->drops_spoofed, 0);
+  CHECK_EQ(rumor_node_metrics(net.nodes[0])->summaries_matched +
+               rumor_node_metrics(net.nodes[0])->summaries_differed, seen + 1);
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  rumor_addr_format((const struct sockaddr *)&w->addr, addr, sizeof addr);
+  CHECK(strcmp(addr, "10.0.0.2:7946") == 0);
+  net_deliver_all(&net);
+  net_free(&net);
+}
+
 /* install everywhere, use everywhere, remove everywhere, with writes going
  * on: nobody is blocked and every write arrives. */
 static void keys_rotate_live(void) {
@@ -338,6 +503,9 @@ int main(void) {
   RUN(strangers_learn_nothing);
   RUN(replays_are_refused);
   RUN(spoofed_ids_are_refused);
+  RUN(a_restart_under_the_same_generation_does_not_reopen_replays);
+  RUN(replayed_frames_are_refused);
+  RUN(a_wildcard_member_is_heard_from_any_address);
   RUN(keys_rotate_live);
   RUN(config_errors);
   return 0;

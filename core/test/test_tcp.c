@@ -2,7 +2,8 @@
  * core on real loopback sockets: a 200 KiB value crosses by TCP frames and
  * arrives byte for byte (pulled by the node that lacks it); a transfer to
  * a port where nothing listens fails through the node (counted) instead of
- * hanging. Nodes are
+ * hanging; the TCP limits (max_tcp_connections, max_stream_bytes) refuse
+ * and cut connections, counted, without stopping a sync. Nodes are
  * closed and the loop run dry, so leak checkers see everything freed. */
 #include "check.h"
 #include "rumor.h"
@@ -51,11 +52,13 @@ static void on_deadline(uv_timer_t *t) {
 static void close_timer(uv_handle_t *h) { (void)h; }
 static void on_closed(rumor_node_t *n, void *arg) { (void)n; ((waiter *)arg)->closed++; }
 
-static rumor_node_t *start_node(uv_loop_t *loop, const char *id, const char *seed) {
+static rumor_node_t *start_node_cfg(uv_loop_t *loop, const char *id, const char *seed,
+                                    const rumor_config_t *base) {
   rumor_config_t cfg;
   rumor_error_t err;
   rumor_node_t *n;
   rumor_config_init(&cfg); /* default mtu and max_value_size (1 MiB) */
+  if (base != NULL) cfg = *base;
   cfg.id = id;
   cfg.gossip_interval_ms = 100; /* quicker rounds; nothing below depends on timing */
   if (seed != NULL) {
@@ -65,6 +68,10 @@ static rumor_node_t *start_node(uv_loop_t *loop, const char *id, const char *see
   CHECK_EQ(rumor_node_new(loop, &cfg, &n, &err), 0);
   CHECK_EQ(rumor_node_start(n), 0);
   return n;
+}
+
+static rumor_node_t *start_node(uv_loop_t *loop, const char *id, const char *seed) {
+  return start_node_cfg(loop, id, seed, NULL);
 }
 
 /* Runs the loop with poll every 10 ms until it stops the loop or 20 s pass
@@ -159,9 +166,100 @@ static void test_transfer_to_closed_port(void) {
   free(value);
 }
 
+static void poll_refused(uv_timer_t *t) {
+  waiter *w = t->data;
+  if (rumor_node_metrics(w->a)->tcp_refused > 0) {
+    w->failed = 1;
+    uv_stop(t->loop);
+  }
+}
+
+static void raw_connected(uv_connect_t *req, int status) {
+  (void)req;
+  (void)status; /* the server accepts, then may close: either way */
+}
+
+/* With max_tcp_connections = 1, a second connection while the first is
+ * open is closed at once and counted. */
+static void test_connections_over_the_cap_are_refused(void) {
+  uv_loop_t loop;
+  waiter w = {0};
+  rumor_config_t cfg;
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  struct sockaddr_storage to;
+  uv_tcp_t c1, c2;
+  uv_connect_t r1, r2;
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  rumor_config_init(&cfg);
+  cfg.max_tcp_connections = 1;
+  w.a = start_node_cfg(&loop, "a", NULL, &cfg);
+  CHECK_EQ(rumor_node_address(w.a, addr, sizeof(addr)), 0);
+  CHECK_EQ(rumor_addr_parse(addr, &to), 0);
+  uv_tcp_init(&loop, &c1);
+  uv_tcp_init(&loop, &c2);
+  CHECK_EQ(uv_tcp_connect(&r1, &c1, (const struct sockaddr *)&to, raw_connected), 0);
+  CHECK_EQ(uv_tcp_connect(&r2, &c2, (const struct sockaddr *)&to, raw_connected), 0);
+  run_polling(&loop, &w, poll_refused);
+  CHECK(!w.expired);
+  CHECK_EQ(rumor_node_metrics(w.a)->tcp_refused, 1);
+  uv_close((uv_handle_t *)&c1, udp_closed);
+  uv_close((uv_handle_t *)&c2, udp_closed);
+  close_all(&loop, &w, 1);
+}
+
+#define NVALUES 10
+#define VALUE_LEN (50 * 1024)
+
+static void poll_all_held(uv_timer_t *t) {
+  waiter *w = t->data;
+  for (int i = 0; i < NVALUES; i++) {
+    char key[8];
+    const uint8_t *v;
+    size_t len;
+    snprintf(key, sizeof key, "k%d", i);
+    if (rumor_node_get(w->b, "a", 1, key, strlen(key), &v, &len, NULL) != 0 || len != VALUE_LEN)
+      return;
+  }
+  w->held = 1;
+  uv_stop(t->loop);
+}
+
+/* b takes at most 64 KiB per connection: a's ten 50 KiB values cross two
+ * frames at a time, each connection cut after its second, and all of them
+ * arrive all the same. */
+static void test_a_stream_limit_does_not_stop_a_sync(void) {
+  uv_loop_t loop;
+  waiter w = {0};
+  rumor_config_t cfg;
+  char addr[RUMOR_MAX_ADDR_STRLEN];
+  uint8_t *value = calloc(1, VALUE_LEN);
+  CHECK(value != NULL);
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  rumor_config_init(&cfg);
+  cfg.gossip_request_timeout_ms = 300; /* pulls again soon after a cut */
+  w.a = start_node_cfg(&loop, "a", NULL, &cfg);
+  for (int i = 0; i < NVALUES; i++) {
+    char key[8];
+    snprintf(key, sizeof key, "k%d", i);
+    value[0] = (uint8_t)i;
+    CHECK(rumor_node_set(w.a, key, strlen(key), value, VALUE_LEN) > 0);
+  }
+  CHECK_EQ(rumor_node_address(w.a, addr, sizeof(addr)), 0);
+  cfg.max_stream_bytes = 64 * 1024;
+  w.b = start_node_cfg(&loop, "b", addr, &cfg);
+  run_polling(&loop, &w, poll_all_held);
+  CHECK(!w.expired);
+  CHECK(w.held);
+  CHECK(rumor_node_metrics(w.b)->tcp_overlong >= 2);
+  close_all(&loop, &w, 2);
+  free(value);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a peer hanging up must fail a write, not kill us */
   RUN(test_big_value_crosses);
   RUN(test_transfer_to_closed_port);
+  RUN(test_connections_over_the_cap_are_refused);
+  RUN(test_a_stream_limit_does_not_stop_a_sync);
   return 0;
 }

@@ -349,7 +349,7 @@ local function handlers(st)
       return {}
     end,
     keyring = function()
-      return { keyring = node:keyring() }
+      return { keyring = setmetatable(node:keyring(), json.array) }
     end,
     -- Replies when the leave ends (ok, or error "timeout" / "cancelled"); the node is
     -- stopped then and the agent exits as after stop. A leave refused at once (a bad

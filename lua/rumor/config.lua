@@ -251,7 +251,18 @@ M.ranges = {
   blocked_retention_ms = { 1, WEEK },
   replay_window_ms = { 0, DAY },             -- 0: only the per-member replay window;
                                              -- further apart than a day, clocks are broken
+  -- Limits on what the network can make a node take in (the core's "Limits").
+  max_members = { 2, 1 << 24 },              -- itself and one other .. a database of its own
+  max_keys_per_member = { 1, 100000000 },    -- entries per member, deletes not yet purged too
+  max_datagram_size = { 576, 65507 },        -- at least mtu (checked below)
+  recv_budget = { 0, 1000000 },              -- datagrams/s per source address; 0: off
+  max_tcp_connections = { 1, 4096 },         -- inbound at once; more descriptors than ulimit -n
+  max_stream_bytes = { 64 * 1024, UINT32_MAX }, -- per inbound connection; >= one 64 KiB frame
 }
+
+-- The core's default mtu, for the rule that max_datagram_size is at least mtu when
+-- only one of them is given (load_config_spec checks it against the core).
+M.DEFAULT_MTU = 1400
 
 for name, range in pairs(M.ranges) do
   checks[name] = function(_, v, level)
@@ -341,6 +352,12 @@ function M.check(cfg, level, caller)
   if expiration ~= 0 and expiration < 3 * interval then
     fail("heartbeat_expiration_ms", ("must be 0 (off) or at least 3 gossip intervals, %d ms "
       .. "(got %d)"):format(3 * interval, expiration), level)
+  end
+  -- A node must take datagrams as large as its own (the core's rule).
+  local mtu = out.mtu or M.DEFAULT_MTU
+  if out.max_datagram_size and out.max_datagram_size < mtu then
+    fail("max_datagram_size", ("must be at least mtu, %d (got %d)"):format(mtu,
+      out.max_datagram_size), level)
   end
   return out
 end

@@ -454,6 +454,14 @@ local function write_failed(n, method, err, code, key, map_key, value, level)
     elseif value and #value > limit then
       err = ("ETOOBIG: value of %d bytes is over the limit of %d bytes for this key "
         .. "(max_value_size, less the framing of one transfer)"):format(#value, limit)
+    else
+      local l = n:limits()
+      if l.keys >= l.max_keys_per_member then
+        err = ("ETOOBIG: '%s' would be a new entry of this node, which holds %d entries "
+          .. "(values, map entries and deletes not yet purged), the limit of "
+          .. "max_keys_per_member (%d)"):format(map_key and (key .. "' / '" .. map_key) or key,
+          l.keys, l.max_keys_per_member)
+      end
     end
   end
   error("rumor: " .. method .. ": " .. tostring(err), level + 1)
@@ -669,6 +677,8 @@ function Node:metrics()
     too_big = m.entries_too_big, rejected = m.entries_rejected, fault = m.fault_dropped,
     key = m.drops_key, plaintext = m.drops_plaintext, replay = m.drops_replay,
     spoofed = m.drops_spoofed,
+    oversize = m.drops_oversize, budget = m.drops_budget, member_limit = m.members_refused,
+    key_limit = m.entries_over_limit,
   }
   return m
 end
@@ -802,7 +812,14 @@ function Node:set_topology(peers)
     need_member_id("set_topology", entry .. ": 'id'", p.id, 2)
     if p.address ~= nil then need_address("set_topology", entry .. ": 'address'", p.address, 2) end
   end
-  return core_call("set_topology", 2, n:set_topology(peers))
+  local ok, err, code = n:set_topology(peers)
+  if not ok and code == "ETOOBIG" then
+    local l = n:limits()
+    err = ("ETOOBIG: the peers name members this node does not know, more than the %d "
+      .. "that max_members (%d) leaves room for; nothing was changed"):format(
+      l.max_members - l.members, l.max_members)
+  end
+  return core_call("set_topology", 2, ok, err)
 end
 
 -- Adds an address to join through, like a seed.
