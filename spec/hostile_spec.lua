@@ -2,20 +2,21 @@
 -- An attacker process (spec/support/hostile_sender.lua, the kinds in
 -- spec/support/hostile.lua, the datagrams from spec/support/wire.lua) sends 3000
 -- datagrams a second for 30 s, round-robin to the five nodes: garbage, valid messages
--- cut short, oversized ones, a wrong version byte, another cluster's name, datagrams
--- forged in n2's name (a newer generation of its state), n2's id from the attacker's
--- address (spoofed), and replays of one valid datagram and of what the cluster sent
--- it, and it holds half-open TCP connections to
--- every node (silent, 2 bytes of a length prefix, a prefix announcing 1 GiB). Meanwhile
--- the spec writes a new value every second on a rotating node. It asserts what a user
--- cares about: the last write of every node reaches every node, most writes got
--- everywhere while the flood was on, no agent died, every node sees the other four
--- alive, no node's memory kept growing (RSS at the end against the sample 10 s in,
--- and, under `make asan`, LeakSanitizer at each agent's exit through cluster:close()),
--- every half-open connection style was closed by the nodes, and each reason the attack
--- exercised was counted (metrics().drops, as spec/support/hostile.lua maps kinds to
--- counters: a kind that today's core accepts, such as an oversized datagram, names no
--- counter until one exists).
+-- cut short, datagrams one byte over max_datagram_size, a wrong version byte, another
+-- cluster's name, datagrams forged in n2's name (a newer generation of its state),
+-- n2's id from the attacker's address (spoofed), ever new member ids, ever new keys
+-- of one member, and replays of one valid datagram and of what the cluster sent it;
+-- each node gets more than its recv_budget from that one address. It also holds more
+-- half-open TCP connections to every node than max_tcp_connections (silent, 2 bytes of
+-- a length prefix, a prefix announcing 1 GiB). Meanwhile the spec writes a new value
+-- every second on a rotating node. It asserts what a user cares about: the last write
+-- of every node reaches every node, most writes got everywhere while the flood was on,
+-- no agent died, every node sees the other four alive, no node's memory kept growing
+-- (RSS at the end against the sample 10 s in, and, under `make asan`, LeakSanitizer at
+-- each agent's exit through cluster:close()), every half-open connection style was
+-- closed by the nodes and those over the limit refused (tcp_refused), and each reason
+-- the attack exercised was counted (metrics().drops, as spec/support/hostile.lua maps
+-- kinds to counters, and drops.budget).
 --
 -- The encoder itself is checked first against the real decoder: a crafted PUSH of a
 -- member nobody knows is taken, and its truncated, wrong-version and wrong-cluster
@@ -35,8 +36,7 @@ local hostile = require("spec.support.hostile")
 
 local SECONDS = 30              -- of flood
 local RATE = 3000               -- datagrams a second, over the five nodes
-local OVERSIZE = 65000          -- bytes of an oversized datagram
-local TCP_PER_NODE = 6          -- half-open connections held to each node
+local TCP_PER_NODE = 12         -- half-open connections held to each node
 local WRITE_EVERY_MS = 1000
 local KEY = "w"
 local DEADLINE_MS = 60000       -- per wait: a loaded 2-core box under ASan
@@ -44,6 +44,18 @@ local CONFIG = {
   gossip_interval_ms = 100,
   heartbeat_expiration_ms = 2000,
 }
+-- The flood's cluster has its limits set low enough for the attack to reach each one.
+local LIMITS = {
+  max_datagram_size = 1400,     -- the mtu: the oversized datagrams are one byte over
+  recv_budget = 400,            -- datagrams/s per source: the attacker sends each node 600
+  max_tcp_connections = 8,      -- below the TCP_PER_NODE half-open ones held
+  max_members = 24,             -- the five, the probe, the phantoms and a few made-up ids
+  max_keys_per_member = 64,     -- the phantom that writes a new key each time
+}
+local OVERSIZE = LIMITS.max_datagram_size + 1
+local FLOOD_CONFIG = {}
+for k, v in pairs(CONFIG) do FLOOD_CONFIG[k] = v end
+for k, v in pairs(LIMITS) do FLOOD_CONFIG[k] = v end
 -- RSS at the end may exceed the sample taken 10 s in by this much: allocator arenas
 -- and, under ASan, its quarantine of freed blocks, which fills slowly (about 1 MB in
 -- 20 s of this flood); a node that kept what every datagram brought would pass it
@@ -108,7 +120,7 @@ describe("hostile input", function()
   local c, sender
 
   setup(function()
-    c = testing.cluster{ nodes = 5, config = CONFIG, deadline_ms = DEADLINE_MS }
+    c = testing.cluster{ nodes = 5, config = FLOOD_CONFIG, deadline_ms = DEADLINE_MS }
   end)
 
   after_each(function()
@@ -160,8 +172,11 @@ describe("hostile input", function()
       local rec = victim:member("n2")
       local targets = {}
       for i, n in ipairs(nodes) do targets[i] = n.address end
-      local before = {}
-      for _, n in ipairs(nodes) do before[n.id] = n:metrics().drops end
+      local before, refused = {}, {}
+      for _, n in ipairs(nodes) do
+        local m = n:metrics()
+        before[n.id], refused[n.id] = m.drops, m.tcp_refused
+      end
 
       local seed = math.random(1, 1e9)
       sender = start_sender{
@@ -258,7 +273,8 @@ describe("hostile input", function()
           ("%s: RSS grew from %d kB 10 s in to %d kB at the end"):format(n.id, a, b))
       end
 
-      -- Every reason the attack exercised was counted where it arrived.
+      -- Every reason the attack exercised was counted where it arrived, and the
+      -- attacker's address was held to its budget.
       for _, k in ipairs(hostile.kinds) do
         if k.drop then
           for _, n in ipairs(nodes) do
@@ -269,6 +285,14 @@ describe("hostile input", function()
             end
           end
         end
+      end
+      for _, n in ipairs(nodes) do
+        assert.is_true(n:metrics().drops.budget > before[n.id].budget, n.id .. ": drops.budget did not move")
+      end
+
+      -- The half-open connections past max_tcp_connections were refused.
+      for _, n in ipairs(nodes) do
+        assert.is_true(n:metrics().tcp_refused > refused[n.id], n.id .. ": tcp_refused did not move")
       end
 
       -- Every agent exits cleanly (under ASan: without a leak report).

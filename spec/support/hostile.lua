@@ -6,7 +6,7 @@
 -- A kind is { name =, weight =, drop =, at =, make = function(ctx, target) -> bytes }:
 --   weight  how many slots it gets in the sender's rotation
 --   drop    the key of metrics().drops that counts it at a node it reaches, or nil
---           when today's core accepts it (its effect is then checked another way)
+--           when the core accepts it (its effect is then checked another way)
 --   at      where the counter moves: "victim" (that node only), "others" (every node
 --           but the victim), or every target (nil)
 --   make    one datagram for target (a { host, port, address } table); ctx holds:
@@ -14,7 +14,7 @@
 --             me           the sender's own address "127.0.0.1:PORT"
 --             victim       { id, generation, max_seq, address, key } of the real member
 --                          that forged datagrams claim to be
---             oversize     bytes of an oversized datagram
+--             oversize     bytes of an oversized datagram (the nodes' max_datagram_size + 1)
 --             forge        the forgeries to make: "seq", "generation", "future"
 --             phantom      an id no real member has (replays are its datagrams)
 --             captured     datagrams the sender received from the cluster, newest last
@@ -63,7 +63,7 @@ M.kinds = {
   -- Random bytes; half of them behind a valid magic, version and kind, so the decoder
   -- gets past the first checks.
   { name = "garbage", weight = 3, drop = "malformed", make = function(ctx)
-      local n = ctx.random(1, 1400)
+      local n = ctx.random(1, math.min(1400, ctx.oversize - 5))   -- under the size limit
       if ctx.random(1, 2) == 1 then return noise(ctx, n) end
       return "RM" .. string.char(wire.VERSION, ctx.random(1, 5)) .. noise(ctx, n)
     end },
@@ -86,9 +86,8 @@ M.kinds = {
                         complete = true, entries = { { key = "hostile", seq = 1, value = "other" } } } } }
     end },
   -- A valid PUSH of ctx.oversize bytes (one entry of the phantom "-big" member, always
-  -- the same, so it is news once). No counter: today's core takes any datagram its
-  -- 64 KiB buffer holds; that it stays harmless is checked through memory.
-  { name = "oversized", weight = 1, drop = nil, make = function(ctx)
+  -- the same): dropped undecoded when that is over the node's max_datagram_size.
+  { name = "oversized", weight = 1, drop = "oversize", make = function(ctx)
       if ctx.big then return ctx.big end
       local id = ctx.phantom .. "-big"
       local function build(n)
@@ -131,6 +130,23 @@ M.kinds = {
       local v = ctx.victim
       return wire.syn{ cluster = ctx.cluster, sender = v.id, generation = v.generation, addr = ctx.me,
                        digest = { members = {} } }
+    end },
+  -- A SYN from a member id never seen before, each time: past max_members the node
+  -- refuses new ids (drops.member_limit) instead of growing.
+  { name = "fresh", weight = 1, drop = "member_limit", make = function(ctx)
+      ctx.fresh = (ctx.fresh or 0) + 1
+      return wire.syn{ cluster = ctx.cluster, sender = ("%s-fresh-%d"):format(ctx.phantom, ctx.fresh),
+                       generation = 7, addr = ctx.me, digest = { members = {} } }
+    end },
+  -- A new key of the phantom "-keys" member each time (a higher seq, from seq 0, so
+  -- every node takes it in whatever order it comes): past max_keys_per_member the
+  -- node refuses new keys of a member (drops.key_limit) instead of growing.
+  { name = "keys", weight = 1, drop = "key_limit", make = function(ctx)
+      ctx.keys = (ctx.keys or 0) + 1
+      local id = ctx.phantom .. "-keys"
+      return wire.push{ cluster = ctx.cluster, sender = id, generation = 7, addr = ctx.me,
+                        delta = { { id = id, addr = ctx.me, generation = 7, from_seq = 0, max_seq = ctx.keys,
+                                    entries = { { key = "key-" .. ctx.keys, seq = ctx.keys, value = "x" } } } } }
     end },
   -- One valid datagram over and over (the phantom's PUSH), and datagrams the cluster
   -- sent us (its members gossip to the phantom at our address), sent back to any node.
