@@ -33,7 +33,8 @@
  * backlog, and reported to the node), read through a frame reader
  * (frame.h), closed on a bad frame, at EOF, when no byte came for
  * limits.timeout_ms (a peer that connects and sends nothing, or part of a
- * length prefix, holds its place no longer), or once its frames carried
+ * length prefix, holds its place no longer; nor does one trickling bytes:
+ * only a whole frame or MIN_PROGRESS bytes count), or once its frames carried
  * limits.max_stream_bytes (reported to the node).
  *
  * Reads of every socket land in one buffer of the io: a read callback
@@ -116,6 +117,12 @@ struct rumor_stream {
   int connected, released, closing, shutting;
 };
 
+/* Bytes an inbound connection must bring per timeout_ms, short of whole
+ * frames, to keep its place. Honest writers send whole frames (up to 64
+ * KiB per write), so any read after a stall carries far more; 1 KiB per
+ * timeout is no peer making progress. */
+#define MIN_PROGRESS 1024
+
 struct conn {
   io_uv *io;
   conn *prev, *next;
@@ -124,6 +131,8 @@ struct conn {
   rumor_frame_reader reader;
   struct sockaddr_storage peer;
   uint64_t carried;       /* payload bytes of the frames delivered */
+  size_t progress;        /* bytes read since the idle timer was last re-armed */
+  int framed;             /* a frame completed since then */
   int nopen;              /* handles not yet closed */
   int counted;            /* holds one of the max_inbound places */
   int closing;
@@ -267,6 +276,7 @@ static int on_conn_frame(void *arg, const uint8_t *payload, size_t len) {
   if (c->closing || u->shut) return 1;
   rumor__node_recv_frame(u->base.node, &c->peer, payload, len);
   if (c->closing || u->shut) return 1; /* the node may have stopped meanwhile */
+  c->framed = 1;
   c->carried += len;
   if (u->limits.max_stream_bytes == 0 || c->carried < u->limits.max_stream_bytes) return 0;
   /* Enough for one connection: the peer may go on on a new one. */
@@ -282,10 +292,20 @@ static void on_conn_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0 || c->closing) return;
-  uv_timer_start(&c->idle, on_conn_idle, c->io->limits.timeout_ms, 0);
   if (rumor__frame_reader_feed(&c->reader, (const uint8_t *)buf->base, (size_t)nread,
-                               on_conn_frame, c) < 0)
+                               on_conn_frame, c) < 0) {
     conn_close(c); /* a length of 0 or over max_frame: the peer is broken or hostile */
+    return;
+  }
+  if (c->closing) return;
+  /* Only progress keeps the place: a whole frame, or MIN_PROGRESS bytes. A
+   * peer trickling a byte now and then (slowloris) times out as if idle. */
+  c->progress += (size_t)nread;
+  if (c->framed || c->progress >= MIN_PROGRESS) {
+    c->framed = 0;
+    c->progress = 0;
+    uv_timer_start(&c->idle, on_conn_idle, c->io->limits.timeout_ms, 0);
+  }
 }
 
 static void on_connection(uv_stream_t *server, int status) {

@@ -584,6 +584,31 @@ static void test_inbound_half_frames_time_out(void) {
   CHECK_EQ(uv_loop_close(&loop), 0);
 }
 
+/* A peer trickling a byte at a time, each well within the idle timeout,
+ * keeps no place: it is closed long before its frame could complete. */
+static void test_inbound_trickle_times_out(void) {
+  uv_loop_t loop;
+  fake_node b;
+  struct sockaddr_storage ba;
+  rumor_io_limits l = {100, 300, 2, 0};
+  raw_client c;
+  CHECK_EQ(uv_loop_init(&loop), 0);
+  io_start(&loop, &b, &l, &ba);
+  raw_connect(&loop, &c, &ba);
+  uint8_t frame[4 + 80] = {0, 0, 0, 80};
+  size_t sent = 0;
+  while (sent < sizeof frame && !c.hung_up) {
+    raw_send(&c, frame + sent++, 1);
+    run_for(&loop, 100);
+  }
+  CHECK(c.hung_up);
+  CHECK(sent < sizeof frame);
+  CHECK_EQ(b.nframes, 0);
+  raw_close(&loop, &c);
+  io_end(&loop, &b);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+}
+
 /* A connection is closed once its frames carried max_stream_bytes: the
  * frame that reaches the limit is still delivered, the rest is not, and a
  * new connection starts afresh. */
@@ -717,6 +742,7 @@ int main(void) {
   RUN(test_stream_write_timeout);
   RUN(test_inbound_limits);
   RUN(test_inbound_half_frames_time_out);
+  RUN(test_inbound_trickle_times_out);
   RUN(test_inbound_stream_bytes);
   RUN(test_peer_hangs_up);
   RUN(test_shutdown_in_flight);
