@@ -856,7 +856,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(sends_deferred), METRIC(sends_dropped),
   METRIC(entries_rejected), METRIC(log_lines),
   METRIC(fault_dropped), METRIC(fault_delayed), METRIC(fault_overflow),
-  METRIC(drops_key), METRIC(drops_plaintext), METRIC(drops_replay), METRIC(drops_spoofed),
+  METRIC(drops_key), METRIC(drops_plaintext), METRIC(drops_replay), METRIC(drops_spoofed), METRIC(self_disputes),
   METRIC(drops_oversize), METRIC(drops_budget), METRIC(tcp_refused), METRIC(tcp_overlong),
   METRIC(members_refused), METRIC(entries_over_limit),
 };

@@ -6,6 +6,7 @@
  * through a fault's delay queue (fault.c reads no input itself, but the
  * receive path consults it with the decoded header's address). */
 #include "../test/fake_net.h"
+#include "addr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -55,6 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rumor_node_start(node) != 0) abort();
   }
   net_addr(5, &from);
+  /* Datagrams come from the address they advertise (else they are refused
+   * as misaddressed before the merge): take it, when it names one. */
+  rumor_wire_msg hdr;
+  if (rumor__wire_decode(data, size, &hdr) == RUMOR_WIRE_OK && !rumor__addr_is_unspecified(&hdr.h.addr) &&
+      (size % 7) != 0) /* and now and then not, so the refusal is fuzzed too */
+    from = hdr.h.addr;
   rumor__node_recv(node, &from, data, size);
   net_drop_queue(&net);
   /* Heartbeats from the network are decoded when members are listed. */

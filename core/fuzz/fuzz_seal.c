@@ -10,6 +10,7 @@
  * Nothing may open that was not sealed with the key, and what opens must be
  * exactly what was sealed. */
 #include "../test/fake_net.h"
+#include "addr.h"
 #include "seal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,6 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   struct sockaddr_storage from;
   net_addr(5, &from);
+  /* Datagrams come from the address they advertise (else they are refused
+   * as misaddressed before the merge): take it, when it names one. */
+  rumor_wire_msg hdr;
+  if (rumor__wire_decode(data, size, &hdr) == RUMOR_WIRE_OK && !rumor__addr_is_unspecified(&hdr.h.addr) &&
+      (size % 7) != 0) /* and now and then not, so the refusal is fuzzed too */
+    from = hdr.h.addr;
   if (size > 60000) return 0;
   if (size >= 3 && data[0] == 'R' && data[1] == 'M') {
     /* Counters: mostly rising, sometimes repeated or from long ago. */

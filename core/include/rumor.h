@@ -692,7 +692,11 @@ typedef struct rumor_metrics {
                                  node without a keyring */
   uint64_t drops_plaintext;   /* unsealed messages at a node with a keyring */
   uint64_t drops_replay;      /* sealed messages seen before, or outside replay_window_ms */
-  uint64_t drops_spoofed;     /* a live member's id and generation from another address */
+  uint64_t drops_spoofed;     /* a live member's id and generation from another address,
+                                 or a datagram that names an address it did not come from */
+  uint64_t self_disputes;     /* claims that a peer holds more of our state than we
+                                 wrote (each makes a rejoin above it, at most every
+                                 10 rounds) */
   /* Limits (see "Limits" above); the drops_* do not count as received. */
   uint64_t members_refused;   /* new member ids not added: max_members were known */
   uint64_t entries_over_limit; /* remote entries of new keys of a member that holds

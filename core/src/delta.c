@@ -343,8 +343,9 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
   while (rumor__wire_next_block(&r, &b) == 1) {
     if (b.id_len == n->id_len && memcmp(b.id, n->id, b.id_len) == 0) {
       /* Only we write our keys. A newer generation of us means another
-       * process runs under our id. */
+       * process runs under our id (or a forgery): we rejoin above it. */
       if (b.generation > n->generation) n->metrics.drops_self++;
+      rumor__liveness_claim(n, b.generation, b.max_seq);
       continue;
     }
     rumor_member *m = rumor__store_find(&n->store, b.id, b.id_len);

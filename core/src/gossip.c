@@ -347,6 +347,7 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
       if (msg->h.generation == peer->incarnation && d.generation == n->generation &&
           d.max_seq > peer->held_self)
         peer->held_self = d.max_seq <= n->self->max_seq ? d.max_seq : n->self->max_seq;
+      rumor__liveness_claim(n, d.generation, d.max_seq);
       continue;
     }
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
@@ -422,6 +423,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
    * datagram came from" (a node bound to 0.0.0.0). */
   struct sockaddr_storage addr = msg.h.addr;
   int wildcard = rumor__addr_is_unspecified(&addr);
+  if (!via_stream && rumor__guard_misaddressed(n, &msg, wildcard, from)) return;
   if (wildcard) rumor__addr_set_ip_from(&addr, from);
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
   if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, wildcard, from) ||

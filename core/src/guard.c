@@ -171,6 +171,24 @@ int rumor__guard_pinned(const rumor_node_t *n, const rumor_member *peer, uint64_
          generation <= peer->incarnation && rumor__gossip_addressable(n, peer);
 }
 
+int rumor__guard_misaddressed(rumor_node_t *n, const rumor_wire_msg *msg, int wildcard,
+                              const struct sockaddr_storage *from) {
+  /* A node sends every datagram from the socket it advertises: one that
+   * names another address came from someone else (speaking for a member
+   * at its real address, so as to pass the check below). A wildcard
+   * address names none. */
+  if (wildcard || rumor__addr_same(&msg->h.addr, from)) return 0;
+  n->metrics.drops_spoofed++;
+  if (rumor__log_wanted(n, RUMOR_LOG_WARN) && first_warning(n, from, WARN_SPOOF)) {
+    char at[RUMOR_MAX_ADDR_STRLEN], claimed[RUMOR_MAX_ADDR_STRLEN];
+    if (rumor_addr_format((const struct sockaddr *)from, at, sizeof at) != 0) at[0] = '\0';
+    if (rumor_addr_format((const struct sockaddr *)&msg->h.addr, claimed, sizeof claimed) != 0)
+      claimed[0] = '\0';
+    rumor__log(n, RUMOR_LOG_WARN, "datagrams from %s claim to come from %s: refused", at, claimed);
+  }
+  return 1;
+}
+
 int rumor__guard_spoofed(rumor_node_t *n, const rumor_member *peer, uint64_t generation,
                          const struct sockaddr_storage *addr, int wildcard,
                          const struct sockaddr_storage *from) {

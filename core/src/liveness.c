@@ -510,9 +510,25 @@ void rumor__liveness_generation(rumor_node_t *n, rumor_member *m) {
 
 /* Starts a new generation: our state renumbered from 1, so every peer
  * takes it as a member joining (the old generation stays blocked). */
+/* Disputes of our state make a rejoin at most once per this many rounds:
+ * one is enough to supersede a forgery, and two processes that share an
+ * id by mistake must not leapfrog each other every round. */
+#define DISPUTE_ROUNDS 10
+
+void rumor__liveness_claim(rumor_node_t *n, uint64_t gen, uint64_t max_seq) {
+  if (gen < n->generation || (gen == n->generation && max_seq <= n->self->max_seq)) return;
+  /* Only this node writes its state: a newer generation of it, or more of
+   * this one than it wrote, is a forgery or another process under our id.
+   * Either way a generation above the claim makes our real state win. */
+  n->metrics.self_disputes++;
+  if (gen > n->disputed_gen) n->disputed_gen = gen;
+  n->disputed = 1;
+}
+
 static void rejoin(rumor_node_t *n, int reason) {
   uint64_t gen = n->io->ops->wall_us(n->io);
   if (gen <= n->generation) gen = n->generation + 1;
+  if (n->disputed_gen != UINT64_MAX && gen <= n->disputed_gen) gen = n->disputed_gen + 1;
   rumor__store_renumber(&n->store, n->self, gen);
   n->generation = gen;
   n->pushed_seq = n->self->max_seq; /* peers need it all: anti-entropy from seq 0 */
@@ -530,8 +546,14 @@ static void rejoin(rumor_node_t *n, int reason) {
     if (m->status == RUMOR_MEMBER_ALIVE) announce_back(n, m);
   }
   n->metrics.rejoins++;
-  rumor__log(n, RUMOR_LOG_WARN, "the others blocked this node as %s; rejoined as generation %llu",
-             rumor_block_reason_name(reason), (unsigned long long)gen);
+  if (reason != RUMOR_BLOCK_NONE)
+    rumor__log(n, RUMOR_LOG_WARN, "the others blocked this node as %s; rejoined as generation %llu",
+               rumor_block_reason_name(reason), (unsigned long long)gen);
+  else
+    rumor__log(n, RUMOR_LOG_WARN,
+               "a peer claims more of this node's state than it wrote (a forgery, or another "
+               "process with this id); rejoined as generation %llu",
+               (unsigned long long)gen);
   rumor__node_queue_member(n, n->self, RUMOR_EVENT_REJOINED, reason);
   rumor__gossip_round(n); /* announce it now */
 }
@@ -547,7 +569,14 @@ void rumor__liveness_settle(rumor_node_t *n) {
   if (n->rejoin_reason != 0) {
     int reason = n->rejoin_reason;
     n->rejoin_reason = 0;
+    n->disputed = 0; /* the rejoin supersedes the claim too */
     rejoin(n, reason);
+  }
+  uint64_t now = n->io->ops->now(n->io);
+  if (n->disputed && now >= n->dispute_after && !n->leaving) {
+    n->disputed = 0;
+    n->dispute_after = now + (uint64_t)DISPUTE_ROUNDS * n->cfg.gossip_interval_ms;
+    if (n->disputed_gen != UINT64_MAX || n->generation != UINT64_MAX) rejoin(n, RUMOR_BLOCK_NONE);
   }
 }
 

@@ -153,6 +153,9 @@ struct rumor_node {
   int hb_stale;            /* the stats changed since */
   uint64_t last_round;     /* loop time of the last round (stall detection) */
   int rejoin_reason;       /* a rejoin to make once the current merge is over */
+  int disputed;            /* a peer holds more of our state than we wrote */
+  uint64_t disputed_gen;   /* the highest generation of ours claimed so */
+  uint64_t dispute_after;  /* loop time before which a dispute waits (liveness.c) */
   int left_pending;        /* members whose left key arrived wait for their block */
   int leaving;             /* rumor_node_leave under way */
   rumor_leave_cb leave_cb;
@@ -252,6 +255,9 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
                           uint64_t generation, const struct sockaddr_storage *from,
                           int via_stream);
+/* 1 (counted) when a datagram advertises an address it did not come from. */
+int rumor__guard_misaddressed(rumor_node_t *n, const rumor_wire_msg *msg, int wildcard,
+                              const struct sockaddr_storage *from);
 /* 1 when peer's generation is known alive at its address, which then
  * stays put for that generation. */
 int rumor__guard_pinned(const rumor_node_t *n, const rumor_member *peer, uint64_t generation);
@@ -308,6 +314,9 @@ void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *s
                            const rumor_blob *value);
 /* m's state moved to a newer generation (called during a merge). */
 void rumor__liveness_generation(rumor_node_t *n, rumor_member *m);
+/* A peer holds our state at generation gen up to max_seq (a digest, or a
+ * block of ours): if we never wrote that much, rejoin above it. */
+void rumor__liveness_claim(rumor_node_t *n, uint64_t gen, uint64_t max_seq);
 /* After a merge: the blocks and the rejoin it called for. */
 void rumor__liveness_settle(rumor_node_t *n);
 /* A datagram or frame of peer: 1 if it must be dropped (peer blocked),

@@ -399,6 +399,50 @@ static void replayed_frames_are_refused(void) {
   }
 }
 
+/* Without a key, "evil" (at its own address, so it passes the address
+ * checks) relays a forged block of n01's key at a seq n01 never wrote: the
+ * others take it, but n01 learns from their digests that they hold more of
+ * it than it wrote, rejoins above the claim, and its real writes win again. */
+static void forged_claims_are_outgrown(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(&net, 3, &cfg, 37);
+  CHECK(rumor_node_set(net.nodes[1], "k", 1, "real", 4) > 0);
+  net_run(&net, 1000);
+  CHECK(holds(net.nodes[0], "n01", "k", "real"));
+  rumor_member *m = rumor__store_find(&net.nodes[0]->store, "n01", 3);
+  struct sockaddr_storage evil;
+  net_addr(9, &evil);
+  uint8_t buf[512], slot[RUMOR_WIRE_MAX_SLOT];
+  size_t slot_len = rumor__slot_encode(slot, "k", 1, NULL, 0);
+  rumor_wire_writer w;
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_PUSH, "default", 7, "evil", 4, 5, &evil), 0);
+  CHECK_EQ(rumor__wire_push_begin(&w, 0, 0), 0);
+  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "n01", 3, &m->addr, m->generation, m->max_seq, m->max_seq + 1000, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, (const char *)slot, slot_len, m->max_seq + 1000, 0,
+                                 (const uint8_t *)"forged", 6), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  uint64_t gen = rumor_node_generation(net.nodes[1]);
+  rumor__node_recv(net.nodes[0], &evil, buf, w.len);
+  CHECK(holds(net.nodes[0], "n01", "k", "forged"));
+  net_run(&net, 3000);
+  CHECK(rumor_node_metrics(net.nodes[1])->self_disputes > 0);
+  CHECK(rumor_node_generation(net.nodes[1]) > gen);
+  CHECK(rumor_node_set(net.nodes[1], "k", 1, "again", 5) > 0);
+  net_run(&net, 2000);
+  for (int i = 0; i < 3; i++) CHECK(holds(net.nodes[i], "n01", "k", "again"));
+  /* A forgery in n01's name at n01's real address, from elsewhere: refused. */
+  uint64_t spoofed = rumor_node_metrics(net.nodes[0])->drops_spoofed;
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_SYN, "default", 7, "n01", 3,
+                             rumor_node_generation(net.nodes[1]), &m->addr), 0);
+  CHECK_EQ(rumor__wire_summary(&w, 1, 42), 0);
+  rumor__node_recv(net.nodes[0], &evil, buf, w.len);
+  CHECK_EQ(rumor_node_metrics(net.nodes[0])->drops_spoofed, spoofed + 1);
+  net_free(&net);
+}
+
 /* A member bound to a wildcard address names none, so its datagrams may
  * come from any of its host's addresses: all are heard, none is refused as
  * spoofed, and its gossip stays where it was first heard. */
@@ -505,6 +549,7 @@ int main(void) {
   RUN(spoofed_ids_are_refused);
   RUN(a_restart_under_the_same_generation_does_not_reopen_replays);
   RUN(replayed_frames_are_refused);
+  RUN(forged_claims_are_outgrown);
   RUN(a_wildcard_member_is_heard_from_any_address);
   RUN(keys_rotate_live);
   RUN(config_errors);

@@ -240,14 +240,16 @@ static void duplicated_and_reordered_pushes(void) {
   net_datagram p2 = net.queue[0], p3 = net.queue[1];
   net.qlen = 0;
   int before = ev.n;
+  struct sockaddr_storage from_a; /* where a's datagrams come from */
+  net_addr(0, &from_a);
   /* k3's push first: a gap (b lacks k2), refused and counted. */
-  rumor__node_recv(b, &(struct sockaddr_storage){0}, p3.data, p3.len);
+  rumor__node_recv(b, &from_a, p3.data, p3.len);
   CHECK_EQ(ev.n, before);
   CHECK_EQ(rumor_node_metrics(b)->deltas_gap, 1);
   /* Then k2's, twice, then k3's again. */
-  rumor__node_recv(b, &(struct sockaddr_storage){0}, p2.data, p2.len);
-  rumor__node_recv(b, &(struct sockaddr_storage){0}, p2.data, p2.len);
-  rumor__node_recv(b, &(struct sockaddr_storage){0}, p3.data, p3.len);
+  rumor__node_recv(b, &from_a, p2.data, p2.len);
+  rumor__node_recv(b, &from_a, p2.data, p2.len);
+  rumor__node_recv(b, &from_a, p3.data, p3.len);
   CHECK_EQ(ev.n, before + 2);
   CHECK(strcmp(ev.key[before], "k2") == 0 && strcmp(ev.key[before + 1], "k3") == 0);
   CHECK(ev.seq[before] < ev.seq[before + 1]);

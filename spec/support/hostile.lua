@@ -106,8 +106,9 @@ M.kinds = {
   -- Datagrams that claim to be the victim (a real member), with the victim's own
   -- address in them: entries of its key with a seq far above its own, and a newer
   -- generation of its state. The victim counts any datagram under its own id as
-  -- drops.self; in plaintext the others cannot tell them from the real thing (the
-  -- spoof guard compares the address a datagram claims, and this is the victim's).
+  -- drops.self; the others refuse them as naming an address they did not come from
+  -- (drops.spoofed). Relayed under another id they would be taken, and the victim
+  -- rejoins above the claim (core/test/test_seal.c, forged_claims_are_outgrown).
   { name = "forged", weight = 2, drop = "self", at = "victim", make = function(ctx)
       local v = ctx.victim
       local h = { cluster = ctx.cluster, sender = v.id, generation = v.generation, addr = v.address }
@@ -157,18 +158,37 @@ M.kinds = {
     end },
 }
 
--- Sealed kinds go here. For a keyed cluster the sender is given --secret and sets
--- ctx.seal(plaintext [, key_b64]), which seals with rumor._internal.seal(key, plaintext,
--- wall_ms, counter) under the cluster's key (or key_b64), the wall clock and a counter
--- of its own. Every kind above is then sent sealed, so it reaches the decoder behind the
--- seal and is counted as before; the kinds of this list join the rotation and make
--- datagrams the seal itself must refuse. A kind with sealed = false is sent as make
--- returns it, e.g.
---   { name = "unsealed", weight = 2, drop = "plaintext", sealed = false,
---     make = function(ctx) return <a valid message from the list above> end }
--- and a wrong key (ctx.seal(d, other_key), drops.key), a flipped byte of a sealed
--- datagram (drops.key) and one sealed datagram sent again and again (drops.replay).
-M.sealed_kinds = {}
+-- Sealed kinds, for a keyed cluster. The sender is given --secret (the cluster's key)
+-- and sets ctx.seal(plaintext [, key_b64 [, wall_ms]]), which seals with
+-- rumor._internal.seal under that key (or key_b64), the wall clock (or wall_ms) and a
+-- counter of its own, and ctx.other_key, a key of its own. Every kind above is then
+-- sent sealed, so it reaches the decoder behind the seal and is counted as before;
+-- these make datagrams the seal itself must refuse, and are sent as made.
+M.sealed_kinds = {
+  -- A valid message, not sealed: a keyed node takes nothing unsealed.
+  { name = "unsealed", weight = 2, drop = "plaintext", sealed = false, make = function(ctx)
+      return pick(ctx, valid_messages(ctx))
+    end },
+  -- Sealed with a key the cluster does not hold.
+  { name = "wrong_key", weight = 2, drop = "key", sealed = false, make = function(ctx)
+      return ctx.seal(pick(ctx, valid_messages(ctx)), ctx.other_key)
+    end },
+  -- Sealed with the cluster's key, then one byte flipped: it no longer opens.
+  { name = "flipped", weight = 2, drop = "key", sealed = false, make = function(ctx)
+      local d = ctx.seal(pick(ctx, valid_messages(ctx)))
+      local i = ctx.random(1, #d)
+      return d:sub(1, i - 1) .. string.char(d:byte(i) ~ (1 << ctx.random(0, 7))) .. d:sub(i + 1)
+    end },
+  -- One sealed datagram, sent again and again: taken once, then refused as seen.
+  { name = "sealed_replay", weight = 2, drop = "replay", sealed = false, make = function(ctx)
+      ctx.replayed = ctx.replayed or ctx.seal(valid_messages(ctx)[1])
+      return ctx.replayed
+    end },
+  -- Sealed properly but two minutes ago: outside replay_window_ms, refused by its age.
+  { name = "stale", weight = 2, drop = "replay", sealed = false, make = function(ctx)
+      return ctx.seal(pick(ctx, valid_messages(ctx)), nil, ctx.now_ms() - 120000)
+    end },
+}
 
 -- The kinds the sender uses: every plain kind, and the sealed ones for a keyed cluster.
 function M.active(sealed)

@@ -88,11 +88,15 @@ if opts.secret then
   local internal = require("rumor")._internal
   if type(internal.seal) ~= "function" then usage("--secret needs a rumor with rumor._internal.seal") end
   local counter = 0
-  ctx.seal = function(plaintext, key)
+  ctx.now_ms = function()
     local sec, usec = uv.gettimeofday()
-    counter = counter + 1
-    return internal.seal(key or opts.secret, plaintext, sec * 1000 + usec // 1000, counter)
+    return sec * 1000 + usec // 1000
   end
+  ctx.seal = function(plaintext, key, wall_ms)
+    counter = counter + 1
+    return internal.seal(key or opts.secret, plaintext, wall_ms or ctx.now_ms(), counter)
+  end
+  ctx.other_key = require("rumor").keygen()
 end
 for how in tostring(opts.forge or "seq,generation"):gmatch("[^,]+") do ctx.forge[#ctx.forge + 1] = how end
 if opts.victim then
