@@ -54,6 +54,9 @@ end
 local function run_app()
   local hung = false
   local guard = uv.new_timer()
+  -- luv's loop clock stands where its loop last ran: a spec file that loaded luv
+  -- earlier leaves it stale, and the deadline would be over at once.
+  uv.update_time()
   guard:start(DEADLINE_MS, 0, function()
     hung = true
     close_all()
