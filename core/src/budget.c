@@ -1,31 +1,23 @@
 /* budget.c: per-source token buckets in a fixed table (see budget.h). */
 #include "budget.h"
+#include "mix.h"
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* splitmix64's finaliser: every input bit moves every output bit. */
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 /* The address (family, IP, port) under the node's key; never 0. */
 static uint64_t address_key(uint64_t seed, const struct sockaddr_storage *ss) {
-  uint64_t h = mix(seed ^ ss->ss_family);
+  uint64_t h = rumor__mix64(seed ^ ss->ss_family);
   if (ss->ss_family == AF_INET6) {
     const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)ss;
     uint64_t hi, lo;
     memcpy(&hi, a->sin6_addr.s6_addr, 8);
     memcpy(&lo, a->sin6_addr.s6_addr + 8, 8);
-    h = mix(mix(h ^ hi) ^ lo ^ ((uint64_t)a->sin6_port << 48));
+    h = rumor__mix64(rumor__mix64(h ^ hi) ^ lo ^ ((uint64_t)a->sin6_port << 48));
   } else if (ss->ss_family == AF_INET) {
     const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ss;
-    h = mix(h ^ ((uint64_t)a->sin_addr.s_addr << 16) ^ a->sin_port);
+    h = rumor__mix64(h ^ ((uint64_t)a->sin_addr.s_addr << 16) ^ a->sin_port);
   }
   return h != 0 ? h : 1;
 }

@@ -380,6 +380,16 @@ static void answer(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *pee
   if (nspill > 0 && msg->digest_pull) rumor__transfer_start(n, peer, n->spill, nspill);
 }
 
+void rumor__gossip_count_received(rumor_node_t *n, size_t len, int via_stream) {
+  if (via_stream) {
+    n->metrics.frames_received++;
+    n->metrics.tcp_bytes_received += len;
+  } else {
+    n->metrics.datagrams_received++;
+    n->metrics.bytes_received += len;
+  }
+}
+
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                         size_t len, size_t wire_len, int via_stream,
                         const rumor_sealed_info *info) {
@@ -390,13 +400,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   if (n->faults.active &&
       rumor__fault_recv(n, from, rc == RUMOR_WIRE_OK ? &msg.h.addr : NULL, via_stream))
     return;
-  if (via_stream) {
-    n->metrics.frames_received++;
-    n->metrics.tcp_bytes_received += wire_len;
-  } else {
-    n->metrics.datagrams_received++;
-    n->metrics.bytes_received += wire_len;
-  }
+  rumor__gossip_count_received(n, wire_len, via_stream);
   if (rc == RUMOR_WIRE_EVERSION) {
     n->metrics.drops_version++;
     return;

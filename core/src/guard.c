@@ -77,16 +77,6 @@ uint8_t *rumor__guard_seal_frame(rumor_node_t *n, uint8_t *frame, size_t *len) {
   return out;
 }
 
-/* Counts a message dropped before it decoded. */
-static void count_received(rumor_node_t *n, size_t len, int via_stream) {
-  if (via_stream) {
-    n->metrics.frames_received++;
-    n->metrics.tcp_bytes_received += len;
-  } else {
-    n->metrics.datagrams_received++;
-    n->metrics.bytes_received += len;
-  }
-}
 
 int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len, int via_stream, const uint8_t **msg, size_t *msg_len,
@@ -96,7 +86,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
   *info = NULL;
   if (n->keyring.nkeys == 0) {
     if (rumor__sealed(buf, len)) {
-      count_received(n, len, via_stream);
+      rumor__gossip_count_received(n, len, via_stream);
       n->metrics.drops_key++;
       if ((a = warn_about(n, from, via_stream, WARN_KEY, at)) != NULL)
         rumor__log(n, RUMOR_LOG_WARN, "sealed messages from %s, and this node has no keyring", a);
@@ -107,7 +97,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
     return 0;
   }
   if (!rumor__sealed(buf, len)) {
-    count_received(n, len, via_stream);
+    rumor__gossip_count_received(n, len, via_stream);
     n->metrics.drops_plaintext++;
     if ((a = warn_about(n, from, via_stream, WARN_PLAINTEXT, at)) != NULL)
       rumor__log(n, RUMOR_LOG_WARN, "unsealed messages from %s, refused: this node has a keyring", a);
@@ -121,7 +111,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
   }
   int rc = rumor__unseal(&n->keyring, buf, len, n->openbuf, msg_len, &n->opened);
   if (rc != RUMOR_SEAL_OK) {
-    count_received(n, len, via_stream);
+    rumor__gossip_count_received(n, len, via_stream);
     n->metrics.drops_key++;
     if ((a = warn_about(n, from, via_stream, WARN_KEY, at)) != NULL)
       rumor__log(n, RUMOR_LOG_WARN, "messages from %s, refused: %s", a,
@@ -133,7 +123,7 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
   uint64_t now = n->io->ops->wall_us(n->io) / 1000;
   uint64_t w = n->cfg.replay_window_ms;
   if (w != 0 && (n->opened.wall_ms + w < now || now + w < n->opened.wall_ms)) {
-    count_received(n, len, via_stream);
+    rumor__gossip_count_received(n, len, via_stream);
     n->metrics.drops_replay++;
     if ((a = warn_about(n, from, via_stream, WARN_CLOCK, at)) != NULL)
       rumor__log(n, RUMOR_LOG_WARN,

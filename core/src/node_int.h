@@ -177,6 +177,8 @@ void rumor__gossip_round(rumor_node_t *n);
 void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from,
                         const uint8_t *buf, size_t len, size_t wire_len, int via_stream,
                         const rumor_sealed_info *info);
+/* Counts one datagram, or frame, of len bytes as received. */
+void rumor__gossip_count_received(rumor_node_t *n, size_t len, int via_stream);
 /* Rounds reconcile in full with random peers for a while: something changed. */
 void rumor__gossip_activate(rumor_node_t *n);
 /* Our ring neighbours: the live members with state whose ids sort right

@@ -1,28 +1,20 @@
 /* summary.c: the terms of a node's state summary (summary.h). */
 #include "summary.h"
+#include "mix.h"
 #include "rumor.h"
 #include "store.h"
 
-/* splitmix64's finaliser: every input bit moves every output bit, so
- * neighbouring watermarks give unrelated terms. */
-static uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 uint64_t rumor__summary_id_hash(const uint8_t *id, size_t len) {
   uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a, finished by mix */
   for (size_t i = 0; i < len; i++) h = (h ^ id[i]) * 0x100000001b3ULL;
-  return mix(h ^ len);
+  return rumor__mix64(h ^ len);
 }
 
 uint64_t rumor__summary_term(uint64_t id_hash, uint64_t generation, uint64_t max_seq) {
   if (generation == 0) return 0;
-  return mix(id_hash ^ mix(generation ^ mix(max_seq + 0x9e3779b97f4a7c15ULL)));
+  uint64_t seq_term = rumor__mix64(max_seq + 0x9e3779b97f4a7c15ULL);
+  return rumor__mix64(id_hash ^ rumor__mix64(generation ^ seq_term));
 }
 
 void rumor__summary_of(rumor_store *s, uint64_t *count, uint64_t *hash) {

@@ -115,6 +115,15 @@ local function need_string(cmd, field)
   return v
 end
 
+-- The handler of a key command: node[method](node, cmd.key), its error the reply's.
+local function key_command(node, method)
+  return function(cmd)
+    local ok, err = pcall(node[method], node, need_string(cmd, "key"))
+    if not ok then fail("%s", reason(err)) end
+    return {}
+  end
+end
+
 -- A JSON array (a Lua sequence; [] decodes as an empty table).
 local function need_array(cmd, field)
   local v = cmd[field]
@@ -333,21 +342,9 @@ local function handlers(st)
     end,
     -- Key rotation (rumor.keyring): install the new key on every agent, then use it
     -- on every agent, then remove the old one. keyring lists fingerprints, not keys.
-    install_key = function(cmd)
-      local ok, err = pcall(node.install_key, node, need_string(cmd, "key"))
-      if not ok then fail("%s", reason(err)) end
-      return {}
-    end,
-    use_key = function(cmd)
-      local ok, err = pcall(node.use_key, node, need_string(cmd, "key"))
-      if not ok then fail("%s", reason(err)) end
-      return {}
-    end,
-    remove_key = function(cmd)
-      local ok, err = pcall(node.remove_key, node, need_string(cmd, "key"))
-      if not ok then fail("%s", reason(err)) end
-      return {}
-    end,
+    install_key = key_command(node, "install_key"),
+    use_key = key_command(node, "use_key"),
+    remove_key = key_command(node, "remove_key"),
     keyring = function()
       return { keyring = setmetatable(node:keyring(), json.array) }
     end,

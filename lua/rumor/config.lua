@@ -82,6 +82,21 @@ local function address(name, v, level, need_port)
   return v
 end
 
+-- An array's length, after checking it is one (a table with keys 1..n only); `what`
+-- names its items in the message.
+local function array(name, v, level, what)
+  if type(v) ~= "table" then
+    fail(name, "expected an array of " .. what .. ", got " .. type(v), level + 1)
+  end
+  local n = #v
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then
+      fail(name, "expected an array, found key " .. tostring(k), level + 1)
+    end
+  end
+  return n
+end
+
 local checks = {
   id = string_field,
   cluster = string_field,
@@ -90,15 +105,7 @@ local checks = {
     return a
   end,
   seeds = function(name, v, level)
-    if type(v) ~= "table" then
-      fail(name, "expected an array of \"host:port\" strings, got " .. type(v), level + 1)
-    end
-    local n = #v
-    for k in pairs(v) do
-      if math.type(k) ~= "integer" or k < 1 or k > n then
-        fail(name, "expected an array, found key " .. tostring(k), level + 1)
-      end
-    end
+    local n = array(name, v, level + 1, "\"host:port\" strings")
     local out = {}
     for i = 1, n do
       out[i] = address(name .. "[" .. i .. "]", v[i], level + 1, true)
@@ -168,15 +175,7 @@ local checks = {
     return k
   end,
   keyring = function(name, v, level)
-    if type(v) ~= "table" then
-      fail(name, "expected an array of keys, got " .. type(v), level + 1)
-    end
-    local n = #v
-    for k in pairs(v) do
-      if math.type(k) ~= "integer" or k < 1 or k > n then
-        fail(name, "expected an array, found key " .. tostring(k), level + 1)
-      end
-    end
+    local n = array(name, v, level + 1, "keys")
     if n == 0 then
       fail(name, "is empty (leave it out for no encryption)", level + 1)
     end
