@@ -487,6 +487,25 @@ static void budget_crossed(rumor_node_t *n, const struct sockaddr_storage *from)
   rumor__node_flush_events(n);
 }
 
+/* A datagram or frame that may be taken: through the guard (sealing,
+ * replays), then the merge, then what the merge called for. */
+static void take(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
+                 size_t len, int via_stream) {
+  const uint8_t *msg;
+  size_t msg_len;
+  const rumor_sealed_info *info;
+  if (rumor__guard_open(n, from, buf, len, via_stream, &msg, &msg_len, &info) != 0) {
+    rumor__node_flush_events(n); /* a warning */
+    return;
+  }
+  rumor__gossip_recv(n, from, msg, msg_len, len, via_stream, info);
+  if (n->close_deferred) {
+    close_if_deferred(n);
+    return;
+  }
+  rumor__node_after_change(n);
+}
+
 void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, const uint8_t *buf,
                       size_t len) {
   if (n->state != NODE_RUNNING) return;
@@ -502,37 +521,13 @@ void rumor__node_recv(rumor_node_t *n, const struct sockaddr_storage *from, cons
     n->metrics.drops_oversize++;
     return;
   }
-  const uint8_t *msg;
-  size_t msg_len;
-  const rumor_sealed_info *info;
-  if (rumor__guard_open(n, from, buf, len, 0, &msg, &msg_len, &info) != 0) {
-    rumor__node_flush_events(n); /* a warning */
-    return;
-  }
-  rumor__gossip_recv(n, from, msg, msg_len, len, 0, info);
-  if (n->close_deferred) {
-    close_if_deferred(n);
-    return;
-  }
-  rumor__node_after_change(n);
+  take(n, from, buf, len, 0);
 }
 
 void rumor__node_recv_frame(rumor_node_t *n, const struct sockaddr_storage *from,
                             const uint8_t *buf, size_t len) {
   if (n->state != NODE_RUNNING) return;
-  const uint8_t *msg;
-  size_t msg_len;
-  const rumor_sealed_info *info;
-  if (rumor__guard_open(n, from, buf, len, 1, &msg, &msg_len, &info) != 0) {
-    rumor__node_flush_events(n); /* a warning */
-    return;
-  }
-  rumor__gossip_recv(n, from, msg, msg_len, len, 1, info);
-  if (n->close_deferred) {
-    close_if_deferred(n);
-    return;
-  }
-  rumor__node_after_change(n);
+  take(n, from, buf, len, 1);
 }
 
 void rumor__node_inbound_closed(rumor_node_t *n, int why) {
