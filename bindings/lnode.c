@@ -256,6 +256,9 @@ int lrumor_node_new(lua_State *L) {
     err.message[sizeof err.message - 1] = '\0';
     if (err.message[0] == '\0')
       snprintf(err.message, sizeof err.message, "%s", rumor_strerror(rc));
+    /* The one key of `secret` is the core's keyring[1]. */
+    if (strcmp(err.field, "keyring[1]") == 0 && lua_getfield(L, 1, "secret") != LUA_TNIL)
+      snprintf(err.field, sizeof err.field, "secret");
     if (err.field[0] != '\0')
       return luaL_error(L, "rumor: field '%s': %s", lua_field_name(err.field), err.message);
     return luaL_error(L, "rumor: %s", err.message);

@@ -114,6 +114,12 @@ describe("encryption config", function()
     local ok, err = pcall(rumor.new, { id = "x", keyring = many })
     assert.is_false(ok)
     assert.matches("holds at most 16 keys, got 17", err, 1, true)
+    -- A key the pattern takes but the decoder does not (padding bits set): the core's
+    -- refusal still names the field the user wrote.
+    -- ('B' sets one of the two bits the 43rd character of 32 bytes must leave zero)
+    local ok2, err2 = pcall(rumor.new, { id = "x", secret = key:sub(1, 42) .. "B=" })
+    assert.is_false(ok2)
+    assert.matches("field 'secret': must be 32 bytes", err2, 1, true)
     -- hex works as well as base64
     local hex = string.rep("ab", 32)
     local n = rumor.new{ id = "x", secret = hex }
