@@ -9,7 +9,9 @@
 #                leak report (scripts/soak.lua; one JSON summary line; not part of test or CI)
 #   make fuzz    every libFuzzer target for FUZZ_SECONDS on a copy of its corpus
 #                (core/fuzz/corpus_frame for fuzz_frame, corpus_heartbeat for
-#                fuzz_heartbeat, core/fuzz/corpus for the rest)
+#                fuzz_heartbeat, core/fuzz/corpus for the rest). Besides the seeds of
+#                `make corpus`, each holds found-* inputs: what long fuzz runs grew,
+#                minimized with -merge=1, so the short CI runs start where they ended.
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
