@@ -508,8 +508,6 @@ void rumor__liveness_generation(rumor_node_t *n, rumor_member *m) {
   }
 }
 
-/* Starts a new generation: our state renumbered from 1, so every peer
- * takes it as a member joining (the old generation stays blocked). */
 /* Disputes of our state make a rejoin at most once per this many rounds:
  * one is enough to supersede a forgery, and two processes that share an
  * id by mistake must not leapfrog each other every round. */
@@ -525,10 +523,25 @@ void rumor__liveness_claim(rumor_node_t *n, uint64_t gen, uint64_t max_seq) {
   n->disputed = 1;
 }
 
+/* Starts a new generation: our state renumbered from 1, so every peer
+ * takes it as a member joining (the old generation stays blocked). */
 static void rejoin(rumor_node_t *n, int reason) {
+  /* Above our generation and every claim of it. At the last one there is
+   * none: a generation below it is refused everywhere (and would go on
+   * being blocked and rejoining every round), so the node stays put. */
+  uint64_t floor = n->generation > n->disputed_gen ? n->generation : n->disputed_gen;
+  if (floor == UINT64_MAX) {
+    if (!n->at_last_gen)
+      rumor__log(n, RUMOR_LOG_WARN,
+                 "cannot rejoin: %s the last generation (%llu), and none is above it; restart "
+                 "this node under another id",
+                 n->generation == UINT64_MAX ? "this node is at" : "a peer claims this node's state at",
+                 (unsigned long long)UINT64_MAX);
+    n->at_last_gen = 1;
+    return;
+  }
   uint64_t gen = n->io->ops->wall_us(n->io);
-  if (gen <= n->generation) gen = n->generation + 1;
-  if (n->disputed_gen != UINT64_MAX && gen <= n->disputed_gen) gen = n->disputed_gen + 1;
+  if (gen <= floor) gen = floor + 1;
   rumor__store_renumber(&n->store, n->self, gen);
   n->generation = gen;
   n->pushed_seq = n->self->max_seq; /* peers need it all: anti-entropy from seq 0 */
@@ -576,7 +589,7 @@ void rumor__liveness_settle(rumor_node_t *n) {
   if (n->disputed && now >= n->dispute_after && !n->leaving) {
     n->disputed = 0;
     n->dispute_after = now + (uint64_t)DISPUTE_ROUNDS * n->cfg.gossip_interval_ms;
-    if (n->disputed_gen != UINT64_MAX || n->generation != UINT64_MAX) rejoin(n, RUMOR_BLOCK_NONE);
+    rejoin(n, RUMOR_BLOCK_NONE);
   }
 }
 

@@ -156,6 +156,7 @@ struct rumor_node {
   int disputed;            /* a peer holds more of our state than we wrote */
   uint64_t disputed_gen;   /* the highest generation of ours claimed so */
   uint64_t dispute_after;  /* loop time before which a dispute waits (liveness.c) */
+  int at_last_gen;         /* a rejoin found no generation above ours and the claims */
   int left_pending;        /* members whose left key arrived wait for their block */
   int leaving;             /* rumor_node_leave under way */
   rumor_leave_cb leave_cb;

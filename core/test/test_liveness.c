@@ -226,6 +226,32 @@ static void no_rejoin_when_disabled(void) {
   net_free(&net);
 }
 
+/* A node at the last generation (UINT64_MAX, given explicitly) that was
+ * blocked as expired has no newer generation to rejoin under: it stays
+ * where it is (blocked; auto_rejoin cannot help it) rather than wrap to a
+ * generation below every one it had. */
+static void no_rejoin_past_the_last_generation(void) {
+  fake_net net;
+  rumor_config_t cfg = fast();
+  net_init(&net, 9);
+  net_add(&net, "a", -1, &cfg);
+  net_add(&net, "b", 0, &cfg);
+  cfg.generation = UINT64_MAX;
+  rumor_node_t *c = net_add(&net, "c", 0, &cfg);
+  for (int i = 0; i < 3; i++) CHECK_EQ(rumor_node_start(net.nodes[i]), 0);
+  net_run(&net, 1000);
+  CHECK_EQ(net_member(net.nodes[0], "c").status, RUMOR_MEMBER_ALIVE);
+  net.paused[2] = 1;
+  net_run(&net, 3000);
+  CHECK_EQ(net_member(net.nodes[0], "c").status, RUMOR_MEMBER_BLOCKED);
+  net.paused[2] = 0;
+  net_run(&net, 2000);
+  CHECK(rumor_node_metrics(c)->rejects_received >= 1);
+  CHECK_EQ(rumor_node_generation(c), UINT64_MAX);
+  CHECK_EQ(rumor_node_metrics(c)->rejoins, 0);
+  net_free(&net);
+}
+
 /* Delivers to b a crafted ACK from a that continues what b holds of a with
  * one entry: a's block of b's generation gen, for reason. */
 static void send_block_of_b(fake_net *net, rumor_node_t *a, rumor_node_t *b, uint64_t gen,
@@ -635,6 +661,7 @@ int main(void) {
   RUN(phi_detector);
   RUN(stalled_node_rejoins);
   RUN(no_rejoin_when_disabled);
+  RUN(no_rejoin_past_the_last_generation);
   RUN(rejoin_on_seeing_own_block);
   RUN(leave_is_reported_left);
   RUN(leave_waits_for_fan_out);

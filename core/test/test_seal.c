@@ -443,6 +443,43 @@ static void forged_claims_are_outgrown(void) {
   net_free(&net);
 }
 
+/* Without a key, "evil" relays n01's state under the last generation,
+ * UINT64_MAX: nothing is above it, so n01 cannot outgrow the claim, and
+ * the others, holding that generation, soon block n01 as silent. Rejoining
+ * then only moves n01 to generations the others refuse: it must not churn
+ * (renumber, announce, log) every round for ever, nor wrap its generation. */
+static void a_claim_at_the_last_generation_is_not_chased(void) {
+  fake_net net;
+  rumor_config_t cfg = net_fast_config();
+  net_cluster(&net, 3, &cfg, 43);
+  rumor_node_t *n01 = net.nodes[1];
+  uint64_t gen = rumor_node_generation(n01);
+  rumor_member *m = rumor__store_find(&net.nodes[0]->store, "n01", 3);
+  struct sockaddr_storage evil;
+  net_addr(9, &evil);
+  uint8_t buf[512], slot[RUMOR_WIRE_MAX_SLOT];
+  size_t slot_len = rumor__slot_encode(slot, "k", 1, NULL, 0);
+  rumor_wire_writer w;
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_PUSH, "default", 7, "evil", 4, 5, &evil), 0);
+  CHECK_EQ(rumor__wire_push_begin(&w, 0, 0), 0);
+  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "n01", 3, &m->addr, UINT64_MAX, 0, 1, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, (const char *)slot, slot_len, 1, 0, (const uint8_t *)"forged", 6), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  rumor__node_recv(net.nodes[0], &evil, buf, w.len);
+  rumor__node_recv(net.nodes[2], &evil, buf, w.len);
+  CHECK(holds(net.nodes[0], "n01", "k", "forged"));
+  net_run(&net, 5000);
+  const rumor_metrics_t *mm = rumor_node_metrics(n01);
+  CHECK(mm->self_disputes > 0);
+  uint64_t rejoins = mm->rejoins;
+  net_run(&net, 5000); /* 50 more rounds */
+  CHECK_EQ(mm->rejoins, rejoins);
+  CHECK(rumor_node_generation(n01) >= gen);
+  net_free(&net);
+}
+
 /* A member bound to a wildcard address names none, so its datagrams may
  * come from any of its host's addresses: all are heard, none is refused as
  * spoofed, and its gossip stays where it was first heard. */
@@ -550,6 +587,7 @@ int main(void) {
   RUN(a_restart_under_the_same_generation_does_not_reopen_replays);
   RUN(replayed_frames_are_refused);
   RUN(forged_claims_are_outgrown);
+  RUN(a_claim_at_the_last_generation_is_not_chased);
   RUN(a_wildcard_member_is_heard_from_any_address);
   RUN(keys_rotate_live);
   RUN(config_errors);
