@@ -331,7 +331,9 @@ describe("hostile input", function()
       local v = n:get(KEY).n2
       return v == "n2-after", "n2=" .. tostring(v)
     end, "n2's write after the forgeries")
-    for _, n in ipairs(f.nodes) do assert.equal("alive", n:member("n2").status, n.id) end
+    -- Polled: a loaded box may stall an agent past heartbeat_expiration_ms, and the
+    -- others see it blocked until its rejoin arrives.
+    f:wait_joined("n2 and the others alive after the forgeries")
     local moved = {}
     for _, n in ipairs(f.nodes) do
       local d = n:metrics().drops
@@ -390,8 +392,8 @@ describe("hostile input", function()
         for _, why in ipairs{ "plaintext", "key", "replay", "malformed" } do
           assert.is_true(d[why] > before[x.id][why], x.id .. ": drops." .. why .. " did not move")
         end
-        for _, m in ipairs(k.nodes) do assert.equal("alive", x:member(m.id).status) end
       end
+      k:wait_joined("every node alive after the sealed flood")   -- polled, as above
       local ok, err = k:close()
       assert.is_true(ok, err)
     end)
