@@ -121,25 +121,18 @@ uint16_t rumor__addr_port(const struct sockaddr_storage *a) {
   return 0;
 }
 
-/* a as IPv4 when it is an IPv4-mapped IPv6 address, else a itself. */
-static void unmapped(const struct sockaddr_storage *a, struct sockaddr_storage *out) {
-  *out = *a;
-  if (a->ss_family != AF_INET6) return;
-  const struct sockaddr_in6 *v6 = (const void *)a;
-  if (!IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) return;
-  struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)out;
-  uint16_t port = v6->sin6_port;
-  uint32_t ip;
-  memcpy(&ip, &v6->sin6_addr.s6_addr[12], 4);
-  memset(out, 0, sizeof *out);
-  v4->sin_family = AF_INET;
-  v4->sin_port = port;
-  v4->sin_addr.s_addr = ip;
+/* Whether v6, an IPv6 address, is v4's IPv4-mapped form (same port). */
+static int mapped_same(const struct sockaddr_storage *v6, const struct sockaddr_storage *v4) {
+  const struct sockaddr_in6 *x = (const void *)v6;
+  const struct sockaddr_in *y = (const void *)v4;
+  return x->sin6_port == y->sin_port && IN6_IS_ADDR_V4MAPPED(&x->sin6_addr) &&
+         memcmp(&x->sin6_addr.s6_addr[12], &y->sin_addr.s_addr, 4) == 0;
 }
 
 int rumor__addr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
-  struct sockaddr_storage x, y;
-  unmapped(a, &x);
-  unmapped(b, &y);
-  return rumor__addr_equal(&x, &y);
+  /* No copies: seeds are compared with every member each round. */
+  if (a->ss_family == b->ss_family) return rumor__addr_equal(a, b);
+  if (a->ss_family == AF_INET6 && b->ss_family == AF_INET) return mapped_same(a, b);
+  if (a->ss_family == AF_INET && b->ss_family == AF_INET6) return mapped_same(b, a);
+  return 0;
 }

@@ -227,13 +227,14 @@ void rumor__gossip_probe_seed(rumor_node_t *n, const struct sockaddr_storage *se
   send_syn_to(n, seed, NULL);
 }
 
-/* A seed is known once a member we consider alive has its address; seeds
+/* A seed is known once a member we consider alive has its address (an
+ * IPv4 seed heard on a dual-stack socket is recorded IPv4-mapped); seeds
  * of blocked members are probed now and then instead (liveness.c). */
 int rumor__gossip_seed_known(const rumor_node_t *n, const struct sockaddr_storage *seed) {
-  if (rumor__addr_equal(seed, &n->addr)) return 1;
+  if (rumor__addr_same(seed, &n->addr)) return 1;
   for (size_t i = 1; i < n->store.count; i++) {
     const rumor_member *m = n->store.list[i];
-    if (rumor__addr_equal(seed, &m->addr)) return m->status == RUMOR_MEMBER_ALIVE ? 1 : -1;
+    if (rumor__addr_same(seed, &m->addr)) return m->status == RUMOR_MEMBER_ALIVE ? 1 : -1;
   }
   return 0;
 }

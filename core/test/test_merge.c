@@ -218,6 +218,31 @@ static void join_through_one_seed(void) {
   net_free(&net);
 }
 
+/* A dual-stack socket ([::]) sees an IPv4 sender at its IPv4-mapped IPv6
+ * address, so a wildcard-bound seed given as "10.0.0.1:7946" is recorded
+ * at [::ffff:10.0.0.1]:7946. It is the same seed: met, it must not get a
+ * full SYN every round for ever. */
+static void a_seed_met_at_its_mapped_address_is_known(void) {
+  fake_net net;
+  net_init(&net, 8);
+  rumor_node_t *a = net_add(&net, "a", -1, NULL), *b = net_add(&net, "b", 0, NULL);
+  CHECK_EQ(rumor_node_start(a), 0);
+  CHECK_EQ(rumor_node_start(b), 0);
+  net_run(&net, 2000);
+  CHECK_EQ(rumor__gossip_seed_known(b, &b->seeds[0]), 1);
+  rumor_member *m = rumor__store_find(&b->store, "a", 1);
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&m->addr;
+  memset(&m->addr, 0, sizeof m->addr);
+  v6->sin6_family = AF_INET6;
+  v6->sin6_port = htons(7946);
+  v6->sin6_addr.s6_addr[10] = v6->sin6_addr.s6_addr[11] = 0xff;
+  v6->sin6_addr.s6_addr[12] = 10;
+  v6->sin6_addr.s6_addr[15] = 1;
+  CHECK_EQ(rumor__gossip_seed_known(b, &b->seeds[0]), 1);
+  net_drop_queue(&net);
+  net_free(&net);
+}
+
 static void limits_at_set(void) {
   fake_net net;
   rumor_config_t cfg;
@@ -269,6 +294,7 @@ int main(void) {
   RUN(refuses_bad_datagrams);
   RUN(mtu_bounded_catch_up);
   RUN(join_through_one_seed);
+  RUN(a_seed_met_at_its_mapped_address_is_known);
   RUN(limits_at_set);
   RUN(config_errors_name_the_field);
   return 0;
