@@ -60,7 +60,7 @@ build = {
         "core/src/heartbeat.c", "core/src/detector.c", "core/src/liveness.c",
         "core/src/summary.c", "core/src/tree.c", "core/src/rate.c", "core/src/log.c",
         "core/src/fault.c", "core/src/seal.c", "core/src/replay.c", "core/src/guard.c",
-        "core/src/keyring.c", "core/src/budget.c",
+        "core/src/keyring.c", "core/src/sim.c", "core/src/budget.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "core/include", "core/src", "$(LIBUV_INCDIR)", "$(LIBSODIUM_INCDIR)" },

@@ -1,0 +1,138 @@
+/* test_sim.c: the simulated world (sim.c). The same seed and the same
+ * calls give the same trace, event for event, and another seed another; a
+ * write reaches every node through latency, jitter, loss and duplicates;
+ * a partition keeps each side's writes on its side and loses none once
+ * healed; a value too big for a datagram crosses on a simulated stream. */
+#include "check.h"
+#include "sim.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* n nodes with fast rounds, joined through node 0, started, and run 5 s. */
+static rumor_sim *world(uint64_t seed, size_t n, double loss) {
+  rumor_sim_config wc = {seed, 1, 20, loss, 0.01};
+  rumor_sim *s;
+  CHECK_EQ(rumor__sim_new(&wc, &s), 0);
+  char seed_addr[RUMOR_MAX_ADDR_STRLEN], id[16];
+  rumor__sim_address(0, seed_addr, sizeof seed_addr);
+  const char *seeds[] = {seed_addr};
+  for (size_t i = 0; i < n; i++) {
+    rumor_config_t cfg;
+    rumor_config_init(&cfg);
+    snprintf(id, sizeof id, "n%04zu", i);
+    cfg.id = id;
+    cfg.gossip_interval_ms = 100;
+    cfg.heartbeat_expiration_ms = 2000;
+    cfg.seeds = i > 0 ? seeds : NULL;
+    cfg.nseeds = i > 0 ? 1 : 0;
+    rumor_node_t *node;
+    rumor_error_t err;
+    CHECK_EQ(rumor__sim_add(s, &cfg, &node, &err), 0);
+  }
+  for (size_t i = 0; i < n; i++) CHECK_EQ(rumor_node_start(rumor__sim_node(s, i)), 0);
+  rumor__sim_run_until(s, rumor__sim_now(s) + 5000);
+  return s;
+}
+
+static int holds(rumor_node_t *node, const char *member, const char *key, const char *value) {
+  const uint8_t *v;
+  size_t len;
+  if (rumor_node_get(node, member, strlen(member), key, strlen(key), &v, &len, NULL) != 0) return 0;
+  return len == strlen(value) && memcmp(v, value, len) == 0;
+}
+
+/* Nodes holding member's key = value. */
+static size_t holders(rumor_sim *s, const char *member, const char *key, const char *value) {
+  size_t k = 0;
+  for (size_t i = 0; i < rumor__sim_count(s); i++) k += holds(rumor__sim_node(s, i), member, key, value);
+  return k;
+}
+
+/* Runs until every node holds the write, or the deadline; returns when. */
+static uint64_t converge(rumor_sim *s, const char *member, const char *key, const char *value,
+                         uint64_t deadline_ms) {
+  uint64_t t0 = rumor__sim_now(s);
+  while (holders(s, member, key, value) < rumor__sim_count(s) && rumor__sim_now(s) - t0 < deadline_ms)
+    rumor__sim_run_until(s, rumor__sim_now(s) + 10);
+  return rumor__sim_now(s) - t0;
+}
+
+static uint64_t one_run(uint64_t seed, uint64_t *events) {
+  rumor_sim *s = world(seed, 40, 0.05);
+  CHECK(rumor_node_set(rumor__sim_node(s, 7), "k", 1, "v", 1) > 0);
+  converge(s, "n0007", "k", "v", 20000);
+  CHECK_EQ(holders(s, "n0007", "k", "v"), 40);
+  rumor__sim_run_until(s, rumor__sim_now(s) + 1000);
+  uint64_t t = rumor__sim_trace(s);
+  *events = rumor__sim_stats(s)->events;
+  rumor__sim_free(s);
+  return t;
+}
+
+static void the_same_seed_replays_the_same_run(void) {
+  uint64_t e1, e2, e3;
+  uint64_t a = one_run(42, &e1), b = one_run(42, &e2), c = one_run(43, &e3);
+  CHECK(a == b);
+  CHECK_EQ(e1, e2);
+  CHECK(a != c);
+  CHECK(e1 > 1000);
+}
+
+static void a_write_reaches_everyone_through_loss_and_jitter(void) {
+  rumor_sim *s = world(7, 200, 0.01);
+  for (size_t i = 0; i < 200; i++) CHECK_EQ(rumor_node_member_count(rumor__sim_node(s, i)), 200);
+  CHECK(rumor_node_set(rumor__sim_node(s, 123), "k", 1, "hello", 5) > 0);
+  converge(s, "n0123", "k", "hello", 30000);
+  CHECK_EQ(holders(s, "n0123", "k", "hello"), 200);
+  const rumor_sim_stats *st = rumor__sim_stats(s);
+  CHECK(st->lost > 0 && st->duplicated > 0 && st->delivered > 0);
+  rumor__sim_free(s);
+}
+
+static void a_partition_heals_with_nothing_lost(void) {
+  rumor_sim *s = world(9, 20, 0);
+  int side[20];
+  for (int i = 0; i < 20; i++) side[i] = i < 8;
+  CHECK_EQ(rumor__sim_partition(s, side, 20), 0);
+  CHECK(rumor_node_set(rumor__sim_node(s, 1), "a", 1, "left", 4) > 0);
+  CHECK(rumor_node_set(rumor__sim_node(s, 15), "b", 1, "right", 5) > 0);
+  rumor__sim_run_until(s, rumor__sim_now(s) + 5000); /* past the expiration: each side blocks the other */
+  CHECK_EQ(holders(s, "n0001", "a", "left"), 8);
+  CHECK_EQ(holders(s, "n0015", "b", "right"), 12);
+  CHECK(rumor__sim_stats(s)->cut > 0);
+  CHECK_EQ(rumor__sim_partition(s, NULL, 0), 0);
+  converge(s, "n0001", "a", "left", 60000);
+  converge(s, "n0015", "b", "right", 60000);
+  CHECK_EQ(holders(s, "n0001", "a", "left"), 20);
+  CHECK_EQ(holders(s, "n0015", "b", "right"), 20);
+  rumor__sim_free(s);
+}
+
+static void a_big_value_crosses_on_a_stream(void) {
+  rumor_sim *s = world(11, 5, 0);
+  static char big[50000];
+  memset(big, 'x', sizeof big - 1);
+  CHECK(rumor_node_set(rumor__sim_node(s, 2), "big", 3, big, sizeof big - 1) > 0);
+  converge(s, "n0002", "big", big, 20000);
+  CHECK_EQ(holders(s, "n0002", "big", big), 5);
+  CHECK(rumor__sim_stats(s)->frames > 0);
+  rumor__sim_free(s);
+}
+
+static void bad_configs(void) {
+  rumor_sim *s;
+  rumor_sim_config bad = {1, 20, 10, 0, 0};
+  CHECK_EQ(rumor__sim_new(&bad, &s), RUMOR_EINVAL);
+  rumor_sim_config loss = {1, 1, 10, 1.5, 0};
+  CHECK_EQ(rumor__sim_new(&loss, &s), RUMOR_EINVAL);
+}
+
+int main(void) {
+  RUN(the_same_seed_replays_the_same_run);
+  RUN(a_write_reaches_everyone_through_loss_and_jitter);
+  RUN(a_partition_heals_with_nothing_lost);
+  RUN(a_big_value_crosses_on_a_stream);
+  RUN(bad_configs);
+  return 0;
+}
