@@ -83,6 +83,7 @@ typedef struct rumor_member {
   rumor_replay replay;  /* its sealed datagrams seen (guard.c) */
   rumor_replay frame_replay; /* and its sealed stream frames */
   uint64_t too_big_seq, too_big_gen; /* its entry over max_value_size last logged */
+  int publishes;        /* in the node's publishers list (liveness.c) */
   int keys_full;       /* its new entries are being refused (max_keys_per_member),
                           said once until one is taken again (delta.c) */
 } rumor_member;
