@@ -7,7 +7,10 @@
 /* Kept at most 3/4 full: linear probing degrades quickly past that. */
 #define MAP_MAX_LOAD_NUM 3
 #define MAP_MAX_LOAD_DEN 4
-#define MAP_MIN_CAP 8
+/* A member's entries are a map, and a node holds every member: most hold a
+ * heartbeat and a few keys, so small tables start small (4 slots, 96 bytes)
+ * and double as they fill. */
+#define MAP_MIN_CAP 4
 
 static uint32_t map_hash(uint64_t seed, const char *key, size_t len) {
   /* FNV-1a over the bytes from a seeded start, then a 64-bit finaliser
