@@ -79,9 +79,7 @@ return function(rumor, I)
         if not nxt or nxt.t > t or self._closed then break end
         table.remove(self._at, 1)
         if nxt.t > now(self) then sim:run_until(nxt.t + self._t0) end
-        self._running = false
         nxt.fn(self)
-        self._running = true
       end
       if not self._closed and t > now(self) then sim:run_until(t + self._t0) end
     end)
