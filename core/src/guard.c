@@ -142,10 +142,11 @@ int rumor__guard_open(rumor_node_t *n, const struct sockaddr_storage *from, cons
 int rumor__guard_replayed(rumor_node_t *n, rumor_member *peer, const rumor_sealed_info *info,
                           uint64_t generation, const struct sockaddr_storage *from,
                           int via_stream) {
-  rumor_replay *r = via_stream ? &peer->frame_replay : &peer->replay;
-  if (info == NULL || rumor__replay_check(r, info->salt, info->counter, generation,
-                                          info->wall_ms) == 0)
-    return 0;
+  if (info == NULL) return 0;
+  if (peer->replay == NULL && (peer->replay = calloc(2, sizeof *peer->replay)) == NULL)
+    return 1; /* out of memory: refused, as it cannot be checked */
+  rumor_replay *r = &peer->replay[via_stream ? 1 : 0];
+  if (rumor__replay_check(r, info->salt, info->counter, generation, info->wall_ms) == 0) return 0;
   n->metrics.drops_replay++;
   char at[RUMOR_MAX_ADDR_STRLEN];
   const char *a = warn_about(n, from, via_stream, WARN_REPLAY, at);

@@ -439,14 +439,32 @@ static void adopt(rumor_node_t *n, rumor_member *v, uint64_t gen, int reason, ui
 }
 
 /* On first sight of m's generation: blocks of it others published. */
+/* Members that ever published a block we took: only they can hold a
+ * verdict on a member we see anew. Walking them, not every member, keeps a
+ * cluster forming from costing O(N) per new member at each node (O(N^3) in
+ * all); in a healthy cluster they are few. Members are never freed, so the
+ * list holds plain pointers; it is not shrunk when one stops publishing. */
+static void note_publisher(rumor_node_t *n, rumor_member *m) {
+  if (m->publishes) return;
+  if (n->npublishers == n->publishers_cap) {
+    size_t cap = n->publishers_cap ? n->publishers_cap * 2 : 8;
+    rumor_member **p = realloc(n->publishers, cap * sizeof *p);
+    if (p == NULL) return; /* out of memory: its verdicts are taken as they arrive only */
+    n->publishers = p;
+    n->publishers_cap = cap;
+  }
+  n->publishers[n->npublishers++] = m;
+  m->publishes = 1;
+}
+
 static void adopt_published(rumor_node_t *n, rumor_member *m) {
   uint8_t slot[RUMOR_WIRE_MAX_SLOT];
   uint64_t gen, silence;
   int reason;
   size_t len = rumor__slot_encode(slot, BLOCKED_KEY, KEYLEN(BLOCKED_KEY), (const char *)m->id->data,
                                   m->id->len);
-  for (size_t i = 1; i < n->store.count && m->status == RUMOR_MEMBER_ALIVE; i++) {
-    const rumor_member *x = n->store.list[i];
+  for (size_t i = 0; i < n->npublishers && m->status == RUMOR_MEMBER_ALIVE; i++) {
+    const rumor_member *x = n->publishers[i];
     if (x == m || x->status != RUMOR_MEMBER_ALIVE) continue;
     const rumor_entry *e = rumor__store_entry(x, (const char *)slot, len);
     if (e != NULL && e->value != NULL && parse_block(e->value, &gen, &reason, &silence) == 0)
@@ -475,6 +493,7 @@ void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *s
       p.key_len != KEYLEN(BLOCKED_KEY) || memcmp(p.key, BLOCKED_KEY, p.key_len) != 0 ||
       parse_block(value, &gen, &reason, &silence) != 0)
     return;
+  note_publisher(n, m);
   if (p.map_key_len == n->id_len && memcmp(p.map_key, n->id, n->id_len) == 0) {
     /* m says it blocked this very process of ours. */
     if (gen == n->generation && reason == RUMOR_BLOCK_EXPIRED && n->cfg.auto_rejoin && !n->leaving)

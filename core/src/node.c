@@ -276,6 +276,7 @@ static void node_free(rumor_node_t *n) {
   free(n->ring);
   free(n->reach);
   free(n->marks);
+  free(n->publishers);
   free(n);
 }
 

@@ -159,6 +159,8 @@ struct rumor_node {
   int at_last_gen;         /* a rejoin found no generation above ours and the claims */
   int left_pending;        /* members whose left key arrived wait for their block */
   int leaving;             /* rumor_node_leave under way */
+  rumor_member **publishers; /* members that published blocks (liveness.c) */
+  size_t npublishers, publishers_cap;
   rumor_leave_cb leave_cb;
   void *leave_arg;
 

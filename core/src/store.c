@@ -78,6 +78,7 @@ void rumor__store_free(rumor_store *s) {
     rumor__blob_unref(s->list[i]->id);
     rumor__blob_unref(s->list[i]->blocked_by);
     free(s->list[i]->block_detail);
+    free(s->list[i]->replay);
     free(s->list[i]);
   }
   free(s->list);

@@ -80,9 +80,11 @@ typedef struct rumor_member {
                              reference we hold), NULL: our own */
   uint64_t block_silence; /* EXPIRED: the silence at the block, ms */
   uint64_t rejected_at; /* loop time of the last rejection sent to it */
-  rumor_replay replay;  /* its sealed datagrams seen (guard.c) */
-  rumor_replay frame_replay; /* and its sealed stream frames */
+  rumor_replay *replay; /* its sealed datagrams [0] and stream frames [1] seen
+                           (guard.c); allocated on its first sealed message, so
+                           a node without a keyring pays a pointer per member */
   uint64_t too_big_seq, too_big_gen; /* its entry over max_value_size last logged */
+  int publishes;        /* in the node's publishers list (liveness.c) */
   int keys_full;       /* its new entries are being refused (max_keys_per_member),
                           said once until one is taken again (delta.c) */
 } rumor_member;
