@@ -198,16 +198,11 @@ static void read_seeds(lua_State *L, rumor_config_t *cfg) {
   cfg->nseeds = (size_t)n;
 }
 
-int lrumor_node_new(lua_State *L) {
-  lrumor_ctx_t *ctx = lrumor_ctx(L);
+/* Reads the config table at index 1 into cfg (rumor_config_init'ed here);
+ * the strings it points at stay on the stack above index 1. */
+static void read_config(lua_State *L, rumor_config_t *cfg_out) {
   rumor_config_t cfg;
-  rumor_error_t err;
-  node_ud_t *ud;
-  lrumor_node_t *n;
   lua_Integer gen;
-  int rc;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
   luaL_checkstack(L, 16, NULL);
   rumor_config_init(&cfg);
   cfg.id = opt_string(L, "id");
@@ -241,6 +236,19 @@ int lrumor_node_new(lua_State *L) {
   opt_u32(L, "max_keys_per_member", &cfg.max_keys_per_member);
   opt_u32(L, "max_tcp_connections", &cfg.max_tcp_connections);
   opt_u32(L, "max_stream_bytes", &cfg.max_stream_bytes);
+  *cfg_out = cfg;
+}
+
+int lrumor_node_create(lua_State *L, lrumor_create_fn create, void *arg) {
+  lrumor_ctx_t *ctx = lrumor_ctx(L);
+  rumor_config_t cfg;
+  rumor_error_t err;
+  node_ud_t *ud;
+  lrumor_node_t *n;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  read_config(L, &cfg);
 
   ud = (node_ud_t *)lua_newuserdatauv(L, sizeof *ud, 0);
   ud->n = NULL;
@@ -249,7 +257,7 @@ int lrumor_node_new(lua_State *L) {
   if (n == NULL)
     return luaL_error(L, "rumor: out of memory");
   memset(&err, 0, sizeof err);
-  rc = rumor_node_new(&ctx->loop, &cfg, &n->node, &err);
+  rc = create(arg, &cfg, &n->node, &err);
   if (rc != 0) {
     free(n);
     err.field[sizeof err.field - 1] = '\0';
@@ -274,6 +282,15 @@ int lrumor_node_new(lua_State *L) {
   return 1;
 }
 
+static int create_on_loop(void *arg, const rumor_config_t *cfg, rumor_node_t **out,
+                          rumor_error_t *err) {
+  return rumor_node_new((uv_loop_t *)arg, cfg, out, err);
+}
+
+int lrumor_node_new(lua_State *L) {
+  return lrumor_node_create(L, create_on_loop, &lrumor_ctx(L)->loop);
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 /* Drops the Lua side of every pending await and leave of n; the core still
@@ -294,7 +311,7 @@ static void node_closed_cb(rumor_node_t *node, void *arg) {
   free(arg);
 }
 
-static int node_m_close(lua_State *L) {
+int lrumor_node_close(lua_State *L) {
   node_ud_t *ud = (node_ud_t *)luaL_checkudata(L, 1, LRUMOR_NODE_MT);
   lrumor_node_t *n = ud->n;
   lrumor_ctx_t *ctx;
@@ -954,7 +971,7 @@ static int node_m_tostring(lua_State *L) {
 static const luaL_Reg node_methods[] = {
   {"start", node_m_start},
   {"stop", node_m_stop},
-  {"close", node_m_close},
+  {"close", lrumor_node_close},
   {"id", node_m_id},
   {"generation", node_m_generation},
   {"address", node_m_address},
@@ -973,8 +990,8 @@ static const luaL_Reg node_methods[] = {
   {"leave", node_m_leave},
   {"on_update", node_m_on_update},
   {"metrics", node_m_metrics},
-  {"__gc", node_m_close},
-  {"__close", node_m_close},
+  {"__gc", lrumor_node_close},
+  {"__close", lrumor_node_close},
   {"__tostring", node_m_tostring},
   {NULL, NULL}
 };

@@ -299,6 +299,7 @@ static const luaL_Reg core_funcs[] = {
   {"strerror", l_strerror},
   {"timer", lrumor_timer_new},
   {"node", lrumor_node_new},
+  {"sim", lrumor_sim_new},
   {"spawn", lrumor_spawn},
   {"read_lines", lrumor_read_lines},
   {"write", lrumor_write},
@@ -311,6 +312,7 @@ int luaopen_rumor_core(lua_State *L) {
   ignore_sigpipe();
   lrumor_timer_open(L);
   lrumor_node_open(L);
+  lrumor_sim_open(L);
   lrumor_process_open(L);
   lrumor_reader_open(L);
   ctx_get(L); /* the context, at -1 */

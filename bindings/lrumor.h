@@ -115,6 +115,17 @@ int lrumor_node_invoke(lrumor_node_t *n, int fn, lrumor_push_fn push, lrumor_tak
                        int nresults, void *arg, const char *where);
 
 int lrumor_node_new(lua_State *L);
+/* Makes the core node of a config (core.node on the loop, a simulated
+ * world's add): *out on success, else a rumor code with err filled. */
+typedef int (*lrumor_create_fn)(void *arg, const rumor_config_t *cfg, rumor_node_t **out,
+                                rumor_error_t *err);
+/* What core.node does with the config table at stack index 1 (the stack
+ * above it is dropped): reads it, creates the node with create(arg, ...),
+ * and pushes its node userdata; raises on a bad config. */
+int lrumor_node_create(lua_State *L, lrumor_create_fn create, void *arg);
+/* n:close() of the node userdata at index 1 (idempotent): detaches its Lua
+ * callbacks and closes the core node. */
+int lrumor_node_close(lua_State *L);
 void lrumor_node_open(lua_State *L);
 /* The open node at stack index 1; raises for a closed one. */
 lrumor_node_t *lrumor_check_node(lua_State *L);
@@ -173,6 +184,10 @@ void lrumor_reader_open(lua_State *L);
 /* lembed.c: core.backend_fd, core.backend_timeout, core.alive. Call with
  * the module table at -1 and the context at -2. */
 void lrumor_embed_register(lua_State *L);
+
+/* lsim.c: core.sim(cfg), a simulated world (core/src/sim.h) */
+int lrumor_sim_new(lua_State *L);
+void lrumor_sim_open(lua_State *L);
 
 /* lprocess.c */
 int lrumor_spawn(lua_State *L);

@@ -48,11 +48,12 @@ build = {
     ["rumor.prometheus"] = "lua/rumor/prometheus.lua",
     ["rumor.faults"] = "lua/rumor/faults.lua",
     ["rumor.keyring"] = "lua/rumor/keyring.lua",
+    ["rumor.sim"] = "lua/rumor/sim.lua",
     ["rumor.core"] = {
       sources = {
         "bindings/lembed.c", "bindings/llines.c", "bindings/lliveness.c", "bindings/lnode.c",
         "bindings/lprocess.c", "bindings/lrumor.c", "bindings/ltimer.c", "bindings/lhooks.c",
-        "bindings/lfault.c", "bindings/lkeyring.c",
+        "bindings/lfault.c", "bindings/lkeyring.c", "bindings/lsim.c",
         "core/src/addr.c", "core/src/await.c", "core/src/blob.c", "core/src/delta.c",
         "core/src/error.c", "core/src/frame.c", "core/src/gossip.c", "core/src/io_uv.c",
         "core/src/map.c", "core/src/node.c", "core/src/push.c", "core/src/rng.c",

@@ -311,6 +311,8 @@ local function handle_of(self, method)
   return self._core
 end
 
+local wrap_node
+
 -- Creates a node from a config table (see rumor.config). Nothing is sent before start.
 function rumor.new(cfg)
   local checked = config.check(cfg, 2)
@@ -326,6 +328,12 @@ function rumor.new(cfg)
     error("rumor.new: field 'loop': \"rumor\", but luv's loop already hosts rumor's "
       .. "(rumor.use_luv); the nodes of a process share one loop", 2)
   end
+  return wrap_node(n, checked)
+end
+
+-- The Node object around core node n made from the checked config (rumor.new, and
+-- the nodes of a simulated world: rumor.sim).
+wrap_node = function(n, checked)
   -- Subscribers live in tables of their own so that the core's sinks do not
   -- keep the node object alive.
   local owner = setmetatable({}, { __mode = "v" })
@@ -585,6 +593,17 @@ local function wait_for(self, method, what, start, level)
   end
   requests[resolve] = true
   kick()
+  -- A node of a simulated world (rumor.sim) has no uv loop: its world's virtual
+  -- time runs here instead, event by event, until the wait ends.
+  if self._world and not in_spawn then
+    while not result do
+      if not self._world:_drive(method) then
+        error("rumor: " .. method .. ": the simulated world ran out of events before the "
+          .. what .. " ended", level + 1)
+      end
+    end
+    return result
+  end
   if in_spawn then
     while not result do
       waiting = true
@@ -940,7 +959,7 @@ local internal = {
   add_subscription = add_subscription, Subscription = Subscription,
   check_interrupt = check_interrupt, LOG_LEVELS = LOG_LEVELS,
   set_value = set_value,
-  kick = kick, drive_once = drive_once,
+  kick = kick, drive_once = drive_once, wrap_node = function(...) return wrap_node(...) end,
   interrupt_pending = function() return interrupted end,
   hosted = function() return host ~= nil end,
   set_host = function(h) host = h end,
@@ -958,6 +977,7 @@ for _, name in ipairs{
   "rumor.jsonstate",
   "rumor.faults",
   "rumor.keyring",
+  "rumor.sim",
 } do
   require(name)(rumor, internal)
 end
