@@ -14,7 +14,7 @@ static rumor_sim *world(uint64_t seed, size_t n, double loss) {
   rumor_sim_config wc = {seed, 1, 20, loss, 0.01};
   rumor_sim *s;
   CHECK_EQ(rumor__sim_new(&wc, &s), 0);
-  char seed_addr[RUMOR_MAX_ADDR_STRLEN], id[16];
+  char seed_addr[RUMOR_MAX_ADDR_STRLEN], id[24];
   rumor__sim_address(0, seed_addr, sizeof seed_addr);
   const char *seeds[] = {seed_addr};
   for (size_t i = 0; i < n; i++) {
