@@ -15,7 +15,8 @@ end
 
 describe("the bench scripts", function()
   it("refuse unknown arguments with usage and exit 2", function()
-    for _, script in ipairs{ "bench/convergence.lua", "bench/idle.lua", "bench/failure.lua" } do
+    for _, script in ipairs{ "bench/convergence.lua", "bench/idle.lua", "bench/failure.lua",
+                             "bench/sim.lua" } do
       local out, err, code = rumor_run(script .. " --frobnicate 1")
       assert.equal(2, code, script)
       assert.equal("", out)
@@ -24,6 +25,31 @@ describe("the bench scripts", function()
     local _, err, code = rumor_run("bench/convergence.lua --broadcast sideways")
     assert.equal(2, code)
     assert.matches("epidemic, tree or both", err)
+  end)
+
+  it("sim prints one line whose trace is the same for the same seed and another for another", function()
+    local function run(args)
+      local out, err, code = rumor_run("bench/sim.lua --nodes 20 " .. args)
+      assert.equal(0, code, err)
+      local lines = json_lines(out)
+      assert.equal(1, #lines)
+      return lines[1]
+    end
+    local a, b, c = run("--seed 5"), run("--seed 5"), run("--seed 6")
+    assert.equal("sim", a.bench)
+    assert.equal(20, a.nodes)
+    assert.is_true(a.converged)
+    assert.matches("^%x+$", a.trace)
+    assert.equal(a.trace, b.trace)
+    assert.equal(a.events, b.events)
+    assert.equal(a.virtual_ms, b.virtual_ms)
+    assert.are_not.equal(a.trace, c.trace)
+    for _, k in ipairs{ "virtual_ms", "rounds", "datagrams_per_node", "bytes_per_node", "join_virtual_ms" } do
+      assert.is_number(a[k], k)
+    end
+    local t = run("--seed 5 --broadcast tree --loss 0.05")
+    assert.equal("tree", t.broadcast)
+    assert.is_true(t.converged)
   end)
 
   it("convergence prints one line per broadcast mode with the shared field names", function()
