@@ -399,6 +399,26 @@ static void replayed_frames_are_refused(void) {
   }
 }
 
+/* "evil", at its own address (so it passes the address checks), relays to
+ * node `to` one block of n01's key k = "forged" at seq, under generation
+ * gen, starting from from_seq; m is n01 as node 0 knows it. */
+static void relay_forged(fake_net *net, int to, const rumor_member *m, uint64_t gen,
+                         uint64_t from_seq, uint64_t seq) {
+  struct sockaddr_storage evil;
+  net_addr(9, &evil);
+  uint8_t buf[512], slot[RUMOR_WIRE_MAX_SLOT];
+  size_t slot_len = rumor__slot_encode(slot, "k", 1, NULL, 0);
+  rumor_wire_writer w;
+  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_PUSH, "default", 7, "evil", 4, 5, &evil), 0);
+  CHECK_EQ(rumor__wire_push_begin(&w, 0, 0), 0);
+  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
+  CHECK_EQ(rumor__wire_block_begin(&w, "n01", 3, &m->addr, gen, from_seq, seq, 0), 0);
+  CHECK_EQ(rumor__wire_block_add(&w, (const char *)slot, slot_len, seq, 0, (const uint8_t *)"forged", 6), 0);
+  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
+  rumor__wire_delta_end(&w);
+  rumor__node_recv(net->nodes[to], &evil, buf, w.len);
+}
+
 /* Without a key, "evil" (at its own address, so it passes the address
  * checks) relays a forged block of n01's key at a seq n01 never wrote: the
  * others take it, but n01 learns from their digests that they hold more of
@@ -411,21 +431,8 @@ static void forged_claims_are_outgrown(void) {
   net_run(&net, 1000);
   CHECK(holds(net.nodes[0], "n01", "k", "real"));
   rumor_member *m = rumor__store_find(&net.nodes[0]->store, "n01", 3);
-  struct sockaddr_storage evil;
-  net_addr(9, &evil);
-  uint8_t buf[512], slot[RUMOR_WIRE_MAX_SLOT];
-  size_t slot_len = rumor__slot_encode(slot, "k", 1, NULL, 0);
-  rumor_wire_writer w;
-  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_PUSH, "default", 7, "evil", 4, 5, &evil), 0);
-  CHECK_EQ(rumor__wire_push_begin(&w, 0, 0), 0);
-  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
-  CHECK_EQ(rumor__wire_block_begin(&w, "n01", 3, &m->addr, m->generation, m->max_seq, m->max_seq + 1000, 0), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, (const char *)slot, slot_len, m->max_seq + 1000, 0,
-                                 (const uint8_t *)"forged", 6), 0);
-  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
-  rumor__wire_delta_end(&w);
   uint64_t gen = rumor_node_generation(net.nodes[1]);
-  rumor__node_recv(net.nodes[0], &evil, buf, w.len);
+  relay_forged(&net, 0, m, m->generation, m->max_seq, m->max_seq + 1000);
   CHECK(holds(net.nodes[0], "n01", "k", "forged"));
   net_run(&net, 3000);
   CHECK(rumor_node_metrics(net.nodes[1])->self_disputes > 0);
@@ -434,6 +441,10 @@ static void forged_claims_are_outgrown(void) {
   net_run(&net, 2000);
   for (int i = 0; i < 3; i++) CHECK(holds(net.nodes[i], "n01", "k", "again"));
   /* A forgery in n01's name at n01's real address, from elsewhere: refused. */
+  struct sockaddr_storage evil;
+  net_addr(9, &evil);
+  uint8_t buf[512];
+  rumor_wire_writer w;
   uint64_t spoofed = rumor_node_metrics(net.nodes[0])->drops_spoofed;
   CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_SYN, "default", 7, "n01", 3,
                              rumor_node_generation(net.nodes[1]), &m->addr), 0);
@@ -455,20 +466,8 @@ static void a_claim_at_the_last_generation_is_not_chased(void) {
   rumor_node_t *n01 = net.nodes[1];
   uint64_t gen = rumor_node_generation(n01);
   rumor_member *m = rumor__store_find(&net.nodes[0]->store, "n01", 3);
-  struct sockaddr_storage evil;
-  net_addr(9, &evil);
-  uint8_t buf[512], slot[RUMOR_WIRE_MAX_SLOT];
-  size_t slot_len = rumor__slot_encode(slot, "k", 1, NULL, 0);
-  rumor_wire_writer w;
-  CHECK_EQ(rumor__wire_begin(&w, buf, sizeof buf, RUMOR_MSG_PUSH, "default", 7, "evil", 4, 5, &evil), 0);
-  CHECK_EQ(rumor__wire_push_begin(&w, 0, 0), 0);
-  CHECK_EQ(rumor__wire_delta_begin(&w), 0);
-  CHECK_EQ(rumor__wire_block_begin(&w, "n01", 3, &m->addr, UINT64_MAX, 0, 1, 0), 0);
-  CHECK_EQ(rumor__wire_block_add(&w, (const char *)slot, slot_len, 1, 0, (const uint8_t *)"forged", 6), 0);
-  rumor__wire_block_end(&w, RUMOR_WIRE_COMPLETE);
-  rumor__wire_delta_end(&w);
-  rumor__node_recv(net.nodes[0], &evil, buf, w.len);
-  rumor__node_recv(net.nodes[2], &evil, buf, w.len);
+  relay_forged(&net, 0, m, UINT64_MAX, 0, 1);
+  relay_forged(&net, 2, m, UINT64_MAX, 0, 1);
   CHECK(holds(net.nodes[0], "n01", "k", "forged"));
   net_run(&net, 5000);
   const rumor_metrics_t *mm = rumor_node_metrics(n01);
