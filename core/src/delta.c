@@ -23,7 +23,11 @@
 #include "addr.h"
 #include <string.h>
 
+/* Out of memory, the candidate is left out: the peer's next digest asks again. */
 static void add_cand(rumor_node_t *n, size_t *nc, rumor_member *m, uint64_t from, int sweep) {
+  rumor_candidate *c = rumor__node_reserve(n->cands, &n->cands_cap, *nc + 1, sizeof *c);
+  if (c == NULL) return;
+  n->cands = c;
   n->cands[(*nc)++] = (rumor_candidate){m, from, sweep};
 }
 
@@ -108,7 +112,9 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
   size_t nspill = 0;
   int full = 0;
   *written = 0;
-  if (rumor__wire_delta_begin(w) != 0) return 0;
+  rumor_candidate *spill = nc > 0 ? rumor__node_reserve(n->spill, &n->spill_cap, nc, sizeof *spill) : n->spill;
+  if (spill == NULL || rumor__wire_delta_begin(w) != 0) return 0; /* asked for again */
+  n->spill = spill;
   for (size_t i = 0; i < nc; i++) {
     rumor_member *m = cands[i].member;
     uint64_t from = cands[i].from_seq;
@@ -356,12 +362,20 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
       n->store.shape++; /* it may join our ring */
     }
     uint64_t from = b.from_seq;
-    /* A member listed twice gets one slot: the news list is sized per member. */
-    if (apply_block(n, m, &b, now) && nnews < n->cands_cap) n->news[nnews++] = (rumor_candidate){m, from, 0};
+    if (apply_block(n, m, &b, now)) {
+      rumor_candidate *c = rumor__node_reserve(n->news, &n->news_cap, nnews + 1, sizeof *c);
+      if (c != NULL) { /* out of memory: it is not forwarded, anti-entropy spreads it */
+        n->news = c;
+        n->news[nnews++] = (rumor_candidate){m, from, 0};
+      }
+    }
     if (m->generation != b.generation || m->max_seq >= b.max_seq) continue;
     if (via_stream) {
       m->pull_until = now + n->cfg.gossip_request_timeout_ms; /* a transfer is making progress */
-    } else if (may_pull && now >= m->pull_until && *npulls < n->cands_cap) {
+    } else if (may_pull && now >= m->pull_until) {
+      rumor_member **p = rumor__node_reserve(n->pulls, &n->pulls_cap, *npulls + 1, sizeof *p);
+      if (p == NULL) continue; /* pulled after the next digest */
+      n->pulls = p;
       m->pull_until = now + n->cfg.gossip_request_timeout_ms;
       n->pulls[(*npulls)++] = m;
     }

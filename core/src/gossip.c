@@ -155,17 +155,30 @@ size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
     n->reach_shape = n->store.shape;
     n->reach_cached = 1;
   }
-  size_t eligible = 0;
-  for (size_t i = 0; i < n->nreach; i++) {
-    rumor_member *m = n->reach[i];
-    if (m != x1 && m != x2) n->picks[eligible++] = m;
+  /* The cache's order is free: x1 and x2 go to its end, and a partial
+   * Fisher-Yates over the rest picks k in place (no copy of N members). */
+  rumor_member **reach = n->reach;
+  size_t eligible = n->nreach;
+  for (size_t i = 0; i < eligible;) {
+    if (reach[i] == x1 || reach[i] == x2) {
+      rumor_member *t = reach[i];
+      reach[i] = reach[--eligible];
+      reach[eligible] = t;
+    } else {
+      i++;
+    }
   }
   if (k > eligible) k = eligible;
-  for (size_t i = 0; i < k; i++) { /* partial Fisher-Yates */
+  /* Room for one more: a push adds our ring successor (push.c). */
+  rumor_member **picks = rumor__node_reserve(n->picks, &n->picks_cap, k + 1, sizeof *picks);
+  if (picks == NULL) return 0;
+  n->picks = picks;
+  for (size_t i = 0; i < k; i++) {
     size_t j = i + (size_t)rumor__rng_below(&n->rng, eligible - i);
-    rumor_member *t = n->picks[i];
-    n->picks[i] = n->picks[j];
-    n->picks[j] = t;
+    rumor_member *t = reach[i];
+    reach[i] = reach[j];
+    reach[j] = t;
+    picks[i] = t;
   }
   return k;
 }
@@ -262,14 +275,22 @@ static void send_summary(rumor_node_t *n, const rumor_member *m) {
  * from ours (it counts itself), it answers with its digest and the three
  * legs bring us its state. One small datagram, whatever their number, so a
  * name that never comes to life costs little. */
+static int stateless(const rumor_node_t *n, const rumor_member *m) {
+  return m->generation == 0 && rumor__gossip_reachable(n, m);
+}
+
 static void knock_stateless(rumor_node_t *n, int alone) {
   if (!alone && n->metrics.rounds % KNOCK_EVERY_ROUNDS != 0) return;
   size_t k = 0;
-  for (size_t i = 1; i < n->store.count; i++) {
-    rumor_member *m = n->store.list[i];
-    if (m->generation == 0 && rumor__gossip_reachable(n, m)) n->picks[k++] = m;
-  }
-  if (k > 0) send_summary(n, n->picks[rumor__rng_below(&n->rng, k)]);
+  for (size_t i = 1; i < n->store.count; i++) k += stateless(n, n->store.list[i]);
+  if (k == 0) return;
+  /* The pick-th of them, found by a second walk rather than a list of all. */
+  uint64_t pick = rumor__rng_below(&n->rng, k);
+  for (size_t i = 1; i < n->store.count; i++)
+    if (stateless(n, n->store.list[i]) && pick-- == 0) {
+      send_summary(n, n->store.list[i]);
+      return;
+    }
 }
 
 void rumor__gossip_round(rumor_node_t *n) {

@@ -393,23 +393,27 @@ int rumor__liveness_round(rumor_node_t *n) {
   return 1;
 }
 
+/* A member we blocked as expired, which a probe may find back. */
+static int probed(const rumor_node_t *n, const rumor_member *m) {
+  return m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_EXPIRED &&
+         rumor__gossip_addressable(n, m);
+}
+
 void rumor__liveness_probe(rumor_node_t *n, int alone) {
   if (!alone && n->metrics.rounds % PROBE_EVERY_ROUNDS != 0) return;
   size_t k = 0, seeds = 0;
-  for (size_t i = 1; i < n->store.count; i++) {
-    rumor_member *m = n->store.list[i];
-    if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_EXPIRED &&
-        rumor__gossip_addressable(n, m))
-      n->picks[k++] = m;
-  }
+  for (size_t i = 1; i < n->store.count; i++) k += probed(n, n->store.list[i]);
   /* Seeds whose member is blocked for another reason (it left, say): its
    * address may host a new process by now. */
   for (size_t i = 0; i < n->nseeds; i++) seeds += rumor__gossip_seed_known(n, &n->seeds[i]) < 0;
   if (k + seeds == 0) return;
   uint64_t pick = rumor__rng_below(&n->rng, k + seeds);
-  if (pick < k) {
-    rumor__gossip_syn(n, n->picks[pick]);
-    return;
+  if (pick < k) { /* the pick-th, found by a second walk rather than a list of all */
+    for (size_t i = 1; i < n->store.count; i++)
+      if (probed(n, n->store.list[i]) && pick-- == 0) {
+        rumor__gossip_syn(n, n->store.list[i]);
+        return;
+      }
   }
   for (size_t i = 0; i < n->nseeds; i++)
     if (rumor__gossip_seed_known(n, &n->seeds[i]) < 0 && pick-- == k) {

@@ -358,32 +358,28 @@ int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_fact
   return 0;
 }
 
+void *rumor__node_reserve(void *arr, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return arr;
+  size_t ncap = *cap ? *cap : 16;
+  while (ncap < need) ncap *= 2;
+  void *p = realloc(arr, ncap * elem);
+  if (p != NULL) *cap = ncap;
+  return p;
+}
+
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len) {
   size_t need = n->store.count + 1;
-  if (need > n->cands_cap) {
-    size_t ncap = n->cands_cap ? n->cands_cap * 2 : 16;
+  if (need > n->member_cap) {
+    size_t ncap = n->member_cap ? n->member_cap * 2 : 16;
     while (ncap < need) ncap *= 2;
-    rumor_candidate *c;
-    if ((c = realloc(n->cands, ncap * sizeof(*c))) == NULL) return NULL;
-    n->cands = c;
-    if ((c = realloc(n->spill, ncap * sizeof(*c))) == NULL) return NULL;
-    n->spill = c;
-    if ((c = realloc(n->news, ncap * sizeof(*c))) == NULL) return NULL;
-    n->news = c;
-    rumor_member **p = realloc(n->picks, ncap * sizeof(*p));
+    rumor_member **p = realloc(n->reach, ncap * sizeof(*p));
     if (p == NULL) return NULL;
-    n->picks = p;
-    if ((p = realloc(n->pulls, ncap * sizeof(*p))) == NULL) return NULL;
-    n->pulls = p;
-    if ((p = realloc(n->ring, ncap * sizeof(*p))) == NULL) return NULL;
-    n->ring = p;
-    if ((p = realloc(n->reach, ncap * sizeof(*p))) == NULL) return NULL;
     n->reach = p;
     uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
     if (mk == NULL) return NULL;
-    memset(mk + n->cands_cap, 0, (ncap - n->cands_cap) * sizeof(*mk));
+    memset(mk + n->member_cap, 0, (ncap - n->member_cap) * sizeof(*mk));
     n->marks = mk;
-    n->cands_cap = ncap;
+    n->member_cap = ncap;
   }
   rumor_member *m = rumor__store_add(&n->store, id, len);
   if (m != NULL) n->metrics.members_joined++;

@@ -105,13 +105,17 @@ struct rumor_node {
   rumor_sealed_info opened; /* and what its envelope said */
   rumor_guard_warned warned[RUMOR_GUARD_WARNED];
   size_t warned_next;
-  /* Scratch, sized for every member (grown by rumor__node_add_member). */
+  /* Scratch. marks and reach hold one slot per member (grown by
+   * rumor__node_add_member); the others grow to what one message or one
+   * choice needs (rumor__node_reserve), so a node of a 10,000-member
+   * cluster does not carry 10,000-slot arrays it never fills. */
   rumor_candidate *cands;  /* delta planning */
   rumor_candidate *spill;  /* what a datagram could not carry: goes by TCP */
   rumor_candidate *news;   /* blocks of a push that brought news */
   rumor_member **picks;    /* random peer choice */
   rumor_member **pulls;    /* members to pull from a peer over TCP */
   rumor_member **ring;     /* the sorted members a tree push goes down */
+  size_t cands_cap, spill_cap, news_cap, picks_cap, pulls_cap, ring_cap;
   size_t nring;            /* how many, while tree_cached (push.c) */
   uint64_t tree_shape;     /* ring is sorted for this store.shape */
   int tree_cached;
@@ -119,7 +123,7 @@ struct rumor_node {
   size_t nreach;
   uint64_t reach_shape;    /* valid for this store.shape */
   int reach_cached;
-  size_t cands_cap;
+  size_t member_cap;       /* slots of marks and reach */
   uint64_t mark;           /* stamp for "seen in this digest" */
   uint64_t *marks;         /* per member index */
   uint64_t sweep_stamp;    /* stamp for "listed in this block" */
@@ -360,6 +364,10 @@ __attribute__((format(printf, 3, 4)))
 void rumor__log(rumor_node_t *n, int level, const char *fmt, ...);
 /* Adds a member and grows per-member scratch; NULL when out of memory. */
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len);
+/* Grows a scratch array (*cap elements of size elem) to hold at least need
+ * (need >= 1), doubling. Returns the array, moved or not, and updates *cap;
+ * NULL when out of memory (the array and *cap are unchanged). */
+void *rumor__node_reserve(void *arr, size_t *cap, size_t need, size_t elem);
 /* The same for an id the network named: NULL also when max_members are
  * known (counted in members_refused, logged once). */
 rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len);
