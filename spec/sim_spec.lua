@@ -70,6 +70,26 @@ describe("rumor.sim", function()
     w:close()
   end)
 
+  it("starts converged: every node knows every member at once, and a write spreads", function()
+    local function run(seed)
+      local w = rumor.sim{ seed = seed, nodes = 200, converged = true, loss = 0.05, config = FAST }
+      for _, i in ipairs{ 1, 77, 200 } do
+        local members = w.nodes[i]:members()
+        assert.equal(200, #members)
+        for _, m in ipairs(members) do assert.equal("alive", m.status) end
+      end
+      w:node(150):set_state("k", "v")
+      assert.is_true((w:run_until(function() return everyone_holds(w, "n150", "k", "v") end,
+                                  30000)))
+      local trace = w:trace()
+      w:close()
+      return trace
+    end
+    assert.equal(run(3), run(3))
+    assert.has_error(function() rumor.sim{ converged = 1 } end,
+                     "rumor.sim: option 'converged' must be a boolean, got number")
+  end)
+
   it("loses nothing across a partition once healed", function()
     local w = rumor.sim{ seed = 9, nodes = 10, loss = 0, config = FAST }
     assert.is_true((w:run_until(function()

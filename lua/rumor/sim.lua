@@ -18,7 +18,7 @@ local IDLE_MS = 60000
 local MAX_NODES = 0xfffffe   -- 10.0.0.0/8 holds this many
 
 local OPTIONS = { seed = true, nodes = true, latency_ms = true, loss = true,
-                  duplicate = true, config = true }
+                  duplicate = true, config = true, converged = true }
 -- Node config fields the world sets itself.
 local PER_NODE = { id = true, seeds = true, bind = true }
 
@@ -107,7 +107,7 @@ return function(rumor, I)
       for k, v in pairs(layer) do c[k], own[k] = v, v end
     end
     if c.id == nil then c.id = "n" .. i end
-    if c.seeds == nil and i > 1 then c.seeds = { sim:address(1) } end
+    if c.seeds == nil and i > 1 and not self._seedless then c.seeds = { sim:address(1) } end
     local checked = config.check(c, level + 1, "rumor.sim")
     local old = self._by_id[checked.id]
     if old and old ~= replacing then
@@ -344,7 +344,10 @@ return function(rumor, I)
 
   -- opts: seed (integer, default 0), nodes (default 0), latency_ms ({min, max} or one
   -- number, default {1, 20}), loss and duplicate (probabilities of a datagram, default
-  -- 0), config (a rumor.new config for every node, without id, seeds or bind).
+  -- 0), config (a rumor.new config for every node, without id, seeds or bind),
+  -- converged (default false: the nodes join through n1; true: they start as a cluster
+  -- whose membership has converged, each member's record shared until a node changes
+  -- it, which is what lets 10,000 nodes fit one machine; see core/src/share.h).
   function rumor.sim(opts)
     if opts == nil then opts = {} end
     if type(opts) ~= "table" then
@@ -353,7 +356,7 @@ return function(rumor, I)
     for k in pairs(opts) do
       if not OPTIONS[k] then
         error("rumor.sim: unknown option '" .. tostring(k) .. "' (known: seed, nodes, "
-          .. "latency_ms, loss, duplicate, config)", 2)
+          .. "latency_ms, loss, duplicate, config, converged)", 2)
       end
     end
     local seed = opts.seed == nil and 0 or integer_in("seed", opts.seed, math.mininteger,
@@ -372,6 +375,9 @@ return function(rumor, I)
     elseif lat ~= nil then
       bad("latency_ms", "must be {min, max} or a number, got " .. type(lat), 2)
     end
+    if opts.converged ~= nil and type(opts.converged) ~= "boolean" then
+      bad("converged", "must be a boolean, got " .. type(opts.converged), 2)
+    end
     local loss = probability("loss", opts.loss, 2)
     local duplicate = probability("duplicate", opts.duplicate, 2)
     local template = opts.config or {}
@@ -389,8 +395,11 @@ return function(rumor, I)
                                  _at = {}, _closed = false, _running = false,
                                  _config = template }, World)
     local ok, err = pcall(function()
+      world._seedless = opts.converged -- they know each other without seeds
       for _ = 1, nodes do world:add() end
+      world._seedless = nil
       for _, node in ipairs(world.nodes) do node:start() end
+      if opts.converged then sim:converge() end
     end)
     if not ok then
       world:close()
