@@ -370,8 +370,10 @@ void *rumor__node_reserve(void *arr, size_t *cap, size_t need, size_t elem) {
 
 int rumor__node_member_room(rumor_node_t *n, size_t need) {
   if (need <= n->member_cap) return 0;
+  /* Doubling as members arrive one by one; a converged membership given
+   * at once (share.h) takes exactly its size. */
   size_t ncap = n->member_cap ? n->member_cap * 2 : 16;
-  while (ncap < need) ncap *= 2;
+  if (ncap < need) ncap = need;
   rumor_member **p = realloc(n->reach, ncap * sizeof(*p));
   if (p == NULL) return -1;
   n->reach = p;

@@ -6,6 +6,8 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, which POSIX 2008 lacks */
 #include "share.h"
 #include "node_int.h"
+#include "summary.h"
+#include "tree.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,11 @@ struct rumor_share {
   rumor_member **members; /* members[j]: node j's record; members[j]->index == j */
   size_t count;
   rumor_map index; /* id -> record, copied into each node's store */
+  /* What every node would otherwise work out on its first rounds, each in
+   * O(N) or O(N log N), 10^8 or more steps for 10,000 nodes: */
+  size_t *sorted;  /* member numbers in ring order (the ids' byte order) */
+  size_t *rank;    /* rank[j]: where member j stands in it */
+  uint64_t summary_count, summary_hash; /* the summary every node has */
 };
 
 static int fit(const rumor_node_t *n) {
@@ -70,36 +77,102 @@ static int index_entries(rumor_share *sh) {
   return 0;
 }
 
-/* Lists every record in node k's store, and k's own in its place: index
- * and list in one go, so a node of N members costs two copies of N slots. */
+typedef struct ranked {
+  const rumor_blob *id;
+  size_t j;
+} ranked;
+
+static int by_id(const void *pa, const void *pb) {
+  const rumor_blob *a = ((const ranked *)pa)->id, *b = ((const ranked *)pb)->id;
+  return rumor__tree_cmp_id(a->data, a->len, b->data, b->len);
+}
+
+/* The ring order and the summary, once for every node. */
+static int precompute(rumor_share *sh) {
+  ranked *r = malloc(sh->count * sizeof *r);
+  sh->sorted = malloc(sh->count * sizeof *sh->sorted);
+  sh->rank = malloc(sh->count * sizeof *sh->rank);
+  if (r == NULL || sh->sorted == NULL || sh->rank == NULL) {
+    free(r);
+    return -1;
+  }
+  for (size_t j = 0; j < sh->count; j++) {
+    const rumor_member *b = sh->members[j];
+    r[j] = (ranked){b->id, j};
+    sh->summary_count++;
+    sh->summary_hash += rumor__summary_term(b->id_hash, b->generation, b->max_seq);
+  }
+  qsort(r, sh->count, sizeof *r, by_id);
+  for (size_t i = 0; i < sh->count; i++) {
+    sh->sorted[i] = r[i].j;
+    sh->rank[r[i].j] = i;
+  }
+  free(r);
+  return 0;
+}
+
+/* Member j as node k lists it: k's self for j == k, k's own copy of member
+ * 0 (at list[k]) for j == 0, the shared record otherwise. */
+static rumor_member *as_listed(const rumor_share *sh, const rumor_node_t *n, size_t k, size_t j) {
+  if (j == k) return n->self;
+  return j == 0 ? n->store.list[k] : sh->members[j];
+}
+
+/* Node k's caches as its first rounds would fill them (gossip.c, push.c,
+ * summary.c): whom it gossips to, its ring neighbours, the tree's ring,
+ * its summary. */
+static int warm_caches(const rumor_share *sh, rumor_node_t *n, size_t k) {
+  rumor_store *s = &n->store;
+  size_t count = sh->count;
+  memcpy(n->reach, s->list + 1, (count - 1) * sizeof *n->reach);
+  n->nreach = count - 1;
+  n->reach_shape = s->shape;
+  n->reach_cached = 1;
+  if (count > 1) {
+    size_t r = sh->rank[k];
+    n->ring_pred = as_listed(sh, n, k, sh->sorted[(r + count - 1) % count]);
+    n->ring_succ = as_listed(sh, n, k, sh->sorted[(r + 1) % count]);
+    n->ring_version = s->shape;
+    n->ring_cached = 1;
+  }
+  if (n->cfg.broadcast == RUMOR_BROADCAST_TREE) {
+    rumor_member **ring = rumor__node_reserve(n->ring, &n->ring_cap, count, sizeof *ring);
+    if (ring == NULL) return RUMOR_ENOMEM;
+    n->ring = ring;
+    for (size_t i = 0; i < count; i++) ring[i] = as_listed(sh, n, k, sh->sorted[i]);
+    n->nring = count;
+    n->tree_shape = s->shape;
+    n->tree_cached = 1;
+  }
+  s->summary_count = sh->summary_count;
+  s->summary_hash = sh->summary_hash;
+  s->summary_version = s->version;
+  s->summary_cached = 1;
+  return 0;
+}
+
+/* Lists every record in node k's store, and k's own in its place; k finds
+ * them by id through the share's index (store.h). */
 static int install(rumor_share *sh, rumor_node_t *n, size_t k) {
   rumor_store *s = &n->store;
-  rumor_map_slot *slots = malloc(sh->index.cap * sizeof *slots);
   rumor_member **list = realloc(s->list, sh->count * sizeof *list);
-  if (list != NULL) {
-    s->list = list;
-    s->cap = sh->count;
-  }
-  if (slots == NULL || list == NULL || rumor__node_member_room(n, sh->count) != 0) {
-    free(slots);
-    return RUMOR_ENOMEM;
-  }
-  memcpy(slots, sh->index.slots, sh->index.cap * sizeof *slots);
-  rumor__map_free(&s->members);
-  s->members = sh->index;
-  s->members.slots = slots;
+  if (list == NULL) return RUMOR_ENOMEM;
+  s->list = list;
+  s->cap = sh->count;
+  if (rumor__node_member_room(n, sh->count) != 0) return RUMOR_ENOMEM;
   memcpy(list, sh->members, sh->count * sizeof *list);
+  /* k's self takes list[0] (it stays in the store's own map, found there
+   * first); the first record, whose slot that was, moves to slot k as k's
+   * own copy. */
   list[0] = n->self;
   s->count = sh->count;
-  /* The index lists k's record under k's id: k's self goes there; the
-   * first record, whose list slot k's self took, moves to slot k as k's own
-   * copy. Replacing a key never grows a map. */
-  rumor__map_put(&s->members, (const char *)n->self->id->data, n->self->id->len, n->self);
+  s->share_index = &sh->index;
+  s->share_slot0 = k;
   if (k != 0 && rumor__store_own_at(s, sh->members[0], k) == NULL) return RUMOR_ENOMEM;
   s->version++;
   s->shape++;
   n->metrics.members_joined += sh->count - 1;
-  return 0;
+  return warm_caches(sh, n, k);
 }
 
 int rumor__share_converge(rumor_node_t *const *nodes, size_t count, rumor_share **out) {
@@ -138,7 +211,7 @@ int rumor__share_converge(rumor_node_t *const *nodes, size_t count, rumor_share 
     else if (rumor__map_put(&sh->index, (const char *)id->data, id->len, sh->members[j]) != 0) rc = RUMOR_ENOMEM;
     if (rc != 0) break;
   }
-  if (rc == 0 && index_entries(sh) != 0) rc = RUMOR_ENOMEM;
+  if (rc == 0 && (index_entries(sh) != 0 || precompute(sh) != 0)) rc = RUMOR_ENOMEM;
   if (rc != 0) {
     rumor__share_free(sh);
     return rc;
@@ -163,6 +236,8 @@ void rumor__share_free(rumor_share *sh) {
   }
   rumor__map_free(&sh->index);
   if (sh->arena != NULL) munmap(sh->arena, sh->arena_len);
+  free(sh->sorted);
+  free(sh->rank);
   free(sh->members);
   free(sh);
 }

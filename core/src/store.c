@@ -89,7 +89,11 @@ void rumor__store_free(rumor_store *s) {
 }
 
 rumor_member *rumor__store_find(const rumor_store *s, const char *id, size_t len) {
-  return rumor__map_get(&s->members, id, len);
+  rumor_member *m = rumor__map_get(&s->members, id, len);
+  if (m != NULL || s->share_index == NULL) return m;
+  const rumor_member *b = rumor__map_get(s->share_index, id, len);
+  if (b == NULL) return NULL;
+  return s->list[b->index == 0 ? s->share_slot0 : b->index];
 }
 
 rumor_member *rumor__store_add(rumor_store *s, const char *id, size_t len) {
@@ -162,13 +166,7 @@ rumor_member *rumor__store_own_at(rumor_store *s, rumor_member *m, size_t index)
    * reference. */
   assert(m->blocked_by == NULL && m->block_detail == NULL && m->replay == NULL);
   c->id = rumor__blob_ref(m->id);
-  if (rumor__map_put(&s->members, (const char *)c->id->data, c->id->len, c) != 0) {
-    member_clear(s, c);
-    rumor__blob_unref(c->id);
-    free(c);
-    return NULL;
-  }
-  s->list[index] = c;
+  s->list[index] = c; /* found there through the share's index */
   return c;
 }
 
