@@ -253,7 +253,9 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish, con
   n->metrics.members_blocked++;
   note_why(n, m, w);
   if (publish) publish_block(n, m, 0);
-  rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
+  /* Not while a rejoin re-judges a member that never stopped being blocked
+   * (rejoin): for those watching, nothing changed. */
+  if (!n->rejudging) rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
 }
 
 /* A member of the same generation taken back (our own stale verdict
@@ -618,8 +620,12 @@ static void rejoin(rumor_node_t *n, int reason) {
   for (size_t i = 1; i < n->store.count; i++) {
     rumor_member *m = n->store.list[i];
     if (m->status != RUMOR_MEMBER_BLOCKED || m->block_reason != RUMOR_BLOCK_EXPIRED) continue;
+    /* Those still dead by another's verdict (one that was cut off with us,
+     * maybe) stay blocked on it, without a second blocked event. */
     unblock(n, m);
+    n->rejudging = 1;
     adopt_published(n, m);
+    n->rejudging = 0;
     if (m->status == RUMOR_MEMBER_ALIVE) announce_back(n, m);
   }
   n->metrics.rejoins++;
