@@ -151,17 +151,18 @@ size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
   if (!n->reach_cached || n->reach_shape != n->store.shape) {
     n->nreach = 0;
     for (size_t i = 1; i < n->store.count; i++)
-      if (rumor__gossip_reachable(n, n->store.list[i])) n->reach[n->nreach++] = n->store.list[i];
+      if (rumor__gossip_reachable(n, n->store.list[i])) n->reach[n->nreach++] = (uint32_t)i;
     n->reach_shape = n->store.shape;
     n->reach_cached = 1;
   }
   /* The cache's order is free: x1 and x2 go to its end, and a partial
    * Fisher-Yates over the rest picks k in place (no copy of N members). */
-  rumor_member **reach = n->reach;
+  uint32_t *reach = n->reach;
+  rumor_member *const *list = n->store.list;
   size_t eligible = n->nreach;
   for (size_t i = 0; i < eligible;) {
-    if (reach[i] == x1 || reach[i] == x2) {
-      rumor_member *t = reach[i];
+    if (list[reach[i]] == x1 || list[reach[i]] == x2) {
+      uint32_t t = reach[i];
       reach[i] = reach[--eligible];
       reach[eligible] = t;
     } else {
@@ -175,10 +176,10 @@ size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
   n->picks = picks;
   for (size_t i = 0; i < k; i++) {
     size_t j = i + (size_t)rumor__rng_below(&n->rng, eligible - i);
-    rumor_member *t = reach[i];
+    uint32_t t = reach[i];
     reach[i] = reach[j];
     reach[j] = t;
-    picks[i] = t;
+    picks[i] = list[t];
   }
   return k;
 }
@@ -215,18 +216,19 @@ static void write_digest(rumor_node_t *n, rumor_wire_writer *w, const rumor_memb
     rumor__wire_digest_end(w, 0);
     return;
   }
-  for (size_t i = 0; wanted && i < n->nwanted; i++)
-    if (listed_early(n, n->wanted[i], to) && digest_add(w, n->wanted[i]) != 0) {
-      rumor__wire_digest_end(w, 0);
-      return;
-    }
-  for (size_t i = 1; i <= RUMOR_RECENT; i++) { /* newest first */
+  /* They take at most half the room left: the rotation must go on, or a
+   * member no digest lists first would never be reconciled (the same few
+   * stay listed first in a quiet cluster). */
+  size_t cap = w->cap;
+  w->cap = w->len + (cap - w->len) / 2;
+  int room = 1;
+  for (size_t i = 0; room && wanted && i < n->nwanted; i++)
+    if (listed_early(n, n->wanted[i], to)) room = digest_add(w, n->wanted[i]) == 0;
+  for (size_t i = 1; room && i <= RUMOR_RECENT; i++) { /* newest first */
     const rumor_member *m = n->recent[(n->recent_next - i) % RUMOR_RECENT];
-    if (listed_early(n, m, to) && digest_add(w, m) != 0) {
-      rumor__wire_digest_end(w, 0);
-      return;
-    }
+    if (listed_early(n, m, to)) room = digest_add(w, m) == 0;
   }
+  w->cap = cap;
   size_t start = others ? n->digest_cursor % others : 0;
   for (; added < others; added++) {
     const rumor_member *m = s->list[1 + (start + added) % others];
@@ -412,15 +414,20 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
 /* The three legs are over, and the peer's digest showed it ahead on
  * members ours had not listed: ask for them at once, with a SYN listing
  * them (its SYNACK carries them), rather than wait for our rotation to
- * list them. At most once a round per peer: a member we cannot take (a
- * value over our max_value_size) must not keep two nodes asking. */
+ * list them. Asks that bring nothing back space out like answers to a
+ * differing summary (1, 2, 4 ... MAX_ANSWER_GAP rounds; news from the peer
+ * starts over): a member we cannot take (a value over our max_value_size)
+ * must not keep two nodes asking every round trip. */
 static void ask_wanted(rumor_node_t *n, rumor_member *peer, const struct sockaddr_storage *to) {
   uint64_t now = now_ms(n);
-  if (n->nwanted == 0 || (peer->asked_at != 0 && now - peer->asked_at < n->cfg.gossip_interval_ms))
+  if (n->nwanted == 0 ||
+      (peer->asked_at != 0 && now - peer->asked_at < peer->ask_gap * (uint64_t)n->cfg.gossip_interval_ms))
     return;
   rumor_wire_writer w;
   if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_SYN) != 0) return;
   peer->asked_at = now;
+  peer->ask_gap = peer->ask_gap == 0 ? 1 : peer->ask_gap * 2;
+  if (peer->ask_gap > MAX_ANSWER_GAP) peer->ask_gap = MAX_ANSWER_GAP;
   write_digest(n, &w, peer, 1);
   rumor__gossip_send(n, to, w.len);
   n->metrics.wanted_asked++;
@@ -542,7 +549,7 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
     /* News a push brought is being spread by the push; news anti-entropy
      * brought means a push missed it, so we help spread it too. */
     if (msg.h.kind != RUMOR_MSG_PUSH) rumor__gossip_activate(n);
-    peer->answer_gap = 0;
+    peer->answer_gap = peer->ask_gap = 0;
   }
 
   if (msg.h.kind == RUMOR_MSG_SYN)

@@ -145,13 +145,17 @@ void rumor__liveness_converged(rumor_node_t *n, uint32_t alive) {
    * exchanges to repair what a push missed (a write makes both). */
   n->pushed_seq = n->self->max_seq;
   n->active_until = 0;
+  n->hb_converged = 1;
 }
 
 /* The figures changed, and the last rewrite is old enough. */
 static void refresh_heartbeat(rumor_node_t *n, uint64_t now) {
   uint64_t since = now - n->hb_written_at, interval = n->cfg.gossip_interval_ms;
-  uint64_t alive_wait = n->hb_written_at == n->started_at ? HEARTBEAT_MIN_ROUNDS
-                                                          : HEARTBEAT_ALIVE_ROUNDS;
+  /* The first change after start comes soon (the join), but not to a node
+   * that started converged: its heartbeat says what a joined node's says. */
+  uint64_t alive_wait = n->hb_written_at == n->started_at && !n->hb_converged
+                            ? HEARTBEAT_MIN_ROUNDS
+                            : HEARTBEAT_ALIVE_ROUNDS;
   if (n->hb_stale ? since >= HEARTBEAT_MIN_ROUNDS * interval
                   : since >= alive_wait * interval &&
                       n->hb_alive != alive_now(n))

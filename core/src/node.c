@@ -374,7 +374,7 @@ int rumor__node_member_room(rumor_node_t *n, size_t need) {
    * at once (share.h) takes exactly its size. */
   size_t ncap = n->member_cap ? n->member_cap * 2 : 16;
   if (ncap < need) ncap = need;
-  rumor_member **p = realloc(n->reach, ncap * sizeof(*p));
+  uint32_t *p = realloc(n->reach, ncap * sizeof(*p));
   if (p == NULL) return -1;
   n->reach = p;
   uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
@@ -402,11 +402,10 @@ rumor_member *rumor__node_own(rumor_node_t *n, rumor_member *m) {
   if (m == NULL || !m->shared) return m;
   rumor_member *c = rumor__store_own(&n->store, m);
   if (c == NULL) return NULL;
-  /* The caches keep their shape: the record moved, nothing else did. */
+  /* The caches keep their shape: the record moved, nothing else did
+   * (reach and ring hold positions, which it keeps). */
   if (n->ring_pred == m) n->ring_pred = c;
   if (n->ring_succ == m) n->ring_succ = c;
-  repoint(n->reach, n->nreach, m, c);
-  repoint(n->ring, n->nring, m, c);
   repoint(n->publishers, n->npublishers, m, c);
   repoint(n->recent, RUMOR_RECENT, m, c);
   repoint(n->watching, 2, m, c);

@@ -113,7 +113,9 @@ struct rumor_node {
   rumor_sealed_info opened; /* and what its envelope said */
   rumor_guard_warned warned[RUMOR_GUARD_WARNED];
   size_t warned_next;
-  /* Scratch. marks and reach hold one slot per member (grown by
+  /* Scratch. reach and ring hold list positions, not pointers: a record
+   * copied on write (rumor__node_own) keeps its position, so nothing has to
+   * walk them to move it. marks and reach hold one slot per member (grown by
    * rumor__node_add_member); the others grow to what one message or one
    * choice needs (rumor__node_reserve), so a node of a 10,000-member
    * cluster does not carry 10,000-slot arrays it never fills. */
@@ -122,7 +124,7 @@ struct rumor_node {
   rumor_candidate *news;   /* blocks of a push that brought news */
   rumor_member **picks;    /* random peer choice */
   rumor_member **pulls;    /* members to pull from a peer over TCP */
-  rumor_member **ring;     /* the sorted members a tree push goes down */
+  uint32_t *ring;          /* the sorted members a tree push goes down (list positions) */
   rumor_member **wanted;   /* members the last digest planned showed newer (delta.c) */
   size_t cands_cap, spill_cap, news_cap, picks_cap, pulls_cap, ring_cap, wanted_cap;
   size_t nwanted;
@@ -133,7 +135,7 @@ struct rumor_node {
   size_t nring;            /* how many, while tree_cached (push.c) */
   uint64_t tree_shape;     /* ring is sorted for this store.shape */
   int tree_cached;
-  rumor_member **reach;    /* the members we gossip to, while reach_cached */
+  uint32_t *reach;         /* the members we gossip to (list positions), while reach_cached */
   size_t nreach;
   uint64_t reach_shape;    /* valid for this store.shape */
   int reach_cached;
@@ -169,6 +171,7 @@ struct rumor_node {
   uint64_t hb_written_at;  /* loop time our heartbeat entry was last written */
   uint32_t hb_alive;       /* the members alive it says */
   int hb_stale;            /* the stats changed since */
+  int hb_converged;        /* rumor__liveness_converged wrote it */
   uint64_t last_round;     /* loop time of the last round (stall detection) */
   int rejoin_reason;       /* a rejoin to make once the current merge is over */
   int disputed;            /* a peer holds more of our state than we wrote */

@@ -87,10 +87,6 @@ static void send_all(rumor_node_t *n, rumor_member *const *targets, size_t k, si
   }
 }
 
-static int cmp_members(const void *pa, const void *pb) {
-  const rumor_member *a = *(rumor_member *const *)pa, *b = *(rumor_member *const *)pb;
-  return rumor__tree_cmp_id(a->id->data, a->id->len, b->id->data, b->id->len);
-}
 
 /* Our children in the b-ary tree rooted at root, as we see the cluster:
  * members we gossip to, plus ourselves and the root wherever we stand with
@@ -107,30 +103,38 @@ static size_t tree_children(rumor_node_t *n, const rumor_member *root, uint32_t 
    * most of a tree push's cost at N=1000). A root we do not gossip to (one
    * we blocked) is placed in a list of its own, uncached. */
   int cached = n->tree_cached && n->tree_shape == n->store.shape;
+  rumor_member *const *list = n->store.list;
   if (!cached || (root != n->self && !rumor__gossip_reachable(n, root))) {
-    rumor_member **ring = rumor__node_reserve(n->ring, &n->ring_cap, n->store.count, sizeof *ring);
-    if (ring == NULL) return 0; /* out of memory: anti-entropy carries it */
+    uint32_t *ring = rumor__node_reserve(n->ring, &n->ring_cap, n->store.count, sizeof *ring);
+    rumor_tree_key *keys = malloc(n->store.count * sizeof *keys);
+    if (ring == NULL || keys == NULL) { /* out of memory: anti-entropy carries it */
+      free(keys);
+      return 0;
+    }
     n->ring = ring;
     n->tree_cached = 0;
     for (size_t i = 0; i < n->store.count; i++) {
-      rumor_member *m = n->store.list[i];
-      if (m == n->self || m == root || rumor__gossip_reachable(n, m)) n->ring[count++] = m;
+      rumor_member *m = list[i];
+      if (m == n->self || m == root || rumor__gossip_reachable(n, m))
+        keys[count++] = (rumor_tree_key){m->id->data, m->id->len, (uint32_t)i};
     }
-    qsort(n->ring, count, sizeof(*n->ring), cmp_members);
+    rumor__tree_sort(keys, count);
+    for (size_t i = 0; i < count; i++) ring[i] = keys[i].index;
+    free(keys);
     n->nring = count;
     n->tree_cached = !rumor__gossip_reachable(n, root) && root != n->self ? 0 : 1;
     n->tree_shape = n->store.shape;
   }
   count = n->nring;
   for (size_t i = 0; i < count; i++) {
-    if (n->ring[i] == root) r = i;
-    if (n->ring[i] == n->self) self = i;
+    if (list[n->ring[i]] == root) r = i;
+    if (list[n->ring[i]] == n->self) self = i;
   }
   if (members != NULL) *members = count;
   size_t nk = rumor__tree_children(count, b, rumor__tree_position(count, r, self), pos);
   size_t k = 0;
   for (size_t i = 0; i < nk; i++) {
-    rumor_member *m = n->ring[rumor__tree_index(count, r, pos[i])];
+    rumor_member *m = list[n->ring[rumor__tree_index(count, r, pos[i])]];
     if (m != n->self && m != root && m != from && rumor__gossip_reachable(n, m)) kids[k++] = m;
   }
   return k;

@@ -27,9 +27,27 @@ struct rumor_share {
   uint64_t summary_count, summary_hash; /* the summary every node has */
 };
 
-static int fit(const rumor_node_t *n) {
+/* Started, alone, no deletes, an address, and room for count members. */
+static int fit(const rumor_node_t *n, size_t count) {
   return n->state == NODE_RUNNING && n->store.count == 1 && n->self->ntombstones == 0 &&
-         n->self->addr.ss_family != 0;
+         n->self->addr.ss_family != 0 && count <= n->cfg.max_members;
+}
+
+/* Every node fit, and no id twice: checked before any node changes. */
+static int check(rumor_node_t *const *nodes, size_t count) {
+  if (count == 0 || count > UINT32_MAX) return RUMOR_EINVAL;
+  rumor_map ids;
+  rumor__map_init(&ids, 0);
+  int rc = 0;
+  for (size_t j = 0; rc == 0 && j < count; j++) {
+    const rumor_blob *id = nodes[j]->self->id;
+    if (!fit(nodes[j], count) || rumor__map_get(&ids, (const char *)id->data, id->len) != NULL)
+      rc = RUMOR_ESTATE;
+    else if (rumor__map_put(&ids, (const char *)id->data, id->len, nodes[j]) != 0)
+      rc = RUMOR_ENOMEM;
+  }
+  rumor__map_free(&ids);
+  return rc;
 }
 
 /* Member j's record as every other node would hold it by now: its state as
@@ -77,19 +95,9 @@ static int index_entries(rumor_share *sh) {
   return 0;
 }
 
-typedef struct ranked {
-  const rumor_blob *id;
-  size_t j;
-} ranked;
-
-static int by_id(const void *pa, const void *pb) {
-  const rumor_blob *a = ((const ranked *)pa)->id, *b = ((const ranked *)pb)->id;
-  return rumor__tree_cmp_id(a->data, a->len, b->data, b->len);
-}
-
 /* The ring order and the summary, once for every node. */
 static int precompute(rumor_share *sh) {
-  ranked *r = malloc(sh->count * sizeof *r);
+  rumor_tree_key *r = malloc(sh->count * sizeof *r);
   sh->sorted = malloc(sh->count * sizeof *sh->sorted);
   sh->rank = malloc(sh->count * sizeof *sh->rank);
   if (r == NULL || sh->sorted == NULL || sh->rank == NULL) {
@@ -98,14 +106,14 @@ static int precompute(rumor_share *sh) {
   }
   for (size_t j = 0; j < sh->count; j++) {
     const rumor_member *b = sh->members[j];
-    r[j] = (ranked){b->id, j};
+    r[j] = (rumor_tree_key){b->id->data, b->id->len, (uint32_t)j};
     sh->summary_count++;
     sh->summary_hash += rumor__summary_term(b->id_hash, b->generation, b->max_seq);
   }
-  qsort(r, sh->count, sizeof *r, by_id);
+  rumor__tree_sort(r, sh->count);
   for (size_t i = 0; i < sh->count; i++) {
-    sh->sorted[i] = r[i].j;
-    sh->rank[r[i].j] = i;
+    sh->sorted[i] = r[i].index;
+    sh->rank[r[i].index] = i;
   }
   free(r);
   return 0;
@@ -124,7 +132,7 @@ static rumor_member *as_listed(const rumor_share *sh, const rumor_node_t *n, siz
 static int warm_caches(const rumor_share *sh, rumor_node_t *n, size_t k) {
   rumor_store *s = &n->store;
   size_t count = sh->count;
-  memcpy(n->reach, s->list + 1, (count - 1) * sizeof *n->reach);
+  for (size_t i = 1; i < count; i++) n->reach[i - 1] = (uint32_t)i;
   n->nreach = count - 1;
   n->reach_shape = s->shape;
   n->reach_cached = 1;
@@ -136,10 +144,10 @@ static int warm_caches(const rumor_share *sh, rumor_node_t *n, size_t k) {
     n->ring_cached = 1;
   }
   if (n->cfg.broadcast == RUMOR_BROADCAST_TREE) {
-    rumor_member **ring = rumor__node_reserve(n->ring, &n->ring_cap, count, sizeof *ring);
+    uint32_t *ring = rumor__node_reserve(n->ring, &n->ring_cap, count, sizeof *ring);
     if (ring == NULL) return RUMOR_ENOMEM;
     n->ring = ring;
-    for (size_t i = 0; i < count; i++) ring[i] = as_listed(sh, n, k, sh->sorted[i]);
+    for (size_t i = 0; i < count; i++) ring[i] = (uint32_t)as_listed(sh, n, k, sh->sorted[i])->index;
     n->nring = count;
     n->tree_shape = s->shape;
     n->tree_cached = 1;
@@ -177,10 +185,10 @@ static int install(rumor_share *sh, rumor_node_t *n, size_t k) {
 
 int rumor__share_converge(rumor_node_t *const *nodes, size_t count, rumor_share **out) {
   *out = NULL;
-  if (count == 0) return RUMOR_EINVAL;
+  int rc = check(nodes, count);
+  if (rc != 0) return rc;
   size_t nentries = 0;
   for (size_t j = 0; j < count; j++) {
-    if (!fit(nodes[j])) return RUMOR_ESTATE;
     rumor__liveness_converged(nodes[j], (uint32_t)count);
     nentries += nodes[j]->self->nlive;
   }
@@ -201,22 +209,21 @@ int rumor__share_converge(rumor_node_t *const *nodes, size_t count, rumor_share 
   rumor__map_init(&sh->index, nodes[0]->store.seed);
   rumor_entry *spare = (rumor_entry *)(sh->arena + count * sizeof(rumor_member));
   uint64_t now = nodes[0]->io->ops->now(nodes[0]->io);
-  int rc = 0;
-  for (size_t j = 0; j < count; j++) {
+  for (size_t j = 0; rc == 0 && j < count; j++) {
     sh->members[j] = (rumor_member *)(sh->arena + j * sizeof(rumor_member));
     build(sh, j, nodes[j], &spare, now);
     sh->count = j + 1; /* what rumor__share_free releases */
     const rumor_blob *id = sh->members[j]->id;
-    if (rumor__map_get(&sh->index, (const char *)id->data, id->len) != NULL) rc = RUMOR_ESTATE;
-    else if (rumor__map_put(&sh->index, (const char *)id->data, id->len, sh->members[j]) != 0) rc = RUMOR_ENOMEM;
-    if (rc != 0) break;
+    if (rumor__map_put(&sh->index, (const char *)id->data, id->len, sh->members[j]) != 0) rc = RUMOR_ENOMEM;
   }
   if (rc == 0 && (index_entries(sh) != 0 || precompute(sh) != 0)) rc = RUMOR_ENOMEM;
+  /* The guard is the point: a share that cannot be made read-only is not
+   * given out. */
+  if (rc == 0 && mprotect(sh->arena, sh->arena_len, PROT_READ) != 0) rc = RUMOR_ENOMEM;
   if (rc != 0) {
     rumor__share_free(sh);
     return rc;
   }
-  mprotect(sh->arena, sh->arena_len, PROT_READ);
   *out = sh; /* from here on, nodes may list its records */
   for (size_t k = 0; rc == 0 && k < count; k++) rc = install(sh, nodes[k], k);
   return rc;

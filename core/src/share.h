@@ -31,11 +31,14 @@ typedef struct rumor_share rumor_share;
  * that has converged: each member alive, its heartbeat seen, its state what
  * its own node holds. Each node first rewrites its heartbeat to say count
  * members are alive, so nothing is left to gossip. The nodes must be
- * started, on one clock, hold no state but their own (no deletes) and know
- * no other member; their ids differ. 0, RUMOR_EINVAL (count 0), RUMOR_ESTATE
- * (a node not fit: nothing is shared, and *out is NULL) or RUMOR_ENOMEM. Out
- * of memory while nodes were being given records, *out is set all the same:
- * those nodes are unfit to run and must be closed, then the share freed. */
+ * started, on one clock, hold no state but their own (no deletes; taken as
+ * it is, whatever the others' limits and validators), know no other member
+ * and have room for count (max_members); their ids differ. 0, RUMOR_EINVAL
+ * (count 0), RUMOR_ESTATE (a node not fit: nothing changed, *out is NULL)
+ * or RUMOR_ENOMEM. Out of memory before nodes were given records, they are
+ * unchanged but for their heartbeat; while they were, *out is set all the
+ * same: those nodes are unfit to run and must be closed, then the share
+ * freed. */
 int rumor__share_converge(rumor_node_t *const *nodes, size_t count, rumor_share **out);
 void rumor__share_free(rumor_share *sh);
 #endif

@@ -150,13 +150,11 @@ rumor_member *rumor__store_own_at(rumor_store *s, rumor_member *m, size_t index)
     x->refused = e->refused;
     x->kept = e->kept ? rumor__blob_ref(e->kept) : NULL;
     x->kept_seq = e->kept_seq;
-    if (e->value != NULL) {
-      x->value = rumor__blob_ref(e->value);
-      c->nlive++;
-    } else {
-      tomb_append(s, x);
-      c->ntombstones++;
-    }
+    /* A share's records hold no deletes (share.h): a copied one would go to
+     * the tail of the tombstone FIFO, out of its order by time. */
+    assert(e->value != NULL);
+    x->value = rumor__blob_ref(e->value);
+    c->nlive++;
     x->prev = c->tail; /* m's list is in seq order already */
     if (c->tail) c->tail->next = x; else c->head = x;
     c->tail = x;

@@ -62,6 +62,7 @@ typedef struct rumor_member {
   uint64_t answer_gap; /* rounds until we answer the next one (gossip.c) */
   uint64_t asked_at;   /* loop time we last asked it at once for what its digest
                           showed newer (gossip.c) */
+  uint64_t ask_gap;    /* rounds until we may ask it again */
   uint64_t pull_until; /* loop time until which a TCP pull of it is under way */
   uint64_t sweep_mark; /* the mark of a sweep under way (see delta.c), or 0 */
   rumor_map entries;   /* slot -> rumor_entry */

@@ -1,5 +1,6 @@
 /* tree.c: positions and children in Riak's gossip tree (see tree.h). */
 #include "tree.h"
+#include <stdlib.h>
 #include <string.h>
 
 size_t rumor__tree_children(size_t n, uint32_t b, size_t pos, size_t *out) {
@@ -27,3 +28,10 @@ int rumor__tree_cmp_id(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
   if (c != 0) return c;
   return alen < blen ? -1 : alen > blen;
 }
+
+static int key_cmp(const void *pa, const void *pb) {
+  const rumor_tree_key *a = pa, *b = pb;
+  return rumor__tree_cmp_id(a->id, a->len, b->id, b->len);
+}
+
+void rumor__tree_sort(rumor_tree_key *keys, size_t n) { qsort(keys, n, sizeof *keys, key_cmp); }

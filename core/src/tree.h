@@ -15,6 +15,14 @@
 /* Writes the children of position pos into out (room for b) and returns
  * how many (0 for a leaf, or for pos >= n). b is 1..RUMOR_MAX_BROADCAST_BRANCHING. */
 size_t rumor__tree_children(size_t n, uint32_t b, size_t pos, size_t *out);
+/* An id and the member it names, to sort in ring order. */
+typedef struct rumor_tree_key {
+  const uint8_t *id;
+  size_t len;
+  uint32_t index;
+} rumor_tree_key;
+/* Sorts keys by id, in the order rumor__tree_cmp_id gives. */
+void rumor__tree_sort(rumor_tree_key *keys, size_t n);
 /* The parent of position pos > 0. */
 size_t rumor__tree_parent(uint32_t b, size_t pos);
 /* Edges from the root to the deepest position of a tree of n (0 for n <= 1). */

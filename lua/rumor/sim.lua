@@ -399,7 +399,7 @@ return function(rumor, I)
       for _ = 1, nodes do world:add() end
       world._seedless = nil
       for _, node in ipairs(world.nodes) do node:start() end
-      if opts.converged then sim:converge() end
+      if opts.converged and nodes > 0 then sim:converge() end
     end)
     if not ok then
       world:close()
