@@ -12,6 +12,11 @@
  * then pays ~70 bytes per member (its index and scratch) plus the members
  * it has heard from or about since.
  *
+ * The saving lasts while membership does: a join, leave or death changes
+ * the alive count in every heartbeat, every node rewrites its own within
+ * HEARTBEAT_ALIVE_ROUNDS (liveness.c), and every node then copies every
+ * record it takes that news into.
+ *
  * This is how a simulated world starts from a formed cluster (sim.h):
  * joining 10,000 nodes through the protocol costs O(N^2) digest work before
  * anything can be measured, while the engine running afterwards is exactly
