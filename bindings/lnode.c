@@ -870,7 +870,7 @@ static const metric_field_t metric_fields[] = {
   METRIC(frames_sent), METRIC(frames_received),
   METRIC(tcp_bytes_sent), METRIC(tcp_bytes_received),
   METRIC(heartbeats_sent), METRIC(drops_blocked), METRIC(rejects_sent), METRIC(rejects_received),
-  METRIC(summaries_sent), METRIC(summaries_matched), METRIC(summaries_differed),
+  METRIC(summaries_sent), METRIC(summaries_matched), METRIC(summaries_differed), METRIC(wanted_asked),
   METRIC(blocks_adopted), METRIC(probes_sent),
   METRIC(members_blocked), METRIC(members_removed), METRIC(rejoins), METRIC(stalls),
   METRIC(sends_deferred), METRIC(sends_dropped),

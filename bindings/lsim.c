@@ -234,6 +234,17 @@ static int sim_m_set_loss(lua_State *L) {
   return 0;
 }
 
+/* w:converge(): every node knows every other, as a converged cluster (sim.h). */
+static int sim_m_converge(lua_State *L) {
+  sim_ud_t *w = check_world(L);
+  int rc = rumor__sim_converge(w->sim);
+  if (rc == RUMOR_ESTATE)
+    return luaL_error(L, "rumor: sim: converge: once per world, with every node started and "
+                         "knowing no other yet");
+  if (rc != 0) return luaL_error(L, "rumor: sim: converge: %s", rumor_strerror(rc));
+  return 0;
+}
+
 /* w:trace() -> the trace hash as 16 hex digits (a Lua integer is signed). */
 static int sim_m_trace(lua_State *L) {
   char buf[17];
@@ -311,6 +322,7 @@ static const luaL_Reg sim_methods[] = {
   {"partition", sim_m_partition},
   {"set_loss", sim_m_set_loss},
   {"trace", sim_m_trace},
+  {"converge", sim_m_converge},
   {"stats", sim_m_stats},
   {"close", sim_m_close},
   {"__gc", sim_m_close},

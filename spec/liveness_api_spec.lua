@@ -159,7 +159,7 @@ describe("liveness API of one node", function()
     local m = node:metrics()
     for _, name in ipairs{ "heartbeats_sent", "drops_blocked", "rejects_sent", "rejects_received",
                            "members_blocked", "members_removed", "rejoins", "stalls",
-                           "summaries_sent", "summaries_matched", "summaries_differed",
+                           "summaries_sent", "summaries_matched", "summaries_differed", "wanted_asked",
                            "blocks_adopted" } do
       assert.equal("number", type(m[name]), name)
     end

@@ -70,6 +70,26 @@ describe("rumor.sim", function()
     w:close()
   end)
 
+  it("starts converged: every node knows every member at once, and a write spreads", function()
+    local function run(seed)
+      local w = rumor.sim{ seed = seed, nodes = 200, converged = true, loss = 0.05, config = FAST }
+      for _, i in ipairs{ 1, 77, 200 } do
+        local members = w.nodes[i]:members()
+        assert.equal(200, #members)
+        for _, m in ipairs(members) do assert.equal("alive", m.status) end
+      end
+      w:node(150):set_state("k", "v")
+      assert.is_true((w:run_until(function() return everyone_holds(w, "n150", "k", "v") end,
+                                  30000)))
+      local trace = w:trace()
+      w:close()
+      return trace
+    end
+    assert.equal(run(3), run(3))
+    assert.has_error(function() rumor.sim{ converged = 1 } end,
+                     "rumor.sim: option 'converged' must be a boolean, got number")
+  end)
+
   it("loses nothing across a partition once healed", function()
     local w = rumor.sim{ seed = 9, nodes = 10, loss = 0, config = FAST }
     assert.is_true((w:run_until(function()
@@ -164,6 +184,17 @@ describe("rumor.sim", function()
     fails("partition: node n1 is in two groups", function() w:partition({ 1 }, { "n1" }) end)
     fails("partition: expected at least one group", function() w:partition() end)
     fails("add: id 'n1' is taken", function() w:add{ id = "n1" } end)
+    fails("restart: n9 is not a node of this world", function() w:restart("n9") end)
+    fails("restart: argument 'cfg' must be a table or nil", function() w:restart(1, 5) end)
+    fails("restart: option 'id' cannot change", function() w:restart(1, { id = "x" }) end)
+    fails("field 'gossip_fan_out'", function() w:restart(2, { gossip_fan_out = 0 }) end)
+    local first = w:node(2)
+    assert.equal("rumor.node n2 " .. w:address(2), tostring(first))  -- a refused restart keeps it
+    local second = w:restart(first)
+    assert.equal(w:node(3), second)
+    assert.equal(second, w:node("n2"))
+    assert.equal("rumor.node (closed)", tostring(first))
+    fails("restart: this n2 was restarted already", function() w:restart(first) end)
     fails("node: argument must be an index or an id", function() w:node(true) end)
     w:close()
   end)

@@ -669,6 +669,8 @@ typedef struct rumor_metrics {
   uint64_t summaries_sent;    /* quiet-round SYNs: a summary, not a digest */
   uint64_t summaries_matched; /* summaries received equal to ours: nothing to send */
   uint64_t summaries_differed; /* summaries received unequal: answered with a digest */
+  uint64_t wanted_asked;      /* SYNs asking a peer at once for members its digest
+                                 showed newer than ours */
   uint64_t blocks_adopted;    /* members blocked on another member's published verdict */
   uint64_t probes_sent;       /* SYNs to a neighbour silent for half the window */
   uint64_t drops_blocked;     /* datagrams and frames of blocked members, dropped */

@@ -23,8 +23,21 @@
 #include "addr.h"
 #include <string.h>
 
+/* Out of memory, the candidate is left out: the peer's next digest asks again. */
 static void add_cand(rumor_node_t *n, size_t *nc, rumor_member *m, uint64_t from, int sweep) {
+  rumor_candidate *c = rumor__node_reserve(n->cands, &n->cands_cap, *nc + 1, sizeof *c);
+  if (c == NULL) return;
+  n->cands = c;
   n->cands[(*nc)++] = (rumor_candidate){m, from, sweep};
+}
+
+/* The peer's digest shows it ahead on m: our next digest to it lists m
+ * first (gossip.c), so its answer carries m. */
+static void want(rumor_node_t *n, rumor_member *m) {
+  rumor_member **w = rumor__node_reserve(n->wanted, &n->wanted_cap, n->nwanted + 1, sizeof *w);
+  if (w == NULL) return; /* the rotation gets to it */
+  n->wanted = w;
+  n->wanted[n->nwanted++] = m;
 }
 
 size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor_member *peer) {
@@ -32,10 +45,14 @@ size_t rumor__delta_plan(rumor_node_t *n, const rumor_wire_msg *msg, const rumor
   rumor_wire_digest_entry d;
   size_t nc = 0;
   uint64_t stamp = ++n->mark;
+  n->nwanted = 0;
   while (rumor__wire_next_digest(&r, &d) == 1) {
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
     if (m == NULL || n->marks[m->index] == stamp) continue; /* unknown, or listed twice */
     n->marks[m->index] = stamp;
+    if (m != n->self && m != peer && m->status != RUMOR_MEMBER_REMOVED &&
+        (d.generation > m->generation || (d.generation == m->generation && d.max_seq > m->max_seq)))
+      want(n, m);
     if (m->generation == 0 || m == peer || m->status == RUMOR_MEMBER_REMOVED) continue;
     if (d.generation < m->generation)
       add_cand(n, &nc, m, 0, 0);
@@ -108,6 +125,11 @@ size_t rumor__delta_write(rumor_node_t *n, rumor_wire_writer *w, const rumor_can
   size_t nspill = 0;
   int full = 0;
   *written = 0;
+  if (nc > 0) {
+    rumor_candidate *spill = rumor__node_reserve(n->spill, &n->spill_cap, nc, sizeof *spill);
+    if (spill == NULL) nc = 0; /* an empty delta: the peer asks again */
+    else n->spill = spill;
+  }
   if (rumor__wire_delta_begin(w) != 0) return 0;
   for (size_t i = 0; i < nc; i++) {
     rumor_member *m = cands[i].member;
@@ -351,17 +373,27 @@ size_t rumor__delta_apply(rumor_node_t *n, const rumor_wire_msg *msg, int via_st
     rumor_member *m = rumor__store_find(&n->store, b.id, b.id_len);
     /* A member we have no room for (max_members): skip its block only. */
     if (m == NULL && (m = rumor__node_learn_member(n, b.id, b.id_len)) == NULL) continue;
+    if ((m = rumor__node_own(n, m)) == NULL) continue; /* asked for again */
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&b.addr)) {
       m->addr = b.addr;
       n->store.shape++; /* it may join our ring */
     }
     uint64_t from = b.from_seq;
-    /* A member listed twice gets one slot: the news list is sized per member. */
-    if (apply_block(n, m, &b, now) && nnews < n->cands_cap) n->news[nnews++] = (rumor_candidate){m, from, 0};
+    if (apply_block(n, m, &b, now)) {
+      rumor__gossip_note_recent(n, m);
+      rumor_candidate *c = rumor__node_reserve(n->news, &n->news_cap, nnews + 1, sizeof *c);
+      if (c != NULL) { /* out of memory: it is not forwarded, anti-entropy spreads it */
+        n->news = c;
+        n->news[nnews++] = (rumor_candidate){m, from, 0};
+      }
+    }
     if (m->generation != b.generation || m->max_seq >= b.max_seq) continue;
     if (via_stream) {
       m->pull_until = now + n->cfg.gossip_request_timeout_ms; /* a transfer is making progress */
-    } else if (may_pull && now >= m->pull_until && *npulls < n->cands_cap) {
+    } else if (may_pull && now >= m->pull_until) {
+      rumor_member **p = rumor__node_reserve(n->pulls, &n->pulls_cap, *npulls + 1, sizeof *p);
+      if (p == NULL) continue; /* pulled after the next digest */
+      n->pulls = p;
       m->pull_until = now + n->cfg.gossip_request_timeout_ms;
       n->pulls[(*npulls)++] = m;
     }

@@ -155,17 +155,30 @@ size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
     n->reach_shape = n->store.shape;
     n->reach_cached = 1;
   }
-  size_t eligible = 0;
-  for (size_t i = 0; i < n->nreach; i++) {
-    rumor_member *m = n->reach[i];
-    if (m != x1 && m != x2) n->picks[eligible++] = m;
+  /* The cache's order is free: x1 and x2 go to its end, and a partial
+   * Fisher-Yates over the rest picks k in place (no copy of N members). */
+  rumor_member **reach = n->reach;
+  size_t eligible = n->nreach;
+  for (size_t i = 0; i < eligible;) {
+    if (reach[i] == x1 || reach[i] == x2) {
+      rumor_member *t = reach[i];
+      reach[i] = reach[--eligible];
+      reach[eligible] = t;
+    } else {
+      i++;
+    }
   }
   if (k > eligible) k = eligible;
-  for (size_t i = 0; i < k; i++) { /* partial Fisher-Yates */
+  /* Room for one more: a push adds our ring successor (push.c). */
+  rumor_member **picks = rumor__node_reserve(n->picks, &n->picks_cap, k + 1, sizeof *picks);
+  if (picks == NULL) return 0;
+  n->picks = picks;
+  for (size_t i = 0; i < k; i++) {
     size_t j = i + (size_t)rumor__rng_below(&n->rng, eligible - i);
-    rumor_member *t = n->picks[i];
-    n->picks[i] = n->picks[j];
-    n->picks[j] = t;
+    rumor_member *t = reach[i];
+    reach[i] = reach[j];
+    reach[j] = t;
+    picks[i] = t;
   }
   return k;
 }
@@ -175,10 +188,25 @@ static int digest_add(rumor_wire_writer *w, const rumor_member *m) {
                                 m->max_seq);
 }
 
+void rumor__gossip_note_recent(rumor_node_t *n, rumor_member *m) {
+  for (size_t i = 0; i < RUMOR_RECENT; i++)
+    if (n->recent[i] == m) return; /* listed already: it changed again */
+  n->recent[n->recent_next++ % RUMOR_RECENT] = m;
+}
+
+/* One of the members a digest lists before the rotation: not the sender,
+ * nor the addressee, nor removed. */
+static int listed_early(const rumor_node_t *n, const rumor_member *m, const rumor_member *to) {
+  return m != NULL && m != n->self && m != to && m->status != RUMOR_MEMBER_REMOVED;
+}
+
 /* Writes as much of our digest as fits: self first, then the addressee (may
- * be NULL), then the others from a rotating start, so that over a few
- * rounds a partial digest covers everyone. */
-static void write_digest(rumor_node_t *n, rumor_wire_writer *w, const rumor_member *to) {
+ * be NULL); with wanted, the members the addressee's digest showed newer
+ * (so its answer carries them); the members whose state changed here last
+ * (so a peer that missed them learns it now); then the others from a
+ * rotating start, so that over a few rounds a partial digest covers
+ * everyone. */
+static void write_digest(rumor_node_t *n, rumor_wire_writer *w, const rumor_member *to, int wanted) {
   rumor_store *s = &n->store;
   size_t others = s->count - 1, added = 0;
   if (rumor__wire_digest_begin(w) != 0) return;
@@ -186,6 +214,18 @@ static void write_digest(rumor_node_t *n, rumor_wire_writer *w, const rumor_memb
       (to != NULL && to != n->self && to->status != RUMOR_MEMBER_REMOVED && digest_add(w, to) != 0)) {
     rumor__wire_digest_end(w, 0);
     return;
+  }
+  for (size_t i = 0; wanted && i < n->nwanted; i++)
+    if (listed_early(n, n->wanted[i], to) && digest_add(w, n->wanted[i]) != 0) {
+      rumor__wire_digest_end(w, 0);
+      return;
+    }
+  for (size_t i = 1; i <= RUMOR_RECENT; i++) { /* newest first */
+    const rumor_member *m = n->recent[(n->recent_next - i) % RUMOR_RECENT];
+    if (listed_early(n, m, to) && digest_add(w, m) != 0) {
+      rumor__wire_digest_end(w, 0);
+      return;
+    }
   }
   size_t start = others ? n->digest_cursor % others : 0;
   for (; added < others; added++) {
@@ -217,7 +257,7 @@ static void send_pull(rumor_node_t *n, rumor_member *peer, size_t npulls) {
 static void send_syn_to(rumor_node_t *n, const struct sockaddr_storage *to, const rumor_member *m) {
   rumor_wire_writer w;
   if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_SYN) != 0) return;
-  write_digest(n, &w, m);
+  write_digest(n, &w, m, 0);
   rumor__gossip_send(n, to, w.len);
 }
 
@@ -262,14 +302,22 @@ static void send_summary(rumor_node_t *n, const rumor_member *m) {
  * from ours (it counts itself), it answers with its digest and the three
  * legs bring us its state. One small datagram, whatever their number, so a
  * name that never comes to life costs little. */
+static int stateless(const rumor_node_t *n, const rumor_member *m) {
+  return m->generation == 0 && rumor__gossip_reachable(n, m);
+}
+
 static void knock_stateless(rumor_node_t *n, int alone) {
   if (!alone && n->metrics.rounds % KNOCK_EVERY_ROUNDS != 0) return;
   size_t k = 0;
-  for (size_t i = 1; i < n->store.count; i++) {
-    rumor_member *m = n->store.list[i];
-    if (m->generation == 0 && rumor__gossip_reachable(n, m)) n->picks[k++] = m;
-  }
-  if (k > 0) send_summary(n, n->picks[rumor__rng_below(&n->rng, k)]);
+  for (size_t i = 1; i < n->store.count; i++) k += stateless(n, n->store.list[i]);
+  if (k == 0) return;
+  /* The pick-th of them, found by a second walk rather than a list of all. */
+  uint64_t pick = rumor__rng_below(&n->rng, k);
+  for (size_t i = 1; i < n->store.count; i++)
+    if (stateless(n, n->store.list[i]) && pick-- == 0) {
+      send_summary(n, n->store.list[i]);
+      return;
+    }
 }
 
 void rumor__gossip_round(rumor_node_t *n) {
@@ -354,10 +402,28 @@ static void learn_from_digest(rumor_node_t *n, const rumor_wire_msg *msg, rumor_
     rumor_member *m = rumor__store_find(&n->store, d.id, d.id_len);
     if (m == NULL && (m = rumor__node_learn_member(n, d.id, d.id_len)) == NULL) continue;
     if (!rumor__gossip_addressable(n, m) && !rumor__addr_is_unspecified(&d.addr)) {
+      if ((m = rumor__node_own(n, m)) == NULL) continue;
       m->addr = d.addr;
       n->store.shape++; /* it may join our ring */
     }
   }
+}
+
+/* The three legs are over, and the peer's digest showed it ahead on
+ * members ours had not listed: ask for them at once, with a SYN listing
+ * them (its SYNACK carries them), rather than wait for our rotation to
+ * list them. At most once a round per peer: a member we cannot take (a
+ * value over our max_value_size) must not keep two nodes asking. */
+static void ask_wanted(rumor_node_t *n, rumor_member *peer, const struct sockaddr_storage *to) {
+  uint64_t now = now_ms(n);
+  if (n->nwanted == 0 || (peer->asked_at != 0 && now - peer->asked_at < n->cfg.gossip_interval_ms))
+    return;
+  rumor_wire_writer w;
+  if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, RUMOR_MSG_SYN) != 0) return;
+  peer->asked_at = now;
+  write_digest(n, &w, peer, 1);
+  rumor__gossip_send(n, to, w.len);
+  n->metrics.wanted_asked++;
 }
 
 /* Answers with a delta of kind (SYNACK with our digest first, or ACK);
@@ -366,19 +432,23 @@ static void answer(rumor_node_t *n, const rumor_wire_msg *msg, rumor_member *pee
                    const struct sockaddr_storage *to, uint8_t kind) {
   rumor_wire_writer w;
   size_t nc = rumor__delta_plan(n, msg, peer);
-  if (kind == RUMOR_MSG_ACK && nc == 0) return;
+  if (kind == RUMOR_MSG_ACK && nc == 0) {
+    ask_wanted(n, peer, to);
+    return;
+  }
   if (rumor__gossip_begin(n, &w, n->sendbuf, n->msg_cap, kind) != 0) return;
   if (kind == RUMOR_MSG_SYNACK) {
     /* The digest may take at most half the datagram: the delta is what the
      * initiator asked for. */
     size_t cap = w.cap;
     w.cap = w.len + (cap - w.len) / 2;
-    write_digest(n, &w, peer);
+    write_digest(n, &w, peer, 1);
     w.cap = cap;
   }
   size_t written, nspill = rumor__delta_write(n, &w, n->cands, nc, &written);
   rumor__gossip_send(n, to, w.len);
   if (nspill > 0 && msg->digest_pull) rumor__transfer_start(n, peer, n->spill, nspill);
+  if (kind == RUMOR_MSG_ACK) ask_wanted(n, peer, to);
 }
 
 void rumor__gossip_count_received(rumor_node_t *n, size_t len, int via_stream) {
@@ -431,6 +501,8 @@ void rumor__gossip_recv(rumor_node_t *n, const struct sockaddr_storage *from, co
   if (!via_stream && rumor__guard_misaddressed(n, &msg, wildcard, from)) return;
   if (wildcard) rumor__addr_set_ip_from(&addr, from);
   rumor_member *peer = rumor__store_find(&n->store, msg.h.sender, msg.h.sender_len);
+  /* Whatever it says, hearing from it changes its record (last_seen). */
+  if (peer != NULL && (peer = rumor__node_own(n, peer)) == NULL) return;
   if (peer != NULL && (rumor__guard_spoofed(n, peer, msg.h.generation, &addr, wildcard, from) ||
                        rumor__guard_replayed(n, peer, info, msg.h.generation, from, via_stream)))
     return;

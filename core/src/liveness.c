@@ -22,6 +22,7 @@
 #include "node_int.h"
 #include "addr.h"
 #include "heartbeat.h"
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,10 +113,9 @@ size_t rumor__liveness_alive(const rumor_node_t *n) {
 
 /* ---- our own entries ---------------------------------------------------- */
 
-static void write_heartbeat(rumor_node_t *n) {
+static void write_heartbeat_saying(rumor_node_t *n, uint32_t alive) {
   uint8_t value[RUMOR_MAX_HEARTBEAT];
   uint64_t now = now_ms(n);
-  uint32_t alive = (uint32_t)rumor__liveness_alive(n);
   size_t len = rumor__heartbeat_write(value, now - n->started_at, alive, n->stats, n->stats_len);
   uint8_t slot[1 + KEYLEN(HEARTBEAT_KEY)];
   size_t slot_len = rumor__slot_encode(slot, HEARTBEAT_KEY, KEYLEN(HEARTBEAT_KEY), NULL, 0);
@@ -124,6 +124,15 @@ static void write_heartbeat(rumor_node_t *n) {
     n->hb_alive = alive;
     n->hb_stale = 0;
   }
+}
+
+static void write_heartbeat(rumor_node_t *n) {
+  write_heartbeat_saying(n, (uint32_t)rumor__liveness_alive(n));
+}
+
+void rumor__liveness_converged(rumor_node_t *n, uint32_t alive) {
+  write_heartbeat_saying(n, alive);
+  n->pushed_seq = n->self->max_seq; /* everyone will hold it already */
 }
 
 /* The figures changed, and the last rewrite is old enough. */
@@ -212,7 +221,7 @@ static void note_why(rumor_node_t *n, rumor_member *m, const why_t *w) {
  * left members are not: the judge's entry and the left key already say it,
  * and N copies of every death cost N^2). */
 static void block(rumor_node_t *n, rumor_member *m, int reason, int publish, const why_t *w) {
-  if (m == n->self) return;
+  if (m == n->self || (m = rumor__node_own(n, m)) == NULL) return;
   if (m->status != RUMOR_MEMBER_ALIVE) {
     /* Already blocked: a left key still says why it went. */
     if (m->status == RUMOR_MEMBER_BLOCKED && reason == RUMOR_BLOCK_LEFT &&
@@ -252,6 +261,7 @@ static const why_t TOPOLOGY_WHY = {"not in the topology last set", NULL, 0};
 
 static void unblock(rumor_node_t *n, rumor_member *m) {
   if (m->status == RUMOR_MEMBER_ALIVE) return;
+  assert(!m->shared); /* a share's members are alive */
   forget_why(m);
   m->status = RUMOR_MEMBER_ALIVE;
   n->store.version++; /* a removed one counts in the summary again */
@@ -344,7 +354,10 @@ static void detect(rumor_node_t *n, uint64_t now) {
   for (size_t i = 1; i < n->store.count; i++) {
     rumor_member *m = n->store.list[i];
     int watched = m == pred || m == succ, was = m->watched;
-    m->watched = watched;
+    if (watched != was) {
+      if ((m = rumor__node_own(n, m)) == NULL) continue; /* judged next round */
+      m->watched = watched;
+    }
     if (!watched || window == 0) continue;
     if (!was) rumor__detector_watch(&m->fd, window > grace && now > window - grace ? now - (window - grace) : now);
     double level = suspicion(n, m, now);
@@ -373,8 +386,10 @@ static void check_stall(rumor_node_t *n, uint64_t now) {
   n->last_round = now;
   if (gap <= STALL_FACTOR * interval) return;
   n->metrics.stalls++;
-  for (size_t i = 1; i < n->store.count; i++)
-    rumor__detector_shift(&n->store.list[i]->fd, gap - interval, now);
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = rumor__node_own(n, n->store.list[i]);
+    if (m != NULL) rumor__detector_shift(&m->fd, gap - interval, now);
+  }
 }
 
 void rumor__liveness_start(rumor_node_t *n) { write_heartbeat(n); }
@@ -393,23 +408,27 @@ int rumor__liveness_round(rumor_node_t *n) {
   return 1;
 }
 
+/* A member we blocked as expired, which a probe may find back. */
+static int probed(const rumor_node_t *n, const rumor_member *m) {
+  return m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_EXPIRED &&
+         rumor__gossip_addressable(n, m);
+}
+
 void rumor__liveness_probe(rumor_node_t *n, int alone) {
   if (!alone && n->metrics.rounds % PROBE_EVERY_ROUNDS != 0) return;
   size_t k = 0, seeds = 0;
-  for (size_t i = 1; i < n->store.count; i++) {
-    rumor_member *m = n->store.list[i];
-    if (m->status != RUMOR_MEMBER_ALIVE && m->block_reason == RUMOR_BLOCK_EXPIRED &&
-        rumor__gossip_addressable(n, m))
-      n->picks[k++] = m;
-  }
+  for (size_t i = 1; i < n->store.count; i++) k += probed(n, n->store.list[i]);
   /* Seeds whose member is blocked for another reason (it left, say): its
    * address may host a new process by now. */
   for (size_t i = 0; i < n->nseeds; i++) seeds += rumor__gossip_seed_known(n, &n->seeds[i]) < 0;
   if (k + seeds == 0) return;
   uint64_t pick = rumor__rng_below(&n->rng, k + seeds);
-  if (pick < k) {
-    rumor__gossip_syn(n, n->picks[pick]);
-    return;
+  if (pick < k) { /* the pick-th, found by a second walk rather than a list of all */
+    for (size_t i = 1; i < n->store.count; i++)
+      if (probed(n, n->store.list[i]) && pick-- == 0) {
+        rumor__gossip_syn(n, n->store.list[i]);
+        return;
+      }
   }
   for (size_t i = 0; i < n->nseeds; i++)
     if (rumor__gossip_seed_known(n, &n->seeds[i]) < 0 && pick-- == k) {
@@ -564,7 +583,10 @@ static void rejoin(rumor_node_t *n, int reason) {
   rumor__store_renumber(&n->store, n->self, gen);
   n->generation = gen;
   n->pushed_seq = n->self->max_seq; /* peers need it all: anti-entropy from seq 0 */
-  for (size_t i = 1; i < n->store.count; i++) n->store.list[i]->held_self = 0;
+  for (size_t i = 1; i < n->store.count; i++) {
+    rumor_member *m = n->store.list[i];
+    if (m->held_self != 0 && (m = rumor__node_own(n, m)) != NULL) m->held_self = 0;
+  }
   rumor__await_rebase(n, n->self->max_seq);
   /* Cut off long enough to be blocked, we likely blocked the others as
    * expired in turn: those verdicts are as stale as ours, and our new
@@ -716,6 +738,10 @@ int rumor_node_set_topology(rumor_node_t *n, const rumor_peer_t *peers, size_t c
     if (len == n->id_len && memcmp(peers[i].id, n->id, len) == 0) continue;
     rumor_member *m = rumor__store_find(&n->store, peers[i].id, len);
     if (m == NULL && (m = rumor__node_add_member(n, peers[i].id, len)) == NULL) {
+      free(addrs);
+      return RUMOR_ENOMEM;
+    }
+    if ((m = rumor__node_own(n, m)) == NULL) {
       free(addrs);
       return RUMOR_ENOMEM;
     }

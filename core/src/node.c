@@ -276,6 +276,7 @@ static void node_free(rumor_node_t *n) {
   free(n->ring);
   free(n->reach);
   free(n->marks);
+  free(n->wanted);
   free(n->publishers);
   free(n);
 }
@@ -358,36 +359,59 @@ int rumor__node_create(uv_loop_t *loop, const rumor_config_t *cfg, rumor_io_fact
   return 0;
 }
 
+void *rumor__node_reserve(void *arr, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return arr;
+  size_t ncap = *cap ? *cap : 16;
+  while (ncap < need) ncap *= 2;
+  void *p = realloc(arr, ncap * elem);
+  if (p != NULL) *cap = ncap;
+  return p;
+}
+
+int rumor__node_member_room(rumor_node_t *n, size_t need) {
+  if (need <= n->member_cap) return 0;
+  /* Doubling as members arrive one by one; a converged membership given
+   * at once (share.h) takes exactly its size. */
+  size_t ncap = n->member_cap ? n->member_cap * 2 : 16;
+  if (ncap < need) ncap = need;
+  rumor_member **p = realloc(n->reach, ncap * sizeof(*p));
+  if (p == NULL) return -1;
+  n->reach = p;
+  uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
+  if (mk == NULL) return -1;
+  memset(mk + n->member_cap, 0, (ncap - n->member_cap) * sizeof(*mk));
+  n->marks = mk;
+  n->member_cap = ncap;
+  return 0;
+}
+
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len) {
-  size_t need = n->store.count + 1;
-  if (need > n->cands_cap) {
-    size_t ncap = n->cands_cap ? n->cands_cap * 2 : 16;
-    while (ncap < need) ncap *= 2;
-    rumor_candidate *c;
-    if ((c = realloc(n->cands, ncap * sizeof(*c))) == NULL) return NULL;
-    n->cands = c;
-    if ((c = realloc(n->spill, ncap * sizeof(*c))) == NULL) return NULL;
-    n->spill = c;
-    if ((c = realloc(n->news, ncap * sizeof(*c))) == NULL) return NULL;
-    n->news = c;
-    rumor_member **p = realloc(n->picks, ncap * sizeof(*p));
-    if (p == NULL) return NULL;
-    n->picks = p;
-    if ((p = realloc(n->pulls, ncap * sizeof(*p))) == NULL) return NULL;
-    n->pulls = p;
-    if ((p = realloc(n->ring, ncap * sizeof(*p))) == NULL) return NULL;
-    n->ring = p;
-    if ((p = realloc(n->reach, ncap * sizeof(*p))) == NULL) return NULL;
-    n->reach = p;
-    uint64_t *mk = realloc(n->marks, ncap * sizeof(*mk));
-    if (mk == NULL) return NULL;
-    memset(mk + n->cands_cap, 0, (ncap - n->cands_cap) * sizeof(*mk));
-    n->marks = mk;
-    n->cands_cap = ncap;
-  }
+  if (rumor__node_member_room(n, n->store.count + 1) != 0) return NULL;
   rumor_member *m = rumor__store_add(&n->store, id, len);
   if (m != NULL) n->metrics.members_joined++;
   return m;
+}
+
+/* Moves every pointer from one record to another in a list of n. */
+static void repoint(rumor_member **list, size_t n, const rumor_member *from, rumor_member *to) {
+  for (size_t i = 0; i < n; i++)
+    if (list[i] == from) list[i] = to;
+}
+
+rumor_member *rumor__node_own(rumor_node_t *n, rumor_member *m) {
+  if (m == NULL || !m->shared) return m;
+  rumor_member *c = rumor__store_own(&n->store, m);
+  if (c == NULL) return NULL;
+  /* The caches keep their shape: the record moved, nothing else did. */
+  if (n->ring_pred == m) n->ring_pred = c;
+  if (n->ring_succ == m) n->ring_succ = c;
+  repoint(n->reach, n->nreach, m, c);
+  repoint(n->ring, n->nring, m, c);
+  repoint(n->publishers, n->npublishers, m, c);
+  repoint(n->recent, RUMOR_RECENT, m, c);
+  for (size_t i = 0; i < n->nevents; i++)
+    if (n->events[i].member == m) n->events[i].member = c;
+  return c;
 }
 
 int rumor__node_keys_full(const rumor_node_t *n, const rumor_member *m) {

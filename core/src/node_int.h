@@ -50,6 +50,14 @@ typedef struct rumor_candidate {
   int sweep;
 } rumor_candidate;
 
+/* Members a digest lists first, after the sender and the addressee: the
+ * last ones whose state changed here. A node that missed a push learns of
+ * it from any peer's digest at once, instead of when a partial digest's
+ * rotation (mtu / ~30 bytes members a datagram) comes round to it, which
+ * at 10,000 members takes hundreds of exchanges. A few cover the writes of
+ * one round in a busy cluster; more would crowd out the rotation. */
+#define RUMOR_RECENT 8
+
 /* Peer addresses warned about (guard.c): each kind of trouble is logged
  * once per address among the last this many. A hostile sender cycling
  * addresses costs one line per address at most, and honest misconfigured
@@ -105,13 +113,23 @@ struct rumor_node {
   rumor_sealed_info opened; /* and what its envelope said */
   rumor_guard_warned warned[RUMOR_GUARD_WARNED];
   size_t warned_next;
-  /* Scratch, sized for every member (grown by rumor__node_add_member). */
+  /* Scratch. marks and reach hold one slot per member (grown by
+   * rumor__node_add_member); the others grow to what one message or one
+   * choice needs (rumor__node_reserve), so a node of a 10,000-member
+   * cluster does not carry 10,000-slot arrays it never fills. */
   rumor_candidate *cands;  /* delta planning */
   rumor_candidate *spill;  /* what a datagram could not carry: goes by TCP */
   rumor_candidate *news;   /* blocks of a push that brought news */
   rumor_member **picks;    /* random peer choice */
   rumor_member **pulls;    /* members to pull from a peer over TCP */
   rumor_member **ring;     /* the sorted members a tree push goes down */
+  rumor_member **wanted;   /* members the last digest planned showed newer (delta.c) */
+  size_t cands_cap, spill_cap, news_cap, picks_cap, pulls_cap, ring_cap, wanted_cap;
+  size_t nwanted;
+  /* The members whose state changed here last (news, our writes), newest
+   * at recent[(recent_next - 1) % RUMOR_RECENT]: digests list them first. */
+  rumor_member *recent[RUMOR_RECENT];
+  size_t recent_next;
   size_t nring;            /* how many, while tree_cached (push.c) */
   uint64_t tree_shape;     /* ring is sorted for this store.shape */
   int tree_cached;
@@ -119,7 +137,7 @@ struct rumor_node {
   size_t nreach;
   uint64_t reach_shape;    /* valid for this store.shape */
   int reach_cached;
-  size_t cands_cap;
+  size_t member_cap;       /* slots of marks and reach */
   uint64_t mark;           /* stamp for "seen in this digest" */
   uint64_t *marks;         /* per member index */
   uint64_t sweep_stamp;    /* stamp for "listed in this block" */
@@ -187,6 +205,8 @@ void rumor__gossip_activate(rumor_node_t *n);
 /* Our ring neighbours: the live members with state whose ids sort right
  * before and after ours, wrapping around (NULL, NULL when alone; the same
  * member twice when it is the only other). */
+/* m's state changed here: our digests list it first for a while. */
+void rumor__gossip_note_recent(rumor_node_t *n, rumor_member *m);
 void rumor__gossip_neighbours(rumor_node_t *n, rumor_member **pred, rumor_member **succ);
 /* Sends a SYN to m (whose view of us comes back in its SYNACK). */
 void rumor__gossip_syn(rumor_node_t *n, const rumor_member *m);
@@ -313,6 +333,10 @@ int rumor__liveness_round(rumor_node_t *n);
  * every round when alone, every few rounds otherwise. */
 void rumor__liveness_probe(rumor_node_t *n, int alone);
 /* A datagram of peer's process gen arrived: a beat, if gen is its current one. */
+/* Rewrites our heartbeat entry as a member of a cluster of alive members,
+ * and counts it as pushed: a node about to be given a converged membership
+ * (share.h) says what its heartbeat would say by then. */
+void rumor__liveness_converged(rumor_node_t *n, uint32_t alive);
 void rumor__liveness_heard(rumor_node_t *n, rumor_member *peer, uint64_t gen);
 /* An entry of another member was accepted (called during a merge). */
 void rumor__liveness_entry(rumor_node_t *n, rumor_member *m, const rumor_blob *slot,
@@ -360,6 +384,17 @@ __attribute__((format(printf, 3, 4)))
 void rumor__log(rumor_node_t *n, int level, const char *fmt, ...);
 /* Adds a member and grows per-member scratch; NULL when out of memory. */
 rumor_member *rumor__node_add_member(rumor_node_t *n, const char *id, size_t len);
+/* Grows marks and reach to need members. 0, or -1 when out of memory. */
+int rumor__node_member_room(rumor_node_t *n, size_t need);
+/* The node's own copy of m, to change (rumor__store_own), with the node's
+ * caches moved to it: m itself unless m is shared (share.h). Code that
+ * changes a member it found in the store calls this first and goes on with
+ * what it returns; NULL when out of memory. */
+rumor_member *rumor__node_own(rumor_node_t *n, rumor_member *m);
+/* Grows a scratch array (*cap elements of size elem) to hold at least need
+ * (need >= 1), doubling. Returns the array, moved or not, and updates *cap;
+ * NULL when out of memory (the array and *cap are unchanged). */
+void *rumor__node_reserve(void *arr, size_t *cap, size_t need, size_t elem);
 /* The same for an id the network named: NULL also when max_members are
  * known (counted in members_refused, logged once). */
 rumor_member *rumor__node_learn_member(rumor_node_t *n, const char *id, size_t len);

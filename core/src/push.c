@@ -108,6 +108,10 @@ static size_t tree_children(rumor_node_t *n, const rumor_member *root, uint32_t 
    * we blocked) is placed in a list of its own, uncached. */
   int cached = n->tree_cached && n->tree_shape == n->store.shape;
   if (!cached || (root != n->self && !rumor__gossip_reachable(n, root))) {
+    rumor_member **ring = rumor__node_reserve(n->ring, &n->ring_cap, n->store.count, sizeof *ring);
+    if (ring == NULL) return 0; /* out of memory: anti-entropy carries it */
+    n->ring = ring;
+    n->tree_cached = 0;
     for (size_t i = 0; i < n->store.count; i++) {
       rumor_member *m = n->store.list[i];
       if (m == n->self || m == root || rumor__gossip_reachable(n, m)) n->ring[count++] = m;
@@ -138,10 +142,10 @@ static size_t epidemic_targets(rumor_node_t *n, const rumor_member *x1, const ru
   size_t k = rumor__gossip_pick(n, n->cfg.gossip_fan_out, x1, x2);
   rumor_member *pred, *succ;
   rumor__gossip_neighbours(n, &pred, &succ);
-  if (succ == NULL || succ == x1 || succ == x2) return k;
+  if (succ == NULL || succ == x1 || succ == x2 || n->picks_cap <= k) return k;
   for (size_t i = 0; i < k; i++)
     if (n->picks[i] == succ) return k;
-  n->picks[k++] = succ; /* picks has room for every member */
+  n->picks[k++] = succ; /* rumor__gossip_pick left room for it */
   return k;
 }
 

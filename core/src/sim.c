@@ -8,6 +8,7 @@
 #include "io.h"
 #include "mix.h"
 #include "rng.h"
+#include "share.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@ struct rumor_sim {
   int *side;       /* per node while partitioned, else NULL */
   size_t nside;
   rumor_sim_stats stats;
+  rumor_share *share; /* rumor__sim_converge's, freed after the nodes */
 };
 
 /* ---- the heap ------------------------------------------------------------- */
@@ -295,6 +297,7 @@ void rumor__sim_free(rumor_sim *s) {
     }
   }
   free(s->heap);
+  rumor__share_free(s->share); /* every node listing its records is gone */
   free(s->nodes);
   free(s->ios);
   free(s->side);
@@ -427,4 +430,11 @@ void rumor__sim_run_until(rumor_sim *s, uint64_t t) {
   while (s->nheap > 0 && s->heap[0].at <= t)
     if (!rumor__sim_step(s)) break;
   if (t > s->now) s->now = t;
+}
+
+int rumor__sim_converge(rumor_sim *s) {
+  if (s->share != NULL) return RUMOR_ESTATE;
+  for (size_t i = 0; i < s->n; i++)
+    if (s->nodes[i] == NULL) return RUMOR_ESTATE;
+  return rumor__share_converge(s->nodes, s->n, &s->share);
 }

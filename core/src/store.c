@@ -1,6 +1,7 @@
 /* store.c: members and their entries (see store.h for the invariants). */
 #include "store.h"
 #include "summary.h"
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,7 @@ static void member_clear(rumor_store *s, rumor_member *m) {
 
 void rumor__store_free(rumor_store *s) {
   for (size_t i = 0; i < s->count; i++) {
+    if (s->list[i]->shared) continue; /* its share's */
     member_clear(s, s->list[i]);
     rumor__blob_unref(s->list[i]->id);
     rumor__blob_unref(s->list[i]->blocked_by);
@@ -87,7 +89,11 @@ void rumor__store_free(rumor_store *s) {
 }
 
 rumor_member *rumor__store_find(const rumor_store *s, const char *id, size_t len) {
-  return rumor__map_get(&s->members, id, len);
+  rumor_member *m = rumor__map_get(&s->members, id, len);
+  if (m != NULL || s->share_index == NULL) return m;
+  const rumor_member *b = rumor__map_get(s->share_index, id, len);
+  if (b == NULL) return NULL;
+  return s->list[b->index == 0 ? s->share_slot0 : b->index];
 }
 
 rumor_member *rumor__store_add(rumor_store *s, const char *id, size_t len) {
@@ -117,7 +123,55 @@ rumor_member *rumor__store_add(rumor_store *s, const char *id, size_t len) {
   return m;
 }
 
+rumor_member *rumor__store_own_at(rumor_store *s, rumor_member *m, size_t index) {
+  if (!m->shared) return m;
+  rumor_member *c = malloc(sizeof(*c));
+  if (c == NULL) return NULL;
+  *c = *m;
+  c->shared = 0;
+  c->index = index;
+  c->head = c->tail = NULL;
+  c->nlive = c->ntombstones = 0;
+  rumor__map_init(&c->entries, s->seed ^ (uint64_t)index);
+  for (const rumor_entry *e = m->head; e != NULL; e = e->next) {
+    rumor_entry *x = calloc(1, sizeof(*x));
+    if (x == NULL ||
+        rumor__map_put(&c->entries, (const char *)e->slot->data, e->slot->len, x) != 0) {
+      free(x);
+      member_clear(s, c);
+      free(c);
+      return NULL;
+    }
+    x->member = c;
+    x->slot = rumor__blob_ref(e->slot);
+    x->seq = e->seq;
+    x->local_ts = e->local_ts;
+    x->stamp = e->stamp;
+    x->refused = e->refused;
+    x->kept = e->kept ? rumor__blob_ref(e->kept) : NULL;
+    x->kept_seq = e->kept_seq;
+    if (e->value != NULL) {
+      x->value = rumor__blob_ref(e->value);
+      c->nlive++;
+    } else {
+      tomb_append(s, x);
+      c->ntombstones++;
+    }
+    x->prev = c->tail; /* m's list is in seq order already */
+    if (c->tail) c->tail->next = x; else c->head = x;
+    c->tail = x;
+  }
+  /* A share's members are alive and unblocked, with no replay window yet
+   * (share.h): only the id is held by pointer, and is the copy's by
+   * reference. */
+  assert(m->blocked_by == NULL && m->block_detail == NULL && m->replay == NULL);
+  c->id = rumor__blob_ref(m->id);
+  s->list[index] = c; /* found there through the share's index */
+  return c;
+}
+
 void rumor__store_reset(rumor_store *s, rumor_member *m, uint64_t gen) {
+  assert(!m->shared);
   member_clear(s, m);
   rumor__map_init(&m->entries, s->seed ^ (uint64_t)m->index);
   m->generation = gen;
@@ -132,6 +186,7 @@ rumor_entry *rumor__store_entry(const rumor_member *m, const char *slot, size_t 
 
 rumor_entry *rumor__store_put(rumor_store *s, rumor_member *m, const char *slot, size_t len,
                               uint64_t seq, rumor_blob *value, uint64_t now) {
+  assert(!m->shared);
   rumor_entry *e = rumor__map_get(&m->entries, slot, len);
   if (e == NULL) {
     e = calloc(1, sizeof(*e));
@@ -168,6 +223,7 @@ rumor_entry *rumor__store_put(rumor_store *s, rumor_member *m, const char *slot,
 
 void rumor__store_remove(rumor_store *s, rumor_entry *e) {
   rumor_member *m = e->member;
+  assert(!m->shared);
   entry_detach(s, e);
   list_unlink(m, e);
   rumor__map_del(&m->entries, (const char *)e->slot->data, e->slot->len);
@@ -175,6 +231,7 @@ void rumor__store_remove(rumor_store *s, rumor_entry *e) {
 }
 
 void rumor__store_renumber(rumor_store *s, rumor_member *m, uint64_t gen) {
+  assert(!m->shared);
   uint64_t seq = 0;
   rumor_entry *e = m->head;
   while (e != NULL) {

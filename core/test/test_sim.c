@@ -2,8 +2,11 @@
  * calls give the same trace, event for event, and another seed another; a
  * write reaches every node through latency, jitter, loss and duplicates;
  * a partition keeps each side's writes on its side and loses none once
- * healed; a value too big for a datagram crosses on a simulated stream. */
+ * healed; a value too big for a datagram crosses on a simulated stream; a
+ * world started converged (share.h) is a cluster like a joined one, whose
+ * nodes copy only the member records they change. */
 #include "check.h"
+#include "node_int.h"
 #include "sim.h"
 
 #include <stdio.h>
@@ -128,11 +131,93 @@ static void bad_configs(void) {
   CHECK_EQ(rumor__sim_new(&loss, &s), RUMOR_EINVAL);
 }
 
+/* n nodes given a converged membership: no seeds, no join. */
+static rumor_sim *converged_world(uint64_t seed, size_t n) {
+  rumor_sim_config wc = {seed, 1, 20, 0, 0};
+  rumor_sim *s;
+  CHECK_EQ(rumor__sim_new(&wc, &s), 0);
+  char id[24];
+  for (size_t i = 0; i < n; i++) {
+    rumor_config_t cfg;
+    rumor_config_init(&cfg);
+    snprintf(id, sizeof id, "n%04zu", i);
+    cfg.id = id;
+    cfg.gossip_interval_ms = 100;
+    cfg.heartbeat_expiration_ms = 2000;
+    rumor_node_t *node;
+    rumor_error_t err;
+    CHECK_EQ(rumor__sim_add(s, &cfg, &node, &err), 0);
+  }
+  CHECK_EQ(rumor__sim_converge(s), RUMOR_ESTATE); /* not started */
+  for (size_t i = 0; i < n; i++) CHECK_EQ(rumor_node_start(rumor__sim_node(s, i)), 0);
+  CHECK_EQ(rumor__sim_converge(s), 0);
+  CHECK_EQ(rumor__sim_converge(s), RUMOR_ESTATE); /* once */
+  return s;
+}
+
+static size_t shared_records(const rumor_node_t *node) {
+  size_t k = 0;
+  for (size_t i = 0; i < node->store.count; i++) k += node->store.list[i]->shared;
+  return k;
+}
+
+static uint64_t converged_run(uint64_t seed) {
+  const size_t n = 300;
+  rumor_sim *s = converged_world(seed, n);
+  /* A cluster at once: everyone alive with its heartbeat, at every node. */
+  for (size_t i = 0; i < n; i += 37) {
+    rumor_node_t *node = rumor__sim_node(s, i);
+    CHECK_EQ(rumor_node_member_count(node), n);
+    for (size_t j = 0; j < n; j++) {
+      rumor_member_info_t info;
+      CHECK_EQ(rumor_node_member_at(node, j, &info), 0);
+      CHECK_EQ(info.status, RUMOR_MEMBER_ALIVE);
+      CHECK(info.has_heartbeat && info.members_alive == n && info.generation != 0);
+    }
+  }
+  /* Nothing to reconcile: every summary a node hears matches its own. */
+  rumor__sim_run_until(s, rumor__sim_now(s) + 2000);
+  for (size_t i = 0; i < n; i++) {
+    CHECK_EQ(rumor_node_metrics(rumor__sim_node(s, i))->summaries_differed, 0);
+    CHECK(rumor_node_metrics(rumor__sim_node(s, i))->summaries_matched > 0);
+  }
+  CHECK(rumor_node_set(rumor__sim_node(s, 17), "k", 1, "v", 1) > 0);
+  converge(s, "n0017", "k", "v", 20000);
+  CHECK_EQ(holders(s, "n0017", "k", "v"), n);
+  /* A node copied the records it changed (its neighbours, who it heard
+   * from, the writer), not the rest. */
+  size_t shared = shared_records(rumor__sim_node(s, 100));
+  CHECK(shared > n / 2 && shared < n);
+  /* A node that dies is blocked as expired everywhere. */
+  rumor_node_close(rumor__sim_node(s, 5), NULL, NULL);
+  rumor__sim_run_until(s, rumor__sim_now(s) + 8000);
+  for (size_t i = 0; i < n; i++) {
+    if (i == 5) continue;
+    rumor_member_info_t info;
+    CHECK_EQ(rumor_node_member_find(rumor__sim_node(s, i), "n0005", 5, &info), 0);
+    CHECK_EQ(info.status, RUMOR_MEMBER_BLOCKED);
+    CHECK_EQ(info.block_reason, RUMOR_BLOCK_EXPIRED);
+  }
+  uint64_t t = rumor__sim_trace(s);
+  rumor__sim_free(s);
+  return t;
+}
+
+static void a_converged_world_is_a_cluster(void) {
+  uint64_t a = converged_run(5), b = converged_run(5);
+  CHECK(a == b);
+  /* A world whose nodes met already cannot be given one. */
+  rumor_sim *s = world(1, 10, 0);
+  CHECK_EQ(rumor__sim_converge(s), RUMOR_ESTATE);
+  rumor__sim_free(s);
+}
+
 int main(void) {
   RUN(the_same_seed_replays_the_same_run);
   RUN(a_write_reaches_everyone_through_loss_and_jitter);
   RUN(a_partition_heals_with_nothing_lost);
   RUN(a_big_value_crosses_on_a_stream);
   RUN(bad_configs);
+  RUN(a_converged_world_is_a_cluster);
   return 0;
 }

@@ -18,7 +18,7 @@ local IDLE_MS = 60000
 local MAX_NODES = 0xfffffe   -- 10.0.0.0/8 holds this many
 
 local OPTIONS = { seed = true, nodes = true, latency_ms = true, loss = true,
-                  duplicate = true, config = true }
+                  duplicate = true, config = true, converged = true }
 -- Node config fields the world sets itself.
 local PER_NODE = { id = true, seeds = true, bind = true }
 
@@ -95,6 +95,36 @@ return function(rumor, I)
     return math.tointeger(math.ceil(v))
   end
 
+  -- Makes node number world:count() + 1 from the world's config, then each table of
+  -- layers over it in turn (the id defaults to "n<i>", the seeds to n1's address);
+  -- its id may be one no node has, or that of `replacing`. method names the caller in
+  -- errors. A Node, not started.
+  local function make(self, sim, method, layers, replacing, level)
+    local i = #self.nodes + 1
+    local c, own = {}, {}
+    for k, v in pairs(self._config) do c[k] = v end
+    for _, layer in ipairs(layers) do
+      for k, v in pairs(layer) do c[k], own[k] = v, v end
+    end
+    if c.id == nil then c.id = "n" .. i end
+    if c.seeds == nil and i > 1 and not self._seedless then c.seeds = { sim:address(1) } end
+    local checked = config.check(c, level + 1, "rumor.sim")
+    local old = self._by_id[checked.id]
+    if old and old ~= replacing then
+      error("rumor.sim: " .. method .. ": id '" .. checked.id .. "' is taken by another node",
+        level + 1)
+    end
+    local ok, n = pcall(sim.add, sim, checked)
+    if not ok then error((tostring(n):gsub("^rumor:", "rumor.sim:")), level + 1) end
+    local node = I.wrap_node(n, checked)
+    node._world = self
+    own.id, own.seeds = checked.id, nil
+    node._sim_config = own   -- what restart makes again (the seeds are fresh then)
+    self.nodes[i] = node
+    self._by_id[checked.id] = node
+    return node
+  end
+
   -- Adds node number world:count() + 1: cfg (optional) is a rumor.new config whose id
   -- defaults to "n<i>" and whose seeds default to n1's address (none for n1). Not
   -- started. Returns the Node.
@@ -103,23 +133,7 @@ return function(rumor, I)
     if cfg ~= nil and type(cfg) ~= "table" then
       error("rumor.sim: add: argument 'cfg' must be a table or nil, got " .. type(cfg), 2)
     end
-    local i = #self.nodes + 1
-    local c = {}
-    for k, v in pairs(self._config) do c[k] = v end
-    for k, v in pairs(cfg or {}) do c[k] = v end
-    if c.id == nil then c.id = "n" .. i end
-    if c.seeds == nil and i > 1 then c.seeds = { sim:address(1) } end
-    local checked = config.check(c, 2, "rumor.sim")
-    if self._by_id[checked.id] then
-      error("rumor.sim: add: id '" .. checked.id .. "' is taken by another node", 2)
-    end
-    local ok, n = pcall(sim.add, sim, checked)
-    if not ok then error((tostring(n):gsub("^rumor:", "rumor.sim:")), 2) end
-    local node = I.wrap_node(n, checked)
-    node._world = self
-    self.nodes[i] = node
-    self._by_id[checked.id] = node
-    return node
+    return make(self, sim, "add", { cfg or {} }, nil, 2)
   end
 
   -- world:node(i) (1-based) or world:node(id): the Node, or nil.
@@ -180,8 +194,8 @@ return function(rumor, I)
     table.insert(list, pos, { t = t, fn = fn })
   end
 
-  -- A node given as a Node, an id or an index: its index.
-  local function index_of(self, v, level)
+  -- A node given as a Node, an id or an index: its index (method names the caller).
+  local function index_of(self, v, method, level)
     local node
     if math.type(v) == "integer" then node = self.nodes[v]
     elseif type(v) == "string" then node = self._by_id[v]
@@ -191,7 +205,49 @@ return function(rumor, I)
         if n == node then return i end
       end
     end
-    error("rumor.sim: partition: " .. tostring(v) .. " is not a node of this world", level + 1)
+    error("rumor.sim: " .. method .. ": " .. tostring(v) .. " is not a node of this world",
+      level + 1)
+  end
+
+  -- Seeds for a node that starts now: up to 3 addresses of running nodes, but `except`.
+  local function running_seeds(self, except)
+    local seeds = {}
+    for _, n in ipairs(self.nodes) do
+      if n ~= except and not n._closed and n._running then
+        seeds[#seeds + 1] = n:address()
+        if #seeds == 3 then break end
+      end
+    end
+    return seeds
+  end
+
+  -- world:restart(which [, cfg]): a crash and a restart of node `which` (a Node, id or
+  -- index), as of a process: a new node is made under its id, with the config it was
+  -- made with (by add, or its last restart) and cfg's fields over it, at the next
+  -- index (a new address), with seeds of up to 3 running nodes unless cfg gives some;
+  -- the old node is closed unless it is (nothing is sent), and the new one started.
+  -- Its generation is the virtual clock's, so larger than the old node's once time has
+  -- run. Returns the new Node; world:node(id) is it from now on, and the old one stays
+  -- in world.nodes, closed.
+  function World:restart(which, cfg)
+    local sim = live(self, "restart")
+    local old = self.nodes[index_of(self, which, "restart", 2)]
+    local id = old._sim_config.id
+    if self._by_id[id] ~= old then
+      error("rumor.sim: restart: this " .. id .. " was restarted already; restart world:node(\""
+        .. id .. "\")", 2)
+    end
+    if cfg ~= nil and type(cfg) ~= "table" then
+      error("rumor.sim: restart: argument 'cfg' must be a table or nil, got " .. type(cfg), 2)
+    end
+    if cfg and cfg.id ~= nil and cfg.id ~= id then
+      error("rumor.sim: restart: option 'id' cannot change (a restart keeps the id)", 2)
+    end
+    local node = make(self, sim, "restart",
+                      { old._sim_config, { seeds = running_seeds(self, old) }, cfg or {} }, old, 2)
+    old:close()
+    node:start()
+    return node
   end
 
   -- world:partition(group1, group2, ...): each group a list of nodes (Node objects,
@@ -212,7 +268,7 @@ return function(rumor, I)
           .. type(group), 2)
       end
       for _, v in ipairs(group) do
-        local i = index_of(self, v, 2)
+        local i = index_of(self, v, "partition", 2)
         if side[i] ~= 0 then
           error("rumor.sim: partition: node " .. self.nodes[i]:id() .. " is in two groups", 2)
         end
@@ -288,7 +344,10 @@ return function(rumor, I)
 
   -- opts: seed (integer, default 0), nodes (default 0), latency_ms ({min, max} or one
   -- number, default {1, 20}), loss and duplicate (probabilities of a datagram, default
-  -- 0), config (a rumor.new config for every node, without id, seeds or bind).
+  -- 0), config (a rumor.new config for every node, without id, seeds or bind),
+  -- converged (default false: the nodes join through n1; true: they start as a cluster
+  -- whose membership has converged, each member's record shared until a node changes
+  -- it, which is what lets 10,000 nodes fit one machine; see core/src/share.h).
   function rumor.sim(opts)
     if opts == nil then opts = {} end
     if type(opts) ~= "table" then
@@ -297,7 +356,7 @@ return function(rumor, I)
     for k in pairs(opts) do
       if not OPTIONS[k] then
         error("rumor.sim: unknown option '" .. tostring(k) .. "' (known: seed, nodes, "
-          .. "latency_ms, loss, duplicate, config)", 2)
+          .. "latency_ms, loss, duplicate, config, converged)", 2)
       end
     end
     local seed = opts.seed == nil and 0 or integer_in("seed", opts.seed, math.mininteger,
@@ -316,6 +375,9 @@ return function(rumor, I)
     elseif lat ~= nil then
       bad("latency_ms", "must be {min, max} or a number, got " .. type(lat), 2)
     end
+    if opts.converged ~= nil and type(opts.converged) ~= "boolean" then
+      bad("converged", "must be a boolean, got " .. type(opts.converged), 2)
+    end
     local loss = probability("loss", opts.loss, 2)
     local duplicate = probability("duplicate", opts.duplicate, 2)
     local template = opts.config or {}
@@ -333,8 +395,11 @@ return function(rumor, I)
                                  _at = {}, _closed = false, _running = false,
                                  _config = template }, World)
     local ok, err = pcall(function()
+      world._seedless = opts.converged -- they know each other without seeds
       for _ = 1, nodes do world:add() end
+      world._seedless = nil
       for _, node in ipairs(world.nodes) do node:start() end
+      if opts.converged then sim:converge() end
     end)
     if not ok then
       world:close()
