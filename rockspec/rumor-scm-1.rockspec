@@ -57,7 +57,7 @@ build = {
         "core/src/addr.c", "core/src/await.c", "core/src/blob.c", "core/src/delta.c",
         "core/src/error.c", "core/src/frame.c", "core/src/gossip.c", "core/src/io_uv.c",
         "core/src/map.c", "core/src/node.c", "core/src/push.c", "core/src/rng.c",
-        "core/src/store.c", "core/src/transfer.c", "core/src/wire.c",
+        "core/src/store.c", "core/src/share.c", "core/src/transfer.c", "core/src/wire.c",
         "core/src/heartbeat.c", "core/src/detector.c", "core/src/liveness.c",
         "core/src/summary.c", "core/src/tree.c", "core/src/rate.c", "core/src/log.c",
         "core/src/fault.c", "core/src/seal.c", "core/src/replay.c", "core/src/guard.c",

@@ -20,11 +20,12 @@ describe("nodes in one process", function()
     end)
 
     b:set_state("color", "red")
-    cluster:until_("c has a's blue and b's red", function()
+    cluster:until_("a and c have a's blue and b's red", function()
       local s = c:get_state("color")
-      return s.a == "blue" and s.b == "red"
+      return s.a == "blue" and s.b == "red" and a:get_state("color").b == "red"
     end)
     assert.same({ a = "blue", b = "red" }, a:get_state("color"))
+    assert.same({ a = "blue", b = "red" }, c:get_state("color"))
   end)
 
   it("deliver remote updates to subscribers, newest value last", function()

@@ -336,6 +336,29 @@ describe("simulated twin of faults_spec", function()
     w:close()
   end)
 
+  it("reports each member blocked once per generation across a partition and its heal", function()
+    -- Rejoining after the heal, a node re-adopts the stale verdicts of its own side
+    -- about the other side: those members stay blocked, and are not reported again.
+    local w = rumor.sim{ seed = 31, nodes = 4, config = config() }
+    local seen, twice, blocked = {}, {}, 0
+    for _, n in ipairs(w.nodes) do
+      n:on_member(function(e)
+        if e.type ~= "blocked" then return end
+        local k = n:id() .. ">" .. e.member .. "@" .. e.generation
+        if seen[k] then twice[#twice + 1] = k end
+        seen[k], blocked = true, blocked + 1
+      end)
+    end
+    w:run(1000)
+    w:partition({ 1, 2 }, { 3, 4 })
+    w:run(3000)
+    w:heal()
+    w:run(3000)
+    assert.is_true(blocked >= 8)   -- each side blocked the other
+    assert.same({}, twice)
+    w:close()
+  end)
+
   it("converges with 30 % loss on every link", function()
     local w = world(32, 4)
     settle(w, "four nodes joined", function() return joined(w.nodes) end)

@@ -126,9 +126,18 @@ static void write_heartbeat_saying(rumor_node_t *n, uint32_t alive) {
   }
 }
 
-static void write_heartbeat(rumor_node_t *n) {
-  write_heartbeat_saying(n, (uint32_t)rumor__liveness_alive(n));
+/* rumor__liveness_alive, cached while no member's status or generation
+ * moves (each bumps the store's shape): refresh_heartbeat asks every round. */
+static uint32_t alive_now(rumor_node_t *n) {
+  if (!n->alive_cached || n->alive_shape != n->store.shape) {
+    n->alive_count = (uint32_t)rumor__liveness_alive(n);
+    n->alive_shape = n->store.shape;
+    n->alive_cached = 1;
+  }
+  return n->alive_count;
 }
+
+static void write_heartbeat(rumor_node_t *n) { write_heartbeat_saying(n, alive_now(n)); }
 
 void rumor__liveness_converged(rumor_node_t *n, uint32_t alive) {
   write_heartbeat_saying(n, alive);
@@ -142,7 +151,7 @@ static void refresh_heartbeat(rumor_node_t *n, uint64_t now) {
                                                           : HEARTBEAT_ALIVE_ROUNDS;
   if (n->hb_stale ? since >= HEARTBEAT_MIN_ROUNDS * interval
                   : since >= alive_wait * interval &&
-                      n->hb_alive != (uint32_t)rumor__liveness_alive(n))
+                      n->hb_alive != alive_now(n))
     write_heartbeat(n);
 }
 
@@ -234,6 +243,7 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish, con
     return;
   }
   m->status = RUMOR_MEMBER_BLOCKED;
+  n->nblocked++;
   n->store.shape++; /* off our ring */
   m->block_reason = reason;
   /* Before any state, the newest process we heard from is the one blocked. */
@@ -243,7 +253,9 @@ static void block(rumor_node_t *n, rumor_member *m, int reason, int publish, con
   n->metrics.members_blocked++;
   note_why(n, m, w);
   if (publish) publish_block(n, m, 0);
-  rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
+  /* Not while a rejoin re-judges a member that never stopped being blocked
+   * (rejoin): for those watching, nothing changed. */
+  if (!n->rejudging) rumor__node_queue_member(n, m, RUMOR_EVENT_BLOCKED, reason);
 }
 
 /* A member of the same generation taken back (our own stale verdict
@@ -263,6 +275,7 @@ static void unblock(rumor_node_t *n, rumor_member *m) {
   if (m->status == RUMOR_MEMBER_ALIVE) return;
   assert(!m->shared); /* a share's members are alive */
   forget_why(m);
+  if (m->status == RUMOR_MEMBER_BLOCKED) n->nblocked--;
   m->status = RUMOR_MEMBER_ALIVE;
   n->store.version++; /* a removed one counts in the summary again */
   n->store.shape++;    /* and is on our ring */
@@ -300,6 +313,7 @@ void rumor_node_blocked(const rumor_node_t *n, rumor_id_cb cb, void *arg) {
 /* Drops the state of members blocked longer than the retention period. Their
  * id and blocked generation stay, so stale gossip cannot bring them back. */
 static void retire(rumor_node_t *n, uint64_t now) {
+  if (n->nblocked == 0) return; /* the usual round: no walk */
   for (size_t i = 1; i < n->store.count; i++) {
     rumor_member *m = n->store.list[i];
     if (m->status != RUMOR_MEMBER_BLOCKED || now - m->blocked_at < n->cfg.blocked_retention_ms)
@@ -307,6 +321,7 @@ static void retire(rumor_node_t *n, uint64_t now) {
     uint64_t gen = m->generation;
     rumor__store_reset(&n->store, m, gen);
     m->status = RUMOR_MEMBER_REMOVED;
+    n->nblocked--;
     n->store.version++;
     n->store.shape++;
     m->left = 0;
@@ -351,14 +366,24 @@ static void detect(rumor_node_t *n, uint64_t now) {
   rumor_member *pred, *succ;
   uint64_t window = window_ms(n), grace = NEW_NEIGHBOUR_ROUNDS * (uint64_t)n->cfg.gossip_interval_ms;
   rumor__gossip_neighbours(n, &pred, &succ);
-  for (size_t i = 1; i < n->store.count; i++) {
-    rumor_member *m = n->store.list[i];
-    int watched = m == pred || m == succ, was = m->watched;
-    if (watched != was) {
+  /* Only the two we judged last round can be watched: the round costs two
+   * members, not a walk of all of them. */
+  for (int i = 0; i < 2; i++) {
+    rumor_member *m = n->watching[i];
+    if (m != NULL && m != pred && m != succ && (m = rumor__node_own(n, m)) != NULL) m->watched = 0;
+    n->watching[i] = NULL;
+  }
+  rumor_member *neighbours[2] = {pred, succ != pred ? succ : NULL};
+  for (int i = 0; i < 2; i++) {
+    rumor_member *m = neighbours[i];
+    if (m == NULL) continue;
+    int was = m->watched;
+    if (!was) {
       if ((m = rumor__node_own(n, m)) == NULL) continue; /* judged next round */
-      m->watched = watched;
+      m->watched = 1;
     }
-    if (!watched || window == 0) continue;
+    n->watching[i] = m;
+    if (window == 0) continue;
     if (!was) rumor__detector_watch(&m->fd, window > grace && now > window - grace ? now - (window - grace) : now);
     double level = suspicion(n, m, now);
     if (level > 1.0) {
@@ -595,8 +620,12 @@ static void rejoin(rumor_node_t *n, int reason) {
   for (size_t i = 1; i < n->store.count; i++) {
     rumor_member *m = n->store.list[i];
     if (m->status != RUMOR_MEMBER_BLOCKED || m->block_reason != RUMOR_BLOCK_EXPIRED) continue;
+    /* Those still dead by another's verdict (one that was cut off with us,
+     * maybe) stay blocked on it, without a second blocked event. */
     unblock(n, m);
+    n->rejudging = 1;
     adopt_published(n, m);
+    n->rejudging = 0;
     if (m->status == RUMOR_MEMBER_ALIVE) announce_back(n, m);
   }
   n->metrics.rejoins++;

@@ -409,6 +409,7 @@ rumor_member *rumor__node_own(rumor_node_t *n, rumor_member *m) {
   repoint(n->ring, n->nring, m, c);
   repoint(n->publishers, n->npublishers, m, c);
   repoint(n->recent, RUMOR_RECENT, m, c);
+  repoint(n->watching, 2, m, c);
   for (size_t i = 0; i < n->nevents; i++)
     if (n->events[i].member == m) n->events[i].member = c;
   return c;

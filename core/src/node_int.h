@@ -178,6 +178,12 @@ struct rumor_node {
   int left_pending;        /* members whose left key arrived wait for their block */
   int leaving;             /* rumor_node_leave under way */
   rumor_member **publishers; /* members that published blocks (liveness.c) */
+  rumor_member *watching[2]; /* the neighbours detect() judged last round */
+  int rejudging;            /* a rejoin re-adopts verdicts: blocks make no event */
+  size_t nblocked;          /* members BLOCKED (not REMOVED): retire() walks if any */
+  uint32_t alive_count;     /* rumor__liveness_alive while alive_cached ... */
+  uint64_t alive_shape;     /* ... and the store's shape is this */
+  int alive_cached;
   size_t npublishers, publishers_cap;
   rumor_leave_cb leave_cb;
   void *leave_arg;
