@@ -76,7 +76,7 @@ local function data_text(series)
   return table.concat(out, "\n") .. "\n"
 end
 
-local function script_text(series, nodes, subtitle)
+local function script_text(series, nodes, subtitle, interval_ms)
   local xtics = {}
   for _, n in ipairs(nodes) do xtics[#xtics + 1] = tostring(n) end
   local out = {
@@ -96,6 +96,28 @@ local function script_text(series, nodes, subtitle)
     "set key outside right center vertical box opaque",
     "set bars small",
   }
+  -- Convergence comes in steps of a round (anti-entropy repairs what a push missed), so
+  -- dotted lines mark 1, 2, 5, 10, ... rounds up to the slowest run, when the runs share
+  -- one interval.
+  if interval_ms then
+    local slowest = 0
+    for _, s in ipairs(series) do
+      for _, g in ipairs(s.points) do slowest = math.max(slowest, g.virtual_ms.max) end
+    end
+    local decade = 1
+    while true do
+      for _, k in ipairs{ 1, 2, 5 } do
+        local rounds = k * decade
+        local y = rounds * interval_ms
+        if y > slowest * 1.5 then goto drawn end
+        out[#out + 1] = ("set arrow from graph 0, first %g to graph 1, first %g nohead dt 3 lc rgb '#999999'"):format(y, y)
+        out[#out + 1] = ("set label %s at graph 0.01, first %g offset 0,0.6 tc rgb '#777777' font ',11'"):format(
+          quote(("%d round%s (%g ms)"):format(rounds, rounds == 1 and "" or "s", y)), y)
+      end
+      decade = decade * 10
+    end
+    ::drawn::
+  end
   local clauses = {}
   local n = #series
   for k, s in ipairs(series) do
@@ -126,8 +148,9 @@ local function have_gnuplot()
 end
 
 -- Writes the data and the script into dir and draws the figure when gnuplot is there.
--- subtitle: a line under the title. Returns true, or false and why not (for SIM.md).
-function M.write(dir, groups, subtitle)
+-- subtitle: a line under the title; interval_ms: the runs' gossip interval, if they
+-- share one. Returns true, or false and why not (for SIM.md).
+function M.write(dir, groups, subtitle, interval_ms)
   -- What an earlier study left would pass for this one's.
   for _, name in ipairs{ M.DATA, M.SCRIPT, M.FIGURE } do os.remove(dir .. "/" .. name) end
   local series = series_of(groups)
@@ -140,7 +163,7 @@ function M.write(dir, groups, subtitle)
   for _, s in ipairs(series) do points = points + #s.points end
   if points == 0 then return false, "no run converged" end
   write_file(dir .. "/" .. M.DATA, data_text(series))
-  write_file(dir .. "/" .. M.SCRIPT, script_text(series, nodes, subtitle))
+  write_file(dir .. "/" .. M.SCRIPT, script_text(series, nodes, subtitle, interval_ms))
   if not have_gnuplot() then
     return false, GNUPLOT .. " is not installed (apt-get install gnuplot-nox)"
   end
@@ -151,6 +174,7 @@ function M.write(dir, groups, subtitle)
   if said ~= "" then io.stderr:write(said) end
   local f = io.open(figure, "r")
   if f then f:close() end
+  if not ok then os.remove(figure) end   -- gnuplot opens it before it fails
   if not ok or not f then return false, "gnuplot failed: " .. (said:match("[^\n]*%S[^\n]*") or "no output") end
   return true
 end

@@ -251,7 +251,11 @@ local subtitle = ("median of %d seed%s, bars min–max; bench/sim.lua%s"):format
   (meta.sim_args or "") ~= "" and (" " .. meta.sim_args) or "")
 local settings = sim_table.settings_text(meta.settings, "")
 if settings then subtitle = subtitle .. ", " .. settings end
-meta.plotted, meta.plot_note = sim_plot.write(opts.out, groups, subtitle)
+local interval_ms
+for _, kv in ipairs(meta.settings) do
+  if kv[1] == "gossip_interval_ms" then interval_ms = tonumber(kv[2]) end
+end
+meta.plotted, meta.plot_note = sim_plot.write(opts.out, groups, subtitle, interval_ms)
 if meta.plotted then
   log("drew %s/%s", opts.out, sim_plot.FIGURE)
 else
