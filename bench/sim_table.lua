@@ -174,8 +174,9 @@ function M.markdown(meta, groups)
   add("")
   add("Convergence: virtual ms from the write until the last node holds it (sim.lua's ",
       "`virtual_ms`), and that in gossip rounds. Median, min and max over the seeds whose ",
-      "run converged; datagrams and bytes per node (sent while the write spread) and ",
-      "wall seconds (the whole run, forming the cluster included) as median (min–max).")
+      "run converged. Datagrams and bytes per node (all sent while the write spread, so a ",
+      "run that needs a round also counts that round's regular gossip) and wall seconds ",
+      "(the whole run, forming the cluster included) as median (min–max).")
   add("")
   add("| N | mode | loss | converged | ms median | ms min | ms max | rounds median | rounds min | rounds max | datagrams/node | bytes/node | wall s |")
   add("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
