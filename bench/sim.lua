@@ -36,6 +36,8 @@ local N = opts.nodes
 -- Virtual time allowed to join and to spread: generous, as it costs nothing when
 -- unused (the world jumps between events).
 local JOIN_MS, SPREAD_MS = 600000, 600000
+-- Rounds to wait after a join before the write: one more than a node stays active.
+local SETTLE_ROUNDS = 4
 
 local t0 = core.hrtime_ms()
 local world = rumor.sim{
@@ -59,6 +61,10 @@ while not joined and join_ms < JOIN_MS do
   join_ms = join_ms + opts.interval
   joined = everyone_joined(world)
 end
+-- Joined, the cluster settles: the news of the join keeps nodes in full exchanges for
+-- a few rounds (gossip.c's ACTIVE_ROUNDS, 3), which would carry the write ahead of its
+-- push. bench/convergence.lua waits the same way on live nodes.
+if opts.join and joined then world:run(SETTLE_ROUNDS * opts.interval) end
 
 local head = {
   { "bench", "sim" }, { "nodes", N }, { "seed", opts.seed }, { "broadcast", opts.broadcast },

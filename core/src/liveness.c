@@ -141,7 +141,10 @@ static void write_heartbeat(rumor_node_t *n) { write_heartbeat_saying(n, alive_n
 
 void rumor__liveness_converged(rumor_node_t *n, uint32_t alive) {
   write_heartbeat_saying(n, alive);
-  n->pushed_seq = n->self->max_seq; /* everyone will hold it already */
+  /* Everyone will hold it already: nothing to push, no rounds of full
+   * exchanges to repair what a push missed (a write makes both). */
+  n->pushed_seq = n->self->max_seq;
+  n->active_until = 0;
 }
 
 /* The figures changed, and the last rewrite is old enough. */
