@@ -3,6 +3,11 @@
 #   make test    C tests (ctest), Lua specs (busted), luarocks install check
 #   make bench   the benchmark suite, rumor vs Serf vs swim, into bench/RESULTS.md
 #                (~15 min; installs serf/tarantool as root; not part of test or CI)
+#   make sim-study  bench/sim_study.lua: bench/sim.lua (simulated clusters, one process)
+#                for N = 100, 1000, 10000 × epidemic, tree × 0/1/10% loss × 3 seeds, into
+#                bench/sim_study.jsonl, bench/SIM.md and bench/sim_convergence.svg
+#                (installs gnuplot-nox as root; SIM_ARGS="--nodes 100,1000" for others;
+#                not part of test or CI)
 #   make asan    the same C tests and Lua specs built with ASan + UBSan
 #   make soak    30 agents of the ASan build under churn, writes, partitions and loss for
 #                SOAK_MINUTES (10), ending with identical state on every survivor and no
@@ -21,7 +26,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 LUA_ENV = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" \
           LUA_CPATH="$(CURDIR)/$(BUILD)/lua/?.so;;"
 
-.PHONY: all deps build test test-c test-lua test-rock demo bench asan asan-build soak fuzz corpus clean
+.PHONY: all deps build test test-c test-lua test-rock demo bench sim-study asan asan-build soak fuzz corpus clean
 
 all: build
 
@@ -52,6 +57,12 @@ demo: build
 # BENCH_ARGS=--quick checks the suite end to end at tiny sizes.
 bench: build
 	$(LUA_ENV) lua5.4 bench/run.lua $(BENCH_ARGS)
+
+# The figure needs gnuplot (any package of it); install-deps.sh installs gnuplot-nox
+# as root, or says what to install.
+sim-study: build
+	@command -v gnuplot >/dev/null || scripts/install-deps.sh --plot
+	$(LUA_ENV) lua5.4 lua/bin/rumor run bench/sim_study.lua $(SIM_ARGS)
 
 # Lua itself is not instrumented, so the ASan runtime is preloaded into the
 # interpreter for the specs; leaks are checked in both runs. The agents the specs

@@ -358,6 +358,17 @@ for _, r in ipairs(runs) do
 end
 w("```")
 
+---------------------------------------------------------------------------
+-- A pointer to the simulation study, a run of its own (bench/sim_study.lua).
+
+w("")
+w("## Simulation study")
+w("")
+w("The simulated clusters of `bench/sim.lua` (one process, virtual time), for N = 100,")
+w("1,000 and 10,000 in both broadcast modes with 0, 1 and 10% loss, are a run of their own:")
+w("`make sim-study` writes [SIM.md](SIM.md) and its figure of convergence time against N,")
+w("[sim_convergence.svg](sim_convergence.svg).")
+
 local f = assert(io.open(OUT, "w"))
 f:write(table.concat(out, "\n"), "\n")
 f:close()

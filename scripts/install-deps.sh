@@ -2,6 +2,7 @@
 # install-deps.sh: installs the Debian packages rumor needs that are missing.
 #   scripts/install-deps.sh          build, demo and tests
 #   scripts/install-deps.sh --ci     also the sanitizer, fuzzing and leak-check tools
+#   scripts/install-deps.sh --plot   also gnuplot, for the figure of `make sim-study`
 # As root it runs apt-get; otherwise it prints the command to run and fails.
 set -euo pipefail
 
@@ -11,6 +12,9 @@ if [ "${1:-}" = "--ci" ]; then
   # iproute2 (ip) and util-linux (unshare, nsenter): spec/netns_spec.lua runs hosts in
   # network namespaces of their own where the machine allows it.
   packages+=(clang libclang-rt-dev valgrind iproute2 util-linux)
+elif [ "${1:-}" = "--plot" ]; then
+  # gnuplot-nox: gnuplot without X11 or Qt; its svg terminal is all the study needs.
+  packages+=(gnuplot-nox)
 fi
 
 missing=()

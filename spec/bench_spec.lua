@@ -120,3 +120,114 @@ describe("bench/report.lua", function()
     has("c1   # exit 0, 12 s, 2 lines")
   end)
 end)
+
+describe("bench/sim_study.lua", function()
+  local function tmpdir()
+    local out = sh("mktemp -d")
+    return (out:gsub("%s+$", ""))
+  end
+  local function slurp(path)
+    local f = io.open(path, "r")
+    if not f then return nil end
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+  local function table_rows(md)
+    local rows = {}
+    for line in md:gmatch("[^\n]+") do
+      if line:match("^| %d+ |") then rows[#rows + 1] = line end
+    end
+    return rows
+  end
+  local function gnuplot_present() return select(3, sh("command -v gnuplot")) == 0 end
+
+  it("--quick writes every run's line and one table row per N × mode × loss (and the figure, with gnuplot)", function()
+    local dir = tmpdir()
+    local out, err, code = rumor_run("bench/sim_study.lua --quick --out '" .. dir .. "'")
+    assert.equal(0, code, err)
+    assert.equal("", out)
+    local lines = json_lines(slurp(dir .. "/sim_study.jsonl"))
+    assert.equal("sim_study", lines[1].bench)
+    assert.same({ 20, 40 }, lines[1].nodes)
+    local runs, summaries = {}, 0
+    for _, l in ipairs(lines) do
+      if l.bench == "sim" then runs[#runs + 1] = l end
+      if l.bench == "sim_study_summary" then summaries = summaries + 1 end
+    end
+    assert.equal(2 * 2 * 3, #runs)
+    assert.equal(2 * 2 * 3, summaries)
+    assert.equal("sim_study_end", lines[#lines].bench)
+    for _, r in ipairs(runs) do
+      assert.is_true(r.converged)
+      assert.equal(0, r.exit)
+      assert.matches("^lua/bin/rumor run bench/sim%.lua %-%-nodes %d+ %-%-seed 1 ", r.command)
+      assert.is_string(r.trace)   -- sim.lua's own fields pass through
+    end
+    local md = slurp(dir .. "/SIM.md")
+    local rows = table_rows(md)
+    assert.equal(12, #rows, md)
+    for _, n in ipairs{ 20, 40 } do
+      for _, mode in ipairs{ "epidemic", "tree" } do
+        for _, loss in ipairs{ "0%", "1%", "10%" } do
+          local row = ("| %d | %s | %s | 1/1 | "):format(n, mode, loss)
+          local at = md:find(row, 1, true)
+          assert.truthy(at, row .. "\n" .. md)
+          assert.matches("^%d", md:sub(at + #row))   -- a median, not a dash
+        end
+      end
+    end
+    assert.truthy(md:find("- Machine: ", 1, true))
+    assert.truthy(md:find("`lua/bin/rumor run bench/sim_study.lua --quick --out ", 1, true))
+    assert.truthy(slurp(dir .. "/sim_convergence.dat"))
+    assert.truthy(slurp(dir .. "/sim_convergence.gp"))
+    if gnuplot_present() then
+      assert.matches("<svg", slurp(dir .. "/sim_convergence.svg") or "")
+      assert.truthy(md:find("](sim_convergence.svg)", 1, true))
+    else
+      assert.matches("no figure: gnuplot is not installed", err)
+    end
+    sh("rm -rf '" .. dir .. "'")
+  end)
+
+  it("skips only the figure without gnuplot, and says so", function()
+    local dir = tmpdir()
+    local out, err, code = process.command("run bench/sim_study.lua --quick --nodes 20 --broadcast tree --loss 0 --out '"
+      .. dir .. "'", "GNUPLOT=/nonexistent/gnuplot")
+    assert.equal(0, code, err)
+    assert.equal("", out)
+    assert.matches("no figure: /nonexistent/gnuplot is not installed", err)
+    local md = slurp(dir .. "/SIM.md")
+    assert.equal(1, #table_rows(md))
+    assert.truthy(md:find("Not drawn: /nonexistent/gnuplot is not installed", 1, true), md)
+    assert.is_nil(slurp(dir .. "/sim_convergence.svg"))
+    assert.truthy(slurp(dir .. "/sim_convergence.dat"))
+    sh("rm -rf '" .. dir .. "'")
+  end)
+
+  it("shows a run that fails in its row and in the list, and exits 1", function()
+    local dir = tmpdir()
+    local out, err, code = rumor_run("bench/sim_study.lua --quick --nodes 20 --broadcast tree --loss 0.1 "
+      .. "--sim-args '--frobnicate 1' --out '" .. dir .. "'")
+    assert.equal(1, code, err)
+    assert.equal("", out)
+    assert.matches("FAILED", err)
+    local lines = json_lines(slurp(dir .. "/sim_study.jsonl"))
+    local run = lines[2]
+    assert.equal("sim_study_run", run.bench)
+    assert.equal(2, run.exit)
+    assert.matches("unknown argument '%-%-frobnicate'", run.error)
+    local md = slurp(dir .. "/SIM.md")
+    assert.truthy(md:find("| 20 | tree | 10% | **0/1** | — |", 1, true), md)
+    assert.truthy(md:find("- N=20 tree loss 10% seed 1: printed no line (exit 2)", 1, true), md)
+    assert.truthy(md:find("Not drawn: no run converged", 1, true), md)
+    sh("rm -rf '" .. dir .. "'")
+  end)
+
+  it("refuses to let --sim-args set the study's own axes", function()
+    local out, err, code = rumor_run("bench/sim_study.lua --sim-args '--nodes 5'")
+    assert.equal(2, code)
+    assert.equal("", out)
+    assert.matches("cannot set %-%-nodes", err)
+  end)
+end)
