@@ -176,9 +176,9 @@ size_t rumor__gossip_pick(rumor_node_t *n, size_t k, const rumor_member *x1,
   n->picks = picks;
   for (size_t i = 0; i < k; i++) {
     size_t j = i + (size_t)rumor__rng_below(&n->rng, eligible - i);
-    uint32_t t = reach[i];
-    reach[i] = reach[j];
-    reach[j] = t;
+    uint32_t t = reach[j]; /* the pick: to the front, out of the draw */
+    reach[j] = reach[i];
+    reach[i] = t;
     picks[i] = list[t];
   }
   return k;

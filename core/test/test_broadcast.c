@@ -364,10 +364,8 @@ static void tokens_per_window(void) {
   CHECK_EQ(after.pushes[0] - before.pushes[0], 2);
   CHECK(after.dropped[0] - before.dropped[0] >= 1 && after.dropped[0] - before.dropped[0] <= 2);
   CHECK_EQ(after.deferred[0], 0);
-  /* The first receiver of a's push heard it from a: it had three others to
-   * forward to (not a, the sender and owner) and two tokens. (A later one
-   * may hear it first from another receiver, and have two others left.) No
-   * node sent more than two. */
+  /* Each receiver of a's push had three others to forward to (not a, the
+   * sender and owner) and two tokens. No node sent more than two. */
   uint64_t forward_drops = 0;
   int informed = 0;
   for (int i = 0; i < 5; i++) {
@@ -375,7 +373,7 @@ static void tokens_per_window(void) {
     if (i > 0) forward_drops += after.dropped[i] - before.dropped[i];
     informed += holds(net.nodes[i], "n00", "k1", "v");
   }
-  CHECK(forward_drops >= 1);
+  CHECK(forward_drops >= 2);
   CHECK(informed >= 3);
 
   /* The window is spent: a's next writes wait (counted once), and nothing
@@ -454,14 +452,8 @@ static void tree_with_a_limit(void) {
   net_run(&net, 0);
   CHECK(!holds(net.nodes[1], "n00", "k2", "v"));
   CHECK_EQ(rumor_node_metrics(net.nodes[0])->sends_deferred, 1);
-  uint64_t n01_dropped = rumor_node_metrics(net.nodes[1])->sends_dropped;
   net_run(&net, 10000);
-  /* n01 forwards it to n03 if its own window has refilled by then (it
-   * started when n01 forwarded k, a little after n00's); if not, that
-   * send is dropped, and said so. */
-  CHECK(holds(net.nodes[1], "n00", "k2", "v"));
-  CHECK(holds(net.nodes[3], "n00", "k2", "v") ||
-        rumor_node_metrics(net.nodes[1])->sends_dropped > n01_dropped);
+  CHECK(holds(net.nodes[1], "n00", "k2", "v") && holds(net.nodes[3], "n00", "k2", "v"));
   net_free(&net);
 }
 

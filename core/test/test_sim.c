@@ -10,6 +10,7 @@
 #include "sim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* n nodes with fast rounds, joined through node 0, started, and run 5 s. */
@@ -299,6 +300,31 @@ static void an_unsatisfiable_want_is_asked_less_and_less(void) {
   rumor__sim_free(s);
 }
 
+/* Random peers are random from the first pick on: the first picks of 100
+ * nodes that list their members in the same order name most members (a
+ * pick once took the member its swap moved away, the one in front: every
+ * node's first push went to the same three, and a push reached a few dozen
+ * of 1,000 nodes), and later picks reach every member, none far more often
+ * than the 91 expected in 3000 picks of 3 among 99. */
+static void picks_spread_over_every_member(void) {
+  rumor_sim *s = converged_world(9, 100);
+  size_t first[100] = {0}, seen[100] = {0}, named = 0;
+  for (size_t i = 0; i < 100; i++) {
+    rumor_node_t *node = rumor__sim_node(s, i);
+    CHECK_EQ(rumor__gossip_pick(node, 3, NULL, NULL), 3);
+    for (size_t j = 0; j < 3; j++) named += first[atoi((const char *)node->picks[j]->id->data + 1)]++ == 0;
+  }
+  CHECK(named > 50);
+  rumor_node_t *node = rumor__sim_node(s, 0);
+  for (int round = 0; round < 3000; round++) {
+    CHECK_EQ(rumor__gossip_pick(node, 3, NULL, NULL), 3);
+    for (size_t j = 0; j < 3; j++) seen[node->picks[j]->index]++;
+  }
+  CHECK_EQ(seen[0], 0); /* never self */
+  for (size_t i = 1; i < 100; i++) CHECK(seen[i] > 30 && seen[i] < 200);
+  rumor__sim_free(s);
+}
+
 int main(void) {
   RUN(the_same_seed_replays_the_same_run);
   RUN(a_write_reaches_everyone_through_loss_and_jitter);
@@ -308,5 +334,6 @@ int main(void) {
   RUN(a_converged_world_is_a_cluster);
   RUN(small_digests_still_rotate);
   RUN(an_unsatisfiable_want_is_asked_less_and_less);
+  RUN(picks_spread_over_every_member);
   return 0;
 }
