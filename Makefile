@@ -4,7 +4,7 @@
 #   make bench   the benchmark suite, rumor vs Serf vs swim, into bench/RESULTS.md
 #                (~15 min; installs serf/tarantool as root; not part of test or CI)
 #   make sim-study  bench/sim_study.lua: bench/sim.lua (simulated clusters, one process)
-#                for N = 100, 1000, 10000 × epidemic, tree × 0/1/10% loss × 3 seeds, into
+#                for N = 100, 1000, 10000 × epidemic, tree × 0/1/10% loss × 10 seeds, into
 #                bench/sim_study.jsonl, bench/SIM.md and bench/sim_convergence.svg
 #                (installs gnuplot-nox as root; SIM_ARGS="--nodes 100,1000" for others;
 #                not part of test or CI)
