@@ -13,9 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* n nodes with fast rounds, joined through node 0, started, and run 5 s. */
-static rumor_sim *world(uint64_t seed, size_t n, double loss) {
-  rumor_sim_config wc = {seed, 1, 20, loss, 0.01};
+/* How one test's nodes differ from the usual ones below. */
+typedef void (*tweak_fn)(rumor_config_t *cfg, size_t i);
+
+/* n started nodes with fast rounds and ids "n0000".., which tweak (may be
+ * NULL) changes as a test needs; joined through node 0, or converged
+ * (share.h: no seeds, no join). */
+static rumor_sim *make_world(rumor_sim_config wc, size_t n, int converged, tweak_fn tweak) {
   rumor_sim *s;
   CHECK_EQ(rumor__sim_new(&wc, &s), 0);
   char seed_addr[RUMOR_MAX_ADDR_STRLEN], id[24];
@@ -28,13 +32,25 @@ static rumor_sim *world(uint64_t seed, size_t n, double loss) {
     cfg.id = id;
     cfg.gossip_interval_ms = 100;
     cfg.heartbeat_expiration_ms = 2000;
-    cfg.seeds = i > 0 ? seeds : NULL;
-    cfg.nseeds = i > 0 ? 1 : 0;
+    cfg.seeds = i > 0 && !converged ? seeds : NULL;
+    cfg.nseeds = i > 0 && !converged ? 1 : 0;
+    if (tweak != NULL) tweak(&cfg, i);
     rumor_node_t *node;
     rumor_error_t err;
     CHECK_EQ(rumor__sim_add(s, &cfg, &node, &err), 0);
   }
+  if (converged) CHECK_EQ(rumor__sim_converge(s), RUMOR_ESTATE); /* not started */
   for (size_t i = 0; i < n; i++) CHECK_EQ(rumor_node_start(rumor__sim_node(s, i)), 0);
+  if (converged) {
+    CHECK_EQ(rumor__sim_converge(s), 0);
+    CHECK_EQ(rumor__sim_converge(s), RUMOR_ESTATE); /* once */
+  }
+  return s;
+}
+
+/* n nodes joined through node 0 through 1-20 ms links, run 5 s. */
+static rumor_sim *world(uint64_t seed, size_t n, double loss) {
+  rumor_sim *s = make_world((rumor_sim_config){seed, 1, 20, loss, 0.01}, n, 0, NULL);
   rumor__sim_run_until(s, rumor__sim_now(s) + 5000);
   return s;
 }
@@ -132,28 +148,9 @@ static void bad_configs(void) {
   CHECK_EQ(rumor__sim_new(&loss, &s), RUMOR_EINVAL);
 }
 
-/* n nodes given a converged membership: no seeds, no join. */
+/* n nodes given a converged membership. */
 static rumor_sim *converged_world(uint64_t seed, size_t n) {
-  rumor_sim_config wc = {seed, 1, 20, 0, 0};
-  rumor_sim *s;
-  CHECK_EQ(rumor__sim_new(&wc, &s), 0);
-  char id[24];
-  for (size_t i = 0; i < n; i++) {
-    rumor_config_t cfg;
-    rumor_config_init(&cfg);
-    snprintf(id, sizeof id, "n%04zu", i);
-    cfg.id = id;
-    cfg.gossip_interval_ms = 100;
-    cfg.heartbeat_expiration_ms = 2000;
-    rumor_node_t *node;
-    rumor_error_t err;
-    CHECK_EQ(rumor__sim_add(s, &cfg, &node, &err), 0);
-  }
-  CHECK_EQ(rumor__sim_converge(s), RUMOR_ESTATE); /* not started */
-  for (size_t i = 0; i < n; i++) CHECK_EQ(rumor_node_start(rumor__sim_node(s, i)), 0);
-  CHECK_EQ(rumor__sim_converge(s), 0);
-  CHECK_EQ(rumor__sim_converge(s), RUMOR_ESTATE); /* once */
-  return s;
+  return make_world((rumor_sim_config){seed, 1, 20, 0, 0}, n, 1, NULL);
 }
 
 static size_t shared_records(const rumor_node_t *node) {
@@ -221,29 +218,19 @@ static void a_converged_world_is_a_cluster(void) {
  * member nobody lists first is never reconciled. Node 19 is cut off while
  * node 0 writes and dies, then rejoins: it must still get that write
  * (found by review: it never did). */
+static char long_ids[20][37];
+
+static void long_ids_small_datagrams(rumor_config_t *cfg, size_t i) {
+  memset(long_ids[i], 'A' + (int)i, 36); /* uuid-long */
+  long_ids[i][36] = '\0';
+  cfg->id = long_ids[i];
+  cfg->mtu = 576;
+  cfg->heartbeat_expiration_ms = 10000; /* nobody is blocked while cut off */
+}
+
 static void small_digests_still_rotate(void) {
   enum { N = 20 };
-  rumor_sim_config wc = {1, 1, 5, 0, 0};
-  rumor_sim *s;
-  CHECK_EQ(rumor__sim_new(&wc, &s), 0);
-  char seed_addr[RUMOR_MAX_ADDR_STRLEN], ids[N][37];
-  rumor__sim_address(0, seed_addr, sizeof seed_addr);
-  const char *seeds[] = {seed_addr};
-  for (int i = 0; i < N; i++) {
-    memset(ids[i], 'A' + i, 36); /* uuid-long */
-    ids[i][36] = '\0';
-    rumor_config_t cfg;
-    rumor_config_init(&cfg);
-    cfg.id = ids[i];
-    cfg.mtu = 576;
-    cfg.gossip_interval_ms = 100;
-    cfg.seeds = i > 0 ? seeds : NULL;
-    cfg.nseeds = i > 0 ? 1 : 0;
-    rumor_node_t *node;
-    rumor_error_t err;
-    CHECK_EQ(rumor__sim_add(s, &cfg, &node, &err), 0);
-  }
-  for (int i = 0; i < N; i++) CHECK_EQ(rumor_node_start(rumor__sim_node(s, i)), 0);
+  rumor_sim *s = make_world((rumor_sim_config){1, 1, 5, 0, 0}, N, 0, long_ids_small_datagrams);
   rumor__sim_run_until(s, rumor__sim_now(s) + 20000);
   int side[N] = {0};
   side[N - 1] = 1;
@@ -258,9 +245,9 @@ static void small_digests_still_rotate(void) {
   CHECK_EQ(rumor__sim_partition(s, NULL, 0), 0);
   rumor_node_t *x = rumor__sim_node(s, N - 1);
   uint64_t t0 = rumor__sim_now(s);
-  while (!holds(x, ids[0], "w", "1") && rumor__sim_now(s) - t0 < 60000)
+  while (!holds(x, long_ids[0], "w", "1") && rumor__sim_now(s) - t0 < 60000)
     rumor__sim_run_until(s, rumor__sim_now(s) + 100);
-  CHECK(holds(x, ids[0], "w", "1"));
+  CHECK(holds(x, long_ids[0], "w", "1"));
   rumor__sim_free(s);
 }
 
@@ -268,25 +255,13 @@ static void small_digests_still_rotate(void) {
  * for good: with round trips longer than a round, each answer found the
  * last ask a round old and asked again, forever (found by review: 251
  * asks in 10 s). Asks that bring nothing now space out. */
+static void values_up_to_100_at_node_0(rumor_config_t *cfg, size_t i) {
+  if (i == 0) cfg->max_value_size = 100;
+}
+
 static void an_unsatisfiable_want_is_asked_less_and_less(void) {
   enum { N = 5 };
-  rumor_sim_config wc = {21, 60, 60, 0, 0};
-  rumor_sim *s;
-  CHECK_EQ(rumor__sim_new(&wc, &s), 0);
-  char id[24];
-  for (int i = 0; i < N; i++) {
-    rumor_config_t cfg;
-    rumor_config_init(&cfg);
-    snprintf(id, sizeof id, "n%d", i);
-    cfg.id = id;
-    cfg.gossip_interval_ms = 100;
-    if (i == 0) cfg.max_value_size = 100;
-    rumor_node_t *node;
-    rumor_error_t err;
-    CHECK_EQ(rumor__sim_add(s, &cfg, &node, &err), 0);
-  }
-  for (int i = 0; i < N; i++) CHECK_EQ(rumor_node_start(rumor__sim_node(s, i)), 0);
-  CHECK_EQ(rumor__sim_converge(s), 0);
+  rumor_sim *s = make_world((rumor_sim_config){21, 60, 60, 0, 0}, N, 1, values_up_to_100_at_node_0);
   static char big[1000];
   memset(big, 'x', sizeof big);
   CHECK(rumor_node_set(rumor__sim_node(s, 2), "big", 3, big, sizeof big) > 0);
