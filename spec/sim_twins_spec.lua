@@ -339,7 +339,7 @@ describe("simulated twin of faults_spec", function()
   it("reports each member blocked once per generation across a partition and its heal", function()
     -- Rejoining after the heal, a node re-adopts the stale verdicts of its own side
     -- about the other side: those members stay blocked, and are not reported again.
-    local w = rumor.sim{ seed = 31, nodes = 4, config = config() }
+    local w = rumor.sim{ seed = 31, nodes = 4, config = config(), converged = false }
     local seen, twice, blocked = {}, {}, 0
     for _, n in ipairs(w.nodes) do
       n:on_member(function(e)

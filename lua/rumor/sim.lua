@@ -2,7 +2,8 @@
 -- clusters far larger than one machine hosts and for runs that replay from a seed.
 --
 -- rumor.sim{ seed = 42, nodes = 100, latency_ms = {1, 20}, loss = 0.01 } makes nodes
--- "n1".."nN", the same Node objects rumor.new makes, joined through n1 and started.
+-- "n1".."nN", the same Node objects rumor.new makes, started as a converged cluster
+-- (or, with converged = false, joined through n1).
 -- Time is virtual: it moves only inside world:run / world:run_until (and while a
 -- blocking node method such as set_state_request waits), where every callback of
 -- every node runs, on the calling thread. The same seed and the same script give the
@@ -345,9 +346,9 @@ return function(rumor, I)
   -- opts: seed (integer, default 0), nodes (default 0), latency_ms ({min, max} or one
   -- number, default {1, 20}), loss and duplicate (probabilities of a datagram, default
   -- 0), config (a rumor.new config for every node, without id, seeds or bind),
-  -- converged (default false: the nodes join through n1; true: they start as a cluster
-  -- whose membership has converged, each member's record shared until a node changes
-  -- it, which is what lets 10,000 nodes fit one machine; see core/src/share.h).
+  -- converged (default true: they start as a cluster whose membership has converged,
+  -- each member's record shared until a node changes it, which is what lets 10,000
+  -- nodes fit one machine, see core/src/share.h; false: they join through n1).
   function rumor.sim(opts)
     if opts == nil then opts = {} end
     if type(opts) ~= "table" then
@@ -378,6 +379,7 @@ return function(rumor, I)
     if opts.converged ~= nil and type(opts.converged) ~= "boolean" then
       bad("converged", "must be a boolean, got " .. type(opts.converged), 2)
     end
+    local converged = opts.converged ~= false
     local loss = probability("loss", opts.loss, 2)
     local duplicate = probability("duplicate", opts.duplicate, 2)
     local template = opts.config or {}
@@ -395,11 +397,11 @@ return function(rumor, I)
                                  _at = {}, _closed = false, _running = false,
                                  _config = template }, World)
     local ok, err = pcall(function()
-      world._seedless = opts.converged -- they know each other without seeds
+      world._seedless = converged -- they know each other without seeds
       for _ = 1, nodes do world:add() end
       world._seedless = nil
       for _, node in ipairs(world.nodes) do node:start() end
-      if opts.converged and nodes > 0 then sim:converge() end
+      if converged and nodes > 0 then sim:converge() end
     end)
     if not ok then
       world:close()
